@@ -1,0 +1,219 @@
+// Package events is mcpctl's vocabulary: the lifecycle events of a session, the subjects they
+// are stored under, the validation of names that reach subjects and paths, the errors callers
+// branch on, and the small Log interface the projector, the bridge and the CLI depend on.
+// It imports no NATS: the JetStream implementation lives in events/jetstream.
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// SchemaVersion is the version of the event payload this build writes. Readers skip (and
+// count) events with a newer version rather than guess at their meaning.
+const SchemaVersion = 1
+
+// Kind names what happened. A name is never reused with another meaning.
+type Kind string
+
+// The lifecycle kinds, in the order a session usually sees them.
+const (
+	// KindCreated opens a session and requests its first generation.
+	KindCreated Kind = "created"
+	// KindRestartRequested asks for generation g+1. Only the first request for g+1 wins.
+	KindRestartRequested Kind = "restart_requested"
+	// KindBridgeSpawned records the bridge process started for a generation.
+	KindBridgeSpawned Kind = "bridge_spawned"
+	// KindBridgeReady says the bridge holds an initialized MCP connection and listens.
+	KindBridgeReady Kind = "bridge_ready"
+	// KindBridgeStopping says a bridge is shutting down, and why.
+	KindBridgeStopping Kind = "bridge_stopping"
+	// KindBridgeExited records a reaped (or found dead) bridge process.
+	KindBridgeExited Kind = "bridge_exited"
+	// KindServerLost says the bridge lost its MCP server (process exited, connection broke).
+	KindServerLost Kind = "server_lost"
+	// KindExpired says the server no longer knows the MCP session (HTTP 404, or 400 "unknown session").
+	KindExpired Kind = "expired"
+	// KindUnauthorized says the server refused the credentials (HTTP 401/403).
+	KindUnauthorized Kind = "unauthorized"
+	// KindFailed says the supervisor gave up restarting the session (policy or burst limit).
+	KindFailed Kind = "failed"
+	// KindSpawnFailed says the supervisor could not start a bridge process at all.
+	KindSpawnFailed Kind = "spawn_failed"
+	// KindClosed ends a session on purpose. Its bridges exit.
+	KindClosed Kind = "closed"
+	// KindCleaned removes a closed or dead session from the listing; its name is free again.
+	KindCleaned Kind = "cleaned"
+)
+
+// Kinds lists every kind this build knows, for validation and help texts.
+var kinds = []Kind{
+	KindCreated, KindRestartRequested, KindBridgeSpawned, KindBridgeReady, KindBridgeStopping,
+	KindBridgeExited, KindServerLost, KindExpired, KindUnauthorized, KindFailed, KindSpawnFailed,
+	KindClosed, KindCleaned,
+}
+
+// Kinds returns every kind this build knows, in lifecycle order.
+func Kinds() []Kind { return append([]Kind(nil), kinds...) }
+
+// Known reports whether k is a kind this build understands.
+func (k Kind) Known() bool {
+	for _, known := range kinds {
+		if k == known {
+			return true
+		}
+	}
+	return false
+}
+
+// Actor says who caused an event: the process that appended it.
+type Actor struct {
+	PID     int    `json:"pid"`
+	Host    string `json:"host,omitempty"`
+	User    string `json:"user,omitempty"`
+	Command string `json:"command,omitempty"`
+}
+
+// Transport is how a bridge reaches its MCP server.
+type Transport string
+
+// The transports a session can use.
+const (
+	TransportStdio Transport = "stdio"
+	TransportHTTP  Transport = "http" // Streamable HTTP
+	TransportSSE   Transport = "sse"  // legacy HTTP+SSE
+)
+
+// RestartPolicy says what the supervisor does when a bridge dies on its own.
+type RestartPolicy string
+
+// The restart policies.
+const (
+	RestartOnFailure RestartPolicy = "on-failure" // default: restart after a crash, not after a clean exit
+	RestartAlways    RestartPolicy = "always"
+	RestartNever     RestartPolicy = "never"
+)
+
+// Valid reports whether p is a known policy.
+func (p RestartPolicy) Valid() bool {
+	switch p {
+	case RestartOnFailure, RestartAlways, RestartNever:
+		return true
+	}
+	return false
+}
+
+// Server describes the MCP server a session talks to. It carries names only: header and
+// environment values are secrets and live in the session's 0600 secrets file, never here.
+type Server struct {
+	Transport Transport `json:"transport"`
+	URL       string    `json:"url,omitempty"`
+	Command   string    `json:"command,omitempty"`
+	Args      []string  `json:"args,omitempty"`
+	Cwd       string    `json:"cwd,omitempty"`
+	// HeaderNames and EnvNames list the names whose values are in the secrets file.
+	HeaderNames []string `json:"header_names,omitempty"`
+	EnvNames    []string `json:"env_names,omitempty"`
+	// Protocol pins the MCP protocol version; empty means the default for the transport.
+	Protocol string `json:"protocol,omitempty"`
+	// Source names where the definition came from (a config file and entry), for humans.
+	Source string `json:"source,omitempty"`
+}
+
+// Event is one lifecycle fact about one session. Fields after Actor are kind-specific and
+// omitted when empty; docs/events.md lists which kinds carry which.
+type Event struct {
+	V          int       `json:"v"`
+	Type       Kind      `json:"type"`
+	Node       string    `json:"node"`
+	Session    string    `json:"session"`
+	Generation uint64    `json:"generation"`
+	Time       time.Time `json:"time"`
+	Actor      Actor     `json:"actor"`
+
+	// Seq is the event's JetStream sequence, its identity. It is set by the log on read and
+	// never stored in the payload itself.
+	Seq uint64 `json:"seq,omitempty"`
+
+	// created
+	Server  *Server       `json:"server,omitempty"`
+	Restart RestartPolicy `json:"restart,omitempty"`
+
+	// restart_requested, bridge_stopping, failed, closed, cleaned, …: why it happened.
+	Reason string `json:"reason,omitempty"`
+
+	// bridge_spawned, bridge_exited
+	PID          int    `json:"pid,omitempty"`
+	PIDStartTime uint64 `json:"pid_start_time,omitempty"`
+	Socket       string `json:"socket,omitempty"`
+
+	// bridge_exited
+	Code   *int   `json:"code,omitempty"`
+	Signal string `json:"signal,omitempty"`
+
+	// bridge_ready: what the server said about itself, and the HTTP session to resume.
+	ServerName      string `json:"server_name,omitempty"`
+	ServerVersion   string `json:"server_version,omitempty"`
+	ProtocolVersion string `json:"protocol_version,omitempty"`
+	MCPSessionID    string `json:"mcp_session_id,omitempty"`
+
+	// server_lost, spawn_failed, expired, unauthorized: the error, as text.
+	Error string `json:"error,omitempty"`
+}
+
+// Subject returns the subject the event is stored under.
+func (e Event) Subject() string { return Subject(e.Node, e.Session, e.Type) }
+
+// Validate checks what every event must carry before it may be appended.
+func (e Event) Validate() error {
+	if e.V < 1 {
+		return fmt.Errorf("%w: schema version %d", ErrInvalidEvent, e.V)
+	}
+	if err := ValidateNode(e.Node); err != nil {
+		return err
+	}
+	if err := ValidateSession(e.Session); err != nil {
+		return err
+	}
+	if !e.Type.Known() {
+		return fmt.Errorf("%w: unknown kind %q", ErrInvalidEvent, e.Type)
+	}
+	if e.Time.IsZero() {
+		return fmt.Errorf("%w: no time", ErrInvalidEvent)
+	}
+	if e.Type == KindCreated && e.Server == nil {
+		return fmt.Errorf("%w: created without a server", ErrInvalidEvent)
+	}
+	return nil
+}
+
+// Marshal encodes the event for storage. Seq is not part of the stored payload.
+func (e Event) Marshal() ([]byte, error) {
+	e.Seq = 0
+	return json.Marshal(e)
+}
+
+// Unmarshal decodes a stored payload. It never panics on garbage; it reports an error
+// wrapping ErrInvalidEvent.
+func Unmarshal(data []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	return e, nil
+}
+
+// New returns an event of kind k for node/session with the current time, schema version and
+// this process as actor.
+func New(k Kind, node, session string, generation uint64) Event {
+	return Event{
+		V:          SchemaVersion,
+		Type:       k,
+		Node:       node,
+		Session:    session,
+		Generation: generation,
+		Time:       time.Now().UTC(),
+		Actor:      Self(),
+	}
+}
