@@ -1,0 +1,170 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// PositionKey is the store key holding the sequence of the last event the follower
+// materialized, as decimal text. It contains no '.', so it never collides with a session key.
+const PositionKey = "_position"
+
+// Store is where the projection is materialized: a bytes-only key/value store. The real one
+// is a JetStream KV bucket (events/jetstream); MemStore serves unit tests. Session keys are
+// Key(node, session) and hold the Session as JSON; PositionKey holds the position.
+type Store interface {
+	// Get returns the value of key, or an error wrapping events.ErrNotFound when absent.
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	// List returns every key starting with prefix ("" = all) and its value.
+	List(ctx context.Context, prefix string) (map[string][]byte, error)
+}
+
+// MemStore is an in-memory Store for unit tests. Values are copied in and out.
+type MemStore struct {
+	mu   sync.Mutex
+	data map[string][]byte
+}
+
+var _ Store = (*MemStore)(nil)
+
+// NewMemStore returns an empty store.
+func NewMemStore() *MemStore { return &MemStore{data: map[string][]byte{}} }
+
+// Get implements Store.
+func (m *MemStore) Get(ctx context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.data[key]
+	if !ok {
+		return nil, fmt.Errorf("key %q: %w", key, events.ErrNotFound)
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// Put implements Store.
+func (m *MemStore) Put(ctx context.Context, key string, value []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.data == nil {
+		m.data = map[string][]byte{}
+	}
+	m.data[key] = append([]byte(nil), value...)
+	return nil
+}
+
+// Delete implements Store.
+func (m *MemStore) Delete(ctx context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.data, key)
+	return nil
+}
+
+// List implements Store.
+func (m *MemStore) List(ctx context.Context, prefix string) (map[string][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range m.data {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = append([]byte(nil), v...)
+		}
+	}
+	return out, nil
+}
+
+// Snapshot returns a copy of everything in the store (for tests).
+func (m *MemStore) Snapshot() map[string][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.data)
+}
+
+// Load reads one session from the store. It returns an error wrapping events.ErrNotFound
+// when no event about the session was ever materialized. A session with Status "" or
+// Cleaned is returned as is: its LastSeq is the expectation for a created.
+func Load(ctx context.Context, store Store, node, name string) (Session, error) {
+	data, err := store.Get(ctx, Key(node, name))
+	if err != nil {
+		return Session{}, &events.SessionError{Op: "load", Node: node, Session: name, Err: err}
+	}
+	var s Session
+	if err := json.Unmarshal(data, &s); err != nil {
+		return Session{}, &events.SessionError{Op: "load", Node: node, Session: name,
+			Err: fmt.Errorf("decode stored state: %w", err)}
+	}
+	return s, nil
+}
+
+// LoadAll reads the sessions of node ("" = every node) and the position in one listing, as
+// a Projection (use its List and Get). A value that does not decode is an error: the store
+// is written only by the follower.
+func LoadAll(ctx context.Context, store Store, node string) (*Projection, error) {
+	prefix := ""
+	if node != "" {
+		prefix = node + "."
+	}
+	kv, err := store.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("load sessions: %w", err)
+	}
+	p := NewProjection()
+	if node != "" {
+		pos, err := Position(ctx, store)
+		if err != nil {
+			return nil, err
+		}
+		p.Pos = pos
+	}
+	for k, v := range kv {
+		if k == PositionKey {
+			pos, err := parsePosition(v)
+			if err != nil {
+				return nil, err
+			}
+			p.Pos = pos
+			continue
+		}
+		if !strings.Contains(k, ".") {
+			continue // not a session key
+		}
+		var s Session
+		if err := json.Unmarshal(v, &s); err != nil {
+			return nil, fmt.Errorf("load sessions: decode %q: %w", k, err)
+		}
+		p.Sessions[k] = s
+	}
+	return p, nil
+}
+
+// Position returns the sequence of the last event materialized in the store (0: none).
+func Position(ctx context.Context, store Store) (uint64, error) {
+	v, err := store.Get(ctx, PositionKey)
+	if errors.Is(err, events.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read position: %w", err)
+	}
+	return parsePosition(v)
+}
+
+func parsePosition(v []byte) (uint64, error) {
+	pos, err := strconv.ParseUint(strings.TrimSpace(string(v)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read position: %q: %w", v, err)
+	}
+	return pos, nil
+}
+
+func formatPosition(pos uint64) []byte { return strconv.AppendUint(nil, pos, 10) }
