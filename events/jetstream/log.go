@@ -1,0 +1,418 @@
+package jetstream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// Read tuning: big pulls keep the server streaming while the reader decodes.
+const (
+	readBatch      = 8192
+	readBatchBytes = 16 << 20
+	// ownWriteScan bounds how many of a session's newer events a conflicting append with a
+	// caller-supplied message id inspects to recognize its own earlier write.
+	ownWriteScan = 64
+	apiPrefix    = "$JS.API."
+)
+
+// Log is the events.Log on JetStream.
+type Log struct {
+	nc *nats.Conn
+	js njs.JetStream
+	// direct: read single messages with direct gets. Only exact when every replica is
+	// current, so on clusters the leader answers instead.
+	direct bool
+}
+
+var _ events.Log = (*Log)(nil)
+
+// NewLog returns the log over nc. The events stream must exist (EnsureStreams).
+func NewLog(ctx context.Context, nc *nats.Conn) (*Log, error) {
+	js, err := njs.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	st, err := js.Stream(ctx, events.EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("event log: stream %s: %w", events.EventsStream, err)
+	}
+	cfg := st.CachedInfo().Config
+	return &Log{nc: nc, js: js, direct: cfg.AllowDirect && cfg.Replicas <= 1}, nil
+}
+
+// JetStream returns the JetStream context the log uses (for OpenStore and tools).
+func (l *Log) JetStream() njs.JetStream { return l.js }
+
+// Append implements events.Log.
+func (l *Log) Append(ctx context.Context, e events.Event, cond events.Expect) (uint64, error) {
+	if err := e.Validate(); err != nil {
+		return 0, err
+	}
+	data, err := e.Marshal()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", events.ErrInvalidEvent, err)
+	}
+	msg := nats.NewMsg(e.Subject())
+	msg.Data = data
+	id := cond.MsgID
+	if id == "" {
+		id = newID()
+	}
+	msg.Header.Set(njs.MsgIDHeader, id)
+	filter := events.SessionFilter(e.Node, e.Session)
+	if !cond.Any {
+		msg.Header.Set(njs.ExpectedLastSubjSeqHeader, strconv.FormatUint(cond.LastSeq, 10))
+		msg.Header.Set(njs.ExpectedLastSubjSeqSubjHeader, filter)
+	}
+	ack, err := l.js.PublishMsg(ctx, msg)
+	if err != nil {
+		if isConflict(err) {
+			// The server checks the expected sequence before the duplicate window, so a
+			// retried append that was already stored looks like a lost race. Recognize our
+			// own earlier write among the events that beat us.
+			if cond.MsgID != "" {
+				if seq, ok := l.findMsgID(ctx, filter, cond.LastSeq+1, cond.MsgID); ok {
+					return seq, nil
+				}
+			}
+			return 0, &events.SessionError{Op: "append " + string(e.Type), Node: e.Node, Session: e.Session,
+				Err: fmt.Errorf("%w (expected last sequence %d)", events.ErrConflict, cond.LastSeq)}
+		}
+		return 0, &events.SessionError{Op: "append " + string(e.Type), Node: e.Node, Session: e.Session, Err: err}
+	}
+	// A duplicate ack carries the original event's sequence.
+	return ack.Sequence, nil
+}
+
+// isConflict reports a lost compare-and-set, by JetStream error code.
+func isConflict(err error) bool {
+	var apiErr *njs.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == njs.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == njs.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// findMsgID looks for an event carrying msgID among the first few events matching filter
+// from seq on.
+func (l *Log) findMsgID(ctx context.Context, filter string, seq uint64, msgID string) (uint64, bool) {
+	for range ownWriteScan {
+		m, err := l.getMsg(ctx, events.EventsStream, msgRequest{Seq: seq, NextFor: filter})
+		if err != nil {
+			return 0, false
+		}
+		if m.Header.Get(njs.MsgIDHeader) == msgID {
+			return m.Seq, true
+		}
+		seq = m.Seq + 1
+	}
+	return 0, false
+}
+
+// LastSeq implements events.Log: the sequence of the last event on the session's subjects,
+// looked up with the same store function the conditional append is checked against.
+func (l *Log) LastSeq(ctx context.Context, node, session string) (uint64, error) {
+	if err := events.ValidateNode(node); err != nil {
+		return 0, err
+	}
+	if err := events.ValidateSession(session); err != nil {
+		return 0, err
+	}
+	m, err := l.getMsg(ctx, events.EventsStream, msgRequest{LastFor: events.SessionFilter(node, session)})
+	if errors.Is(err, events.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last sequence of @%s: %w", session, err)
+	}
+	return m.Seq, nil
+}
+
+// StreamState is what doctor shows about a stream.
+type StreamState struct {
+	Stream    string
+	FirstSeq  uint64
+	LastSeq   uint64
+	Msgs      uint64
+	Bytes     uint64
+	FirstTime time.Time
+	LastTime  time.Time
+	Consumers int
+}
+
+// Info returns the events stream's state.
+func (l *Log) Info(ctx context.Context) (StreamState, error) {
+	return l.streamState(ctx, events.EventsStream)
+}
+
+// NotifyInfo returns the notification stream's state.
+func (l *Log) NotifyInfo(ctx context.Context) (StreamState, error) {
+	return l.streamState(ctx, events.NotifyStream)
+}
+
+func (l *Log) streamState(ctx context.Context, name string) (StreamState, error) {
+	st, err := l.js.Stream(ctx, name)
+	if err != nil {
+		return StreamState{}, fmt.Errorf("stream %s: %w", name, err)
+	}
+	s := st.CachedInfo().State
+	return StreamState{Stream: name, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq, Msgs: s.Msgs, Bytes: s.Bytes,
+		FirstTime: s.FirstTime, LastTime: s.LastTime, Consumers: s.Consumers}, nil
+}
+
+// Head implements events.Log.
+func (l *Log) Head(ctx context.Context) (uint64, error) {
+	s, err := l.Info(ctx)
+	return s.LastSeq, err
+}
+
+// Read implements events.Log.
+func (l *Log) Read(ctx context.Context, q events.Query, fn func(events.Event) error) error {
+	return l.readEvents(ctx, q, false, fn)
+}
+
+// Follow implements events.Log.
+func (l *Log) Follow(ctx context.Context, q events.Query, fn func(events.Event) error) error {
+	return l.readEvents(ctx, q, true, fn)
+}
+
+func (l *Log) readEvents(ctx context.Context, q events.Query, follow bool, fn func(events.Event) error) error {
+	if q.Node != "" {
+		if err := events.ValidateNode(q.Node); err != nil {
+			return err
+		}
+	}
+	if q.Session != "" {
+		if err := events.ValidateSession(q.Session); err != nil {
+			return err
+		}
+	}
+	filter := events.Filter(q.Node, q.Session)
+	return l.consume(ctx, events.EventsStream, filter, q.AfterSeq, q.Since, follow, func(m rawMsg) error {
+		e, err := events.Unmarshal(m.Data)
+		if err != nil {
+			// Undecodable: hand it on, marked by an empty type, so readers count it.
+			e = events.Event{}
+			e.Node, e.Session, _, _ = events.ParseSubject(m.Subject)
+			e.Seq = m.Seq
+			return fn(e)
+		}
+		e.Seq = m.Seq
+		if !q.Match(e) {
+			return nil
+		}
+		return fn(e)
+	})
+}
+
+// rawMsg is one stored message as the readers see it.
+type rawMsg struct {
+	Seq     uint64
+	Subject string
+	Time    time.Time
+	Header  nats.Header
+	Data    []byte
+}
+
+// consume delivers the messages of stream matching filter after afterSeq (and at or after
+// since), in order. Without follow it stops at the stream's last sequence as of the start.
+func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint64, since time.Time,
+	follow bool, fn func(rawMsg) error) error {
+	st, err := l.streamState(ctx, stream)
+	if err != nil {
+		return err
+	}
+	head := st.LastSeq
+	start := afterSeq + 1
+	if !since.IsZero() {
+		m, err := l.getMsg(ctx, stream, msgRequest{StartTime: &since})
+		switch {
+		case errors.Is(err, events.ErrNotFound):
+			// Nothing stored at or after since: only newer events can match.
+			start = max(start, head+1)
+		case err != nil:
+			return err
+		default:
+			start = max(start, m.Seq)
+		}
+	}
+	if !follow {
+		if start > head {
+			return nil
+		}
+		// Skip to the first match; none before head means there is nothing to read.
+		m, err := l.getMsg(ctx, stream, msgRequest{Seq: start, NextFor: filter})
+		if errors.Is(err, events.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m.Seq > head {
+			return nil
+		}
+		start = m.Seq
+	}
+	cons, err := l.js.OrderedConsumer(ctx, stream, njs.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  njs.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	it, err := cons.Messages(njs.PullMaxMessagesWithBytesLimit(readBatch, readBatchBytes))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(njs.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		seq := meta.Sequence.Stream
+		if !follow && seq > head {
+			return nil
+		}
+		if err := fn(rawMsg{Seq: seq, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers(), Data: msg.Data()}); err != nil {
+			return err
+		}
+		if !follow && (seq >= head || meta.NumPending == 0) {
+			return nil
+		}
+	}
+}
+
+// msgRequest is a JetStream message get request.
+type msgRequest struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	LastFor   string     `json:"last_by_subj,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+}
+
+// getMsg fetches one message: a direct get where that is exact, else through the stream
+// leader. A missing message is an error wrapping events.ErrNotFound.
+func (l *Log) getMsg(ctx context.Context, stream string, req msgRequest) (rawMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return rawMsg{}, err
+	}
+	if l.direct {
+		resp, err := l.nc.RequestWithContext(ctx, apiPrefix+"DIRECT.GET."+stream, body)
+		if err != nil {
+			return rawMsg{}, fmt.Errorf("get from %s: %w", stream, err)
+		}
+		if status := resp.Header.Get("Status"); status != "" {
+			if status == "404" {
+				return rawMsg{}, fmt.Errorf("get from %s: %w", stream, events.ErrNotFound)
+			}
+			return rawMsg{}, fmt.Errorf("get from %s: status %s %s", stream, status, resp.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(resp.Header.Get(njs.SequenceHeader), 10, 64)
+		if err != nil {
+			return rawMsg{}, fmt.Errorf("get from %s: bad sequence header: %w", stream, err)
+		}
+		ts, _ := time.Parse(time.RFC3339Nano, resp.Header.Get("Nats-Time-Stamp"))
+		return rawMsg{Seq: seq, Subject: resp.Header.Get(njs.SubjectHeader), Time: ts, Header: resp.Header, Data: resp.Data}, nil
+	}
+	resp, err := l.nc.RequestWithContext(ctx, apiPrefix+"STREAM.MSG.GET."+stream, body)
+	if err != nil {
+		return rawMsg{}, fmt.Errorf("get from %s: %w", stream, err)
+	}
+	var r struct {
+		Error *njs.APIError `json:"error"`
+		Msg   *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return rawMsg{}, fmt.Errorf("get from %s: %w", stream, err)
+	}
+	if r.Error != nil {
+		if r.Error.ErrorCode == njs.JSErrCodeMessageNotFound {
+			return rawMsg{}, fmt.Errorf("get from %s: %w", stream, events.ErrNotFound)
+		}
+		return rawMsg{}, fmt.Errorf("get from %s: %w", stream, r.Error)
+	}
+	if r.Msg == nil {
+		return rawMsg{}, fmt.Errorf("get from %s: empty answer", stream)
+	}
+	out := rawMsg{Seq: r.Msg.Seq, Subject: r.Msg.Subject, Time: r.Msg.Time, Data: r.Msg.Data}
+	if len(r.Msg.Header) > 0 {
+		if h, err := parseHeader(r.Msg.Header); err == nil {
+			out.Header = h
+		}
+	}
+	return out, nil
+}
+
+// parseHeader decodes a stored "NATS/1.0" header block.
+func parseHeader(b []byte) (nats.Header, error) {
+	// The first line is the version (and status); then "Key: value" lines.
+	h := nats.Header{}
+	lines := splitLines(b)
+	if len(lines) == 0 {
+		return h, nil
+	}
+	for _, ln := range lines[1:] {
+		for i := 0; i < len(ln); i++ {
+			if ln[i] == ':' {
+				k := ln[:i]
+				v := ln[i+1:]
+				for len(v) > 0 && v[0] == ' ' {
+					v = v[1:]
+				}
+				h.Add(k, v)
+				break
+			}
+		}
+	}
+	return h, nil
+}
+
+func splitLines(b []byte) []string {
+	var out []string
+	start := 0
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			if i > start {
+				out = append(out, string(b[start:i]))
+			}
+			start = i + 2
+			i++
+		}
+	}
+	return out
+}
+
+// newID returns a fresh message id.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,388 @@
+// Package jetstream is the events.Log on NATS JetStream: the embedded nats-server the hub
+// owns (with the store lock that keeps a second server off the same files), the streams and
+// the session KV bucket, the conditional append, fast replay, and hub discovery through the
+// token and address files.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// Defaults for the server's knobs.
+const (
+	DefaultHost            = "127.0.0.1"
+	DefaultEventsMaxAge    = 30 * 24 * time.Hour
+	DefaultEventsMaxBytes  = 1 << 30
+	DefaultNotifyMaxAge    = 24 * time.Hour
+	DefaultNotifyMaxBytes  = 256 << 20
+	DefaultDuplicateWindow = 2 * time.Minute
+	DefaultReadyTimeout    = 10 * time.Second
+
+	// LockFile is the name of the store lock inside the server's directory.
+	LockFile = "store.lock"
+	// storeSubdir holds nats-server's own files, next to the lock.
+	storeSubdir = "jetstream"
+)
+
+// StreamConfig is what EnsureStreams creates: the events stream, the notification stream and
+// the session KV bucket, with bounded retention.
+type StreamConfig struct {
+	EventsMaxAge   time.Duration
+	EventsMaxBytes int64
+	// EventsMaxMsgs bounds the number of events (0: no bound besides age and size).
+	EventsMaxMsgs   int64
+	NotifyMaxAge    time.Duration
+	NotifyMaxBytes  int64
+	DuplicateWindow time.Duration
+	// Replicas is 1 on the embedded server, 3 on an external cluster.
+	Replicas int
+}
+
+// DefaultStreamConfig returns the retention the embedded hub uses.
+func DefaultStreamConfig() StreamConfig {
+	return StreamConfig{
+		EventsMaxAge:    DefaultEventsMaxAge,
+		EventsMaxBytes:  DefaultEventsMaxBytes,
+		NotifyMaxAge:    DefaultNotifyMaxAge,
+		NotifyMaxBytes:  DefaultNotifyMaxBytes,
+		DuplicateWindow: DefaultDuplicateWindow,
+		Replicas:        1,
+	}
+}
+
+// EnsureStreams creates or updates the events stream, the notification stream and the
+// session KV bucket. It works against the embedded server and an external cluster alike.
+func EnsureStreams(ctx context.Context, js njs.JetStream, cfg StreamConfig) error {
+	if cfg.Replicas < 1 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow <= 0 {
+		cfg.DuplicateWindow = DefaultDuplicateWindow
+	}
+	evMaxMsgs := cfg.EventsMaxMsgs
+	if evMaxMsgs == 0 {
+		evMaxMsgs = -1
+	}
+	orNone := func(n int64) int64 {
+		if n <= 0 {
+			return -1
+		}
+		return n
+	}
+	// The duplicate window may not exceed the max age.
+	dup := func(age time.Duration) time.Duration {
+		if age > 0 && cfg.DuplicateWindow > age {
+			return age
+		}
+		return cfg.DuplicateWindow
+	}
+	_, err := js.CreateOrUpdateStream(ctx, njs.StreamConfig{
+		Name:        events.EventsStream,
+		Description: "mcpctl session lifecycle events",
+		Subjects:    []string{events.EventsPrefix + ".>"},
+		Retention:   njs.LimitsPolicy,
+		Discard:     njs.DiscardOld,
+		Storage:     njs.FileStorage,
+		MaxAge:      cfg.EventsMaxAge,
+		MaxBytes:    orNone(cfg.EventsMaxBytes),
+		MaxMsgs:     evMaxMsgs,
+		Duplicates:  dup(cfg.EventsMaxAge),
+		Replicas:    cfg.Replicas,
+		AllowDirect: true,
+		// A deleted event would let a stale compare-and-set succeed; only retention removes
+		// events. Purge stays possible for an explicit reset.
+		DenyDelete: true,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", events.EventsStream, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, njs.StreamConfig{
+		Name:        events.NotifyStream,
+		Description: "mcpctl MCP server notifications",
+		Subjects:    []string{events.NotifyPrefix + ".>"},
+		Retention:   njs.LimitsPolicy,
+		Discard:     njs.DiscardOld,
+		Storage:     njs.FileStorage,
+		MaxAge:      cfg.NotifyMaxAge,
+		MaxBytes:    orNone(cfg.NotifyMaxBytes),
+		MaxMsgs:     -1,
+		Duplicates:  dup(cfg.NotifyMaxAge),
+		Replicas:    cfg.Replicas,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", events.NotifyStream, err)
+	}
+	_, err = js.CreateOrUpdateKeyValue(ctx, njs.KeyValueConfig{
+		Bucket:      events.SessionBucket,
+		Description: "mcpctl session state, folded from the events",
+		History:     1,
+		Storage:     njs.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", events.SessionBucket, err)
+	}
+	return nil
+}
+
+// Server is the embedded nats-server with JetStream that the hub owns. New fills the
+// defaults; the exported fields are the knobs; Open locks the store and starts it.
+type Server struct {
+	// Dir holds the store lock and nats-server's files ($MCPCTL_HOME/hub).
+	Dir string
+	// Host is the listen address; loopback only.
+	Host string
+	// Port to listen on; 0 picks PreferPort when it is free, else a random port.
+	Port int
+	// PreferPort is the port of the previous run (from its address file), tried first.
+	PreferPort int
+	// Token is the client authorization token. Required.
+	Token string
+	// SyncAlways fsyncs every write before it is acknowledged (survives kill -9 and power
+	// loss). False uses nats-server's lazy periodic sync.
+	SyncAlways bool
+
+	EventsMaxAge    time.Duration
+	EventsMaxBytes  int64
+	EventsMaxMsgs   int64
+	NotifyMaxAge    time.Duration
+	NotifyMaxBytes  int64
+	DuplicateWindow time.Duration
+	Replicas        int
+
+	// Logger receives nats-server's log lines (at debug level for its debug output).
+	// Nil: nats-server logs nothing.
+	Logger *slog.Logger
+
+	mu   sync.Mutex
+	lock *flock.Flock
+	ns   *server.Server
+	url  string
+}
+
+// NewServer returns a server for the store in dir with the default knobs.
+func NewServer(dir string) *Server {
+	return &Server{
+		Dir:             dir,
+		Host:            DefaultHost,
+		SyncAlways:      true,
+		EventsMaxAge:    DefaultEventsMaxAge,
+		EventsMaxBytes:  DefaultEventsMaxBytes,
+		NotifyMaxAge:    DefaultNotifyMaxAge,
+		NotifyMaxBytes:  DefaultNotifyMaxBytes,
+		DuplicateWindow: DefaultDuplicateWindow,
+		Replicas:        1,
+	}
+}
+
+// StreamConfig returns the stream configuration the server's knobs describe.
+func (s *Server) StreamConfig() StreamConfig {
+	return StreamConfig{
+		EventsMaxAge:    s.EventsMaxAge,
+		EventsMaxBytes:  s.EventsMaxBytes,
+		EventsMaxMsgs:   s.EventsMaxMsgs,
+		NotifyMaxAge:    s.NotifyMaxAge,
+		NotifyMaxBytes:  s.NotifyMaxBytes,
+		DuplicateWindow: s.DuplicateWindow,
+		Replicas:        s.Replicas,
+	}
+}
+
+// LockPath is the path of the store lock.
+func (s *Server) LockPath() string { return filepath.Join(s.Dir, LockFile) }
+
+// Open takes the store lock, starts nats-server and ensures the streams and the bucket.
+// A store locked by another process gives an error wrapping events.ErrLocked.
+func (s *Server) Open() (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ns != nil {
+		return errors.New("jetstream server: already open")
+	}
+	if s.Dir == "" {
+		return errors.New("jetstream server: no store directory")
+	}
+	if s.Token == "" {
+		return errors.New("jetstream server: no token")
+	}
+	host := s.Host
+	if host == "" {
+		host = DefaultHost
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("jetstream server: host %q is not a loopback address", host)
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("jetstream server: %w", err)
+	}
+
+	// The lock comes first and is held until Close: nats-server has no lock of its own.
+	lk := flock.New(s.LockPath(), flock.SetPermissions(0o600))
+	ok, err := lk.TryLock()
+	if err != nil {
+		return fmt.Errorf("jetstream server: lock %s: %w", s.LockPath(), err)
+	}
+	if !ok {
+		holder := ""
+		if b, rerr := os.ReadFile(s.LockPath()); rerr == nil {
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
+				holder = fmt.Sprintf(" (held by pid %d)", pid)
+			}
+		}
+		return fmt.Errorf("%w: %s%s", events.ErrLocked, s.LockPath(), holder)
+	}
+	defer func() {
+		if err != nil {
+			_ = lk.Unlock()
+		}
+	}()
+	// Record the holder for the error message of the next one; a stale pid from a crashed
+	// run is simply overwritten.
+	if err := os.WriteFile(s.LockPath(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("jetstream server: write %s: %w", s.LockPath(), err)
+	}
+
+	port := s.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+		if s.PreferPort > 0 && portFree(host, s.PreferPort) {
+			port = s.PreferPort
+		}
+	}
+	opts := &server.Options{
+		ServerName:    "mcpctl-hub",
+		Host:          host,
+		Port:          port,
+		Authorization: s.Token,
+		JetStream:     true,
+		StoreDir:      filepath.Join(s.Dir, storeSubdir),
+		NoSigs:        true,
+		NoLog:         s.Logger == nil,
+		NoSystemAccount: true,
+		// No HTTP monitor, no cluster: one process owns this store.
+		HTTPPort:    0,
+		MaxPayload:  8 << 20,
+		SyncAlways:  s.SyncAlways,
+	}
+	if s.SyncAlways {
+		opts.SyncInterval = 2 * time.Minute // the periodic sync is moot: every write is synced
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("jetstream server: %w", err)
+	}
+	if s.Logger != nil {
+		ns.SetLoggerV2(&slogAdapter{l: s.Logger}, s.Logger.Enabled(context.Background(), slog.LevelDebug), false, false)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(DefaultReadyTimeout) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return fmt.Errorf("jetstream server: not ready after %s (store %s)", DefaultReadyTimeout, opts.StoreDir)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Token(s.Token), nats.Name("mcpctl-hub-setup"))
+	if err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return fmt.Errorf("jetstream server: connect in-process: %w", err)
+	}
+	defer nc.Close()
+	js, err := njs.New(nc)
+	if err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return fmt.Errorf("jetstream server: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
+	defer cancel()
+	if err := EnsureStreams(ctx, js, s.StreamConfig()); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return fmt.Errorf("jetstream server: %w", err)
+	}
+	s.lock, s.ns, s.url = lk, ns, ns.ClientURL()
+	return nil
+}
+
+// ClientURL is the nats:// URL clients dial ("" before Open).
+func (s *Server) ClientURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// ListenPort returns the port the server listens on (0 before Open).
+func (s *Server) ListenPort() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ns == nil {
+		return 0
+	}
+	if a, ok := s.ns.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// NATS returns the running nats-server, for in-process connections (nats.InProcessServer).
+func (s *Server) NATS() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ns
+}
+
+// Close shuts the server down, waits for it and releases the store lock. Closing a server
+// that is not open does nothing.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ns == nil {
+		return nil
+	}
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+	s.ns, s.url = nil, ""
+	err := s.lock.Unlock()
+	s.lock = nil
+	if err != nil {
+		return fmt.Errorf("jetstream server: unlock %s: %w", s.LockPath(), err)
+	}
+	return nil
+}
+
+func portFree(host string, port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
+// slogAdapter sends nats-server's log lines to a slog.Logger.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a *slogAdapter) Noticef(format string, v ...any) { a.l.Info(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }

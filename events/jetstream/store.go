@@ -1,0 +1,126 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// Store is the KV bucket the projector materializes session state into. It stores bytes;
+// the projector owns the encoding. Keys are "<node>.<session>" and special keys starting
+// with "_".
+type Store struct {
+	kv njs.KeyValue
+}
+
+// OpenStore opens the session bucket (EnsureStreams creates it).
+func OpenStore(ctx context.Context, js njs.JetStream) (*Store, error) {
+	kv, err := js.KeyValue(ctx, events.SessionBucket)
+	if err != nil {
+		return nil, fmt.Errorf("session store: %w", err)
+	}
+	return &Store{kv: kv}, nil
+}
+
+// Get returns the value of key; an absent or deleted key gives an error wrapping
+// events.ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, njs.ErrKeyNotFound) || errors.Is(err, njs.ErrKeyDeleted) {
+		return nil, fmt.Errorf("session store: key %q: %w", key, events.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session store: get %q: %w", key, err)
+	}
+	return e.Value(), nil
+}
+
+// Put sets key to value.
+func (s *Store) Put(ctx context.Context, key string, value []byte) error {
+	if _, err := s.kv.Put(ctx, key, value); err != nil {
+		return fmt.Errorf("session store: put %q: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes key. Deleting an absent key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, njs.ErrKeyNotFound) {
+		return fmt.Errorf("session store: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// List returns every key starting with prefix and its value, read in one watch round.
+func (s *Store) List(ctx context.Context, prefix string) (map[string][]byte, error) {
+	// A prefix ending on a token boundary narrows the watch on the server; any other
+	// prefix is matched here.
+	filter := ">"
+	if strings.HasSuffix(prefix, ".") {
+		filter = prefix + ">"
+	}
+	w, err := s.kv.Watch(ctx, filter, njs.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("session store: list %q: %w", prefix, err)
+	}
+	defer w.Stop()
+	out := map[string][]byte{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("session store: list %q: watch ended", prefix)
+			}
+			if e == nil { // initial values done
+				return out, nil
+			}
+			if strings.HasPrefix(e.Key(), prefix) {
+				out[e.Key()] = e.Value()
+			}
+		}
+	}
+}
+
+// Watch delivers key's current value, then each new one, until ctx ends; then the channel
+// is closed. A deleted key is delivered as nil.
+func (s *Store) Watch(ctx context.Context, key string) (<-chan []byte, error) {
+	w, err := s.kv.Watch(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("session store: watch %q: %w", key, err)
+	}
+	out := make(chan []byte, 1)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				var v []byte
+				if e.Operation() == njs.KeyValuePut {
+					v = e.Value()
+				}
+				select {
+				case out <- v:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
