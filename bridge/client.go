@@ -1,0 +1,188 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client talks to a bridge socket: what the CLI uses. A call is one write and one read on
+// a connection made by Dial; no initialize round trip is needed.
+type Client struct {
+	nc     net.Conn
+	nextID atomic.Int64
+
+	wmu sync.Mutex // one writer at a time
+
+	mu      sync.Mutex
+	pending map[string]chan Message
+	err     error // why the connection ended; set before done is closed
+	done    chan struct{}
+
+	notes   chan Message
+	dropped atomic.Int64
+}
+
+// notificationBuffer bounds the notifications waiting for the reader of Notifications.
+const notificationBuffer = 256
+
+// Dial connects to the bridge socket at path (the path as given to Server.Listen: a path
+// too long for sun_path is mapped the same way).
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", SocketPath(path))
+	if err != nil {
+		return nil, fmt.Errorf("dial bridge: %w", err)
+	}
+	c := &Client{nc: nc, pending: map[string]chan Message{}, done: make(chan struct{}),
+		notes: make(chan Message, notificationBuffer)}
+	go c.read()
+	return c, nil
+}
+
+// Call sends a request and waits for its answer. A JSON-RPC error is returned as *RPCError
+// (which unwraps to ErrServerLost, ErrExpired or ErrUnauthorized when the bridge could not
+// reach the server). When ctx ends first, Call sends notifications/cancelled for the
+// request and returns ctx's error; the request is never sent again.
+func (c *Client) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	id := strconv.FormatInt(c.nextID.Add(1), 10)
+	ch := make(chan Message, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+	forget := func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}
+
+	if err := c.write(ctx, appendRequest(nil, json.RawMessage(id), method, params)); err != nil {
+		forget()
+		return nil, err
+	}
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return nil, m.Error
+		}
+		return m.Result, nil
+	case <-ctx.Done():
+		forget()
+		cancel, _ := json.Marshal(struct {
+			RequestID json.RawMessage `json:"requestId"`
+			Reason    string          `json:"reason"`
+		}{json.RawMessage(id), context.Cause(ctx).Error()})
+		wctx, done := context.WithTimeout(context.Background(), time.Second)
+		_ = c.write(wctx, appendNotification(nil, "notifications/cancelled", cancel))
+		done()
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, c.Err()
+	}
+}
+
+// Notify sends a notification to the bridge.
+func (c *Client) Notify(ctx context.Context, method string, params json.RawMessage) error {
+	return c.write(ctx, appendNotification(nil, method, params))
+}
+
+func (c *Client) write(ctx context.Context, line []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.nc.SetWriteDeadline(dl)
+		defer func() { _ = c.nc.SetWriteDeadline(time.Time{}) }()
+	}
+	if _, err := c.nc.Write(line); err != nil {
+		return fmt.Errorf("%w: write: %v", ErrDisconnected, err)
+	}
+	return nil
+}
+
+// Notifications delivers the notifications the bridge sends (to connections that sent
+// initialize, and progress for this connection's requests). When nobody reads, the
+// overflow is dropped and counted in Dropped. The channel is closed when the connection
+// ends.
+func (c *Client) Notifications() <-chan Message { return c.notes }
+
+// Dropped counts notifications lost because Notifications was not read.
+func (c *Client) Dropped() int64 { return c.dropped.Load() }
+
+// Done is closed when the connection ends; Err says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended (wraps ErrDisconnected), nil while it is open.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close closes the connection; the bridge cancels any request still in flight.
+func (c *Client) Close() error {
+	err := c.nc.Close()
+	<-c.done
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (c *Client) read() {
+	sc := bufio.NewScanner(c.nc)
+	sc.Buffer(make([]byte, 0, 64<<10), DefaultMaxLine+1<<20)
+	var fatal *RPCError
+	for sc.Scan() {
+		var m Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue
+		}
+		switch {
+		case m.Method != "" && m.ID == nil:
+			select {
+			case c.notes <- m:
+			default:
+				c.dropped.Add(1)
+			}
+		case m.Method == "" && (m.ID == nil || idKey(m.ID) == "null"):
+			// An error about the connection itself (too many connections, line too long).
+			if m.Error != nil {
+				fatal = m.Error
+			}
+		case m.Method == "":
+			c.mu.Lock()
+			ch := c.pending[idKey(m.ID)]
+			delete(c.pending, idKey(m.ID))
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		}
+	}
+	err := fmt.Errorf("%w", ErrDisconnected)
+	switch {
+	case fatal != nil:
+		err = fmt.Errorf("%w: %w", ErrDisconnected, fatal)
+	case sc.Err() != nil && !errors.Is(sc.Err(), net.ErrClosed):
+		err = fmt.Errorf("%w: %v", ErrDisconnected, sc.Err())
+	}
+	c.mu.Lock()
+	c.err = err
+	close(c.done)
+	c.mu.Unlock()
+	close(c.notes)
+}

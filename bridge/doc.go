@@ -1,0 +1,15 @@
+// Package bridge is the heart of the bridge process: it holds one MCP client connection to a
+// server (stdio, Streamable HTTP or legacy SSE) behind the small Upstream interface, serves
+// MCP JSON-RPC to local clients on a Unix socket (Server), and gives the CLI a cheap way to
+// call through that socket (Client). Bridge ties an Upstream and a Server together for one
+// session generation.
+//
+//	mcpctl CLI ──Client──► unix socket (0600, peer uid checked) ──Server──► Upstream ──► MCP server
+//	                                                         ▲                  │
+//	                                                         └── notifications ─┘──► OnNotification hook
+//
+// The bridge forwards requests as raw JSON: any method (tools/*, resources/*, prompts/*,
+// completion/complete, logging/setLevel, ping, …) reaches the server unchanged, results and
+// JSON-RPC errors come back verbatim. It never imports NATS: the event-log wiring is done by
+// the caller through hooks (Config.OnNotification, Done/Err, the accessors for bridge_ready).
+package bridge

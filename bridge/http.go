@@ -1,0 +1,207 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+)
+
+// HTTPOptions describe a Streamable HTTP or legacy SSE server.
+type HTTPOptions struct {
+	URL string
+	// Headers are sent with every request (Authorization and the like).
+	Headers map[string]string
+	// Protocol is the version asked for in initialize (default DefaultHTTPProtocol).
+	Protocol   string
+	ClientInfo ClientInfo
+	Logger     *slog.Logger
+	// ResumeSessionID resumes an existing Streamable HTTP session (after a bridge crash)
+	// instead of initializing a new one; ResumeInitialize must then hold that session's
+	// cached initialize result. Initialize checks the session with a ping. mcp-go opens its
+	// standalone GET stream only after an initialize it sent itself, so on a resumed
+	// session server notifications arrive only on request streams.
+	ResumeSessionID  string
+	ResumeInitialize json.RawMessage
+	// HTTPClient is the base client (default: a clone of http.DefaultTransport). Its
+	// transport is wrapped to watch status codes.
+	HTTPClient *http.Client
+}
+
+// DialHTTP connects to a Streamable HTTP server. Nothing is sent before Initialize.
+func DialHTTP(ctx context.Context, opts HTTPOptions) (Upstream, error) {
+	if opts.Protocol == "" {
+		opts.Protocol = DefaultHTTPProtocol
+	}
+	if err := validateProtocol(opts.Protocol); err != nil {
+		return nil, err
+	}
+	if opts.ResumeSessionID != "" && len(opts.ResumeInitialize) == 0 {
+		return nil, errors.New("http: resuming a session needs its cached initialize result")
+	}
+	watch, hc := newWatchTransport(opts.HTTPClient)
+	topts := []transport.StreamableHTTPCOption{
+		transport.WithHTTPBasicClient(hc),
+		transport.WithHTTPHeaders(opts.Headers),
+		transport.WithContinuousListening(), // server notifications outside requests
+	}
+	if opts.Logger != nil {
+		topts = append(topts, transport.WithHTTPLogger(opts.Logger))
+	}
+	if opts.ResumeSessionID != "" {
+		topts = append(topts, transport.WithSession(opts.ResumeSessionID))
+	}
+	tr, err := transport.NewStreamableHTTP(opts.URL, topts...)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	u.resume = opts.ResumeInitialize
+	if opts.ResumeSessionID == "" {
+		u.resume = nil
+	}
+	watch.lose = u.lose
+	u.closeFn = func(_ context.Context, o CloseOptions) error {
+		// mcp-go's Close always DELETEs a known session; the watcher refuses it unless asked.
+		watch.allowDelete.Store(o.EndSession)
+		err := tr.Close()
+		hc.CloseIdleConnections()
+		return err
+	}
+	lifetime, stop := context.WithCancel(context.Background())
+	u.stop = stop
+	if err := tr.Start(lifetime); err != nil {
+		_ = u.Close(ctx, CloseOptions{})
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	return u, nil
+}
+
+// DialSSE connects to a legacy HTTP+SSE server: it opens the event stream and waits for the
+// endpoint event. A broken stream is a lost server.
+func DialSSE(ctx context.Context, opts HTTPOptions) (Upstream, error) {
+	if opts.Protocol == "" {
+		opts.Protocol = DefaultHTTPProtocol
+	}
+	if err := validateProtocol(opts.Protocol); err != nil {
+		return nil, err
+	}
+	watch, hc := newWatchTransport(opts.HTTPClient)
+	topts := []transport.ClientOption{transport.WithHTTPClient(hc), transport.WithHeaders(opts.Headers)}
+	if opts.Logger != nil {
+		topts = append(topts, transport.WithSSELogger(opts.Logger))
+	}
+	tr, err := transport.NewSSE(opts.URL, topts...)
+	if err != nil {
+		return nil, fmt.Errorf("sse: %w", err)
+	}
+	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	watch.lose = u.lose
+	tr.SetConnectionLostHandler(func(err error) {
+		u.lose(fmt.Errorf("%w: sse stream: %v", ErrServerLost, err))
+	})
+	u.closeFn = func(context.Context, CloseOptions) error {
+		err := tr.Close()
+		hc.CloseIdleConnections()
+		return err
+	}
+	lifetime, stop := context.WithCancel(context.Background())
+	u.stop = stop
+	started := make(chan error, 1)
+	go func() { started <- tr.Start(lifetime) }()
+	select {
+	case err = <-started:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		_ = u.Close(context.Background(), CloseOptions{})
+		if lost := u.Err(); lost != nil && !errors.Is(lost, ErrUpstreamClosed) {
+			return nil, lost
+		}
+		return nil, fmt.Errorf("sse: %w", err)
+	}
+	return u, nil
+}
+
+// watchTransport sits under mcp-go's HTTP transports and reads the status codes mcp-go does
+// not report as typed errors: 403, and a 400 that says the session is unknown. It also
+// refuses the DELETE mcp-go's Close sends unless the caller asked to end the session.
+type watchTransport struct {
+	base        http.RoundTripper
+	lose        func(error)
+	allowDelete atomic.Bool
+}
+
+var errDeleteSuppressed = errors.New("session DELETE not requested")
+
+func newWatchTransport(base *http.Client) (*watchTransport, *http.Client) {
+	hc := &http.Client{}
+	if base != nil {
+		*hc = *base
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	w := &watchTransport{base: rt}
+	hc.Transport = w
+	return w, hc
+}
+
+func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodDelete && !w.allowDelete.Load() {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, errDeleteSuppressed
+	}
+	resp, err := w.base.RoundTrip(req)
+	if err != nil || w.lose == nil {
+		return resp, err
+	}
+	hasSession := req.Header.Get(transport.HeaderKeySessionID) != ""
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		w.lose(fmt.Errorf("%w: %s %s: %s", ErrUnauthorized, req.Method, req.URL.Redacted(), resp.Status))
+	case http.StatusNotFound:
+		// A 404 for a GET may only mean the server offers no standalone stream.
+		if hasSession && req.Method == http.MethodPost {
+			w.lose(fmt.Errorf("%w: %s", ErrExpired, resp.Status))
+		}
+	case http.StatusBadRequest:
+		if hasSession {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			_ = resp.Body.Close()
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			if unknownSession(body) {
+				w.lose(fmt.Errorf("%w: %s: %s", ErrExpired, resp.Status, truncate(body, 200)))
+			}
+		}
+	}
+	return resp, nil
+}
+
+// unknownSession reports whether a 400 body says the session is not known: servers word it
+// differently ("Bad Request: No valid session ID provided", "session not found", "invalid
+// session", "unknown session").
+func unknownSession(body []byte) bool {
+	s := strings.ToLower(string(body))
+	if !strings.Contains(s, "session") {
+		return false
+	}
+	for _, w := range []string{"unknown", "not found", "invalid", "expired", "no valid", "terminated"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}

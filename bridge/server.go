@@ -1,0 +1,467 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Server serves MCP JSON-RPC on a Unix socket, newline-delimited as on stdio, backed by one
+// Upstream:
+//
+//   - initialize is answered from the upstream's cached initialize result, and a client's
+//     notifications/initialized is swallowed: the bridge initialized once, at start.
+//     Requests are accepted without initialize, so a one-shot call is one write, one read.
+//   - every other request goes to the upstream under a fresh upstream id; the answer
+//     (result or JSON-RPC error) comes back verbatim under the client's id.
+//   - notifications/cancelled from a client cancels its forwarded request (the upstream
+//     sends notifications/cancelled on); a closed connection cancels all of its requests.
+//   - server notifications reach the connections that sent initialize (long-lived MCP
+//     clients such as `proxy`); one-shot callers are not interrupted by them. Progress
+//     notifications reach only the connection whose request carried the progress token
+//     (tokens are rewritten per request, so clients cannot collide).
+type Server struct {
+	// MaxLine bounds one incoming message (default DefaultMaxLine).
+	MaxLine int
+	// MaxConns bounds the open connections (default DefaultMaxConns); more are refused with
+	// a CodeTooManyConnections error.
+	MaxConns int
+	Logger   *slog.Logger
+
+	up   Upstream
+	init json.RawMessage
+	uid  int
+
+	mu     sync.Mutex
+	ln     *net.UnixListener
+	path   string
+	fi     os.FileInfo
+	conns  map[*serverConn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+
+	progressMu sync.Mutex
+	progress   map[string]progressRoute // our token -> the connection and its own token
+	tokenSeq   atomic.Uint64
+}
+
+type progressRoute struct {
+	c     *serverConn
+	token json.RawMessage
+}
+
+// NewServer returns a Server forwarding to up and answering initialize with initResult.
+// The caller routes the upstream's notifications to Server.Notify.
+func NewServer(up Upstream, initResult json.RawMessage) *Server {
+	return &Server{
+		MaxLine:  DefaultMaxLine,
+		MaxConns: DefaultMaxConns,
+		Logger:   slog.New(slog.DiscardHandler),
+		up:       up,
+		init:     initResult,
+		uid:      os.Getuid(),
+		conns:    map[*serverConn]struct{}{},
+		progress: map[string]progressRoute{},
+	}
+}
+
+// Listen binds the socket (see SocketPath for the fallback when path is too long; Path
+// returns the one used) and starts accepting connections.
+func (s *Server) Listen(path string) error {
+	real := SocketPath(path)
+	ln, fi, err := listenUnix(real)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed || s.ln != nil {
+		s.mu.Unlock()
+		_ = ln.Close()
+		_, _ = removeIfOurs(real, fi)
+		return errors.New("server: already listening or closed")
+	}
+	s.ln, s.path, s.fi = ln, real, fi
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.accept(ln)
+	return nil
+}
+
+// Path is the socket path in use ("" before Listen).
+func (s *Server) Path() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.path
+}
+
+func (s *Server) accept(ln *net.UnixListener) {
+	defer s.wg.Done()
+	for {
+		nc, err := ln.AcceptUnix()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.Logger.Warn("accept", "err", err)
+			continue
+		}
+		cred, err := peerCred(nc)
+		if err == nil {
+			err = checkPeer(cred, s.uid)
+		}
+		if err != nil {
+			s.Logger.Warn("connection refused", "err", err)
+			_ = nc.Close()
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
+		if len(s.conns) >= s.MaxConns {
+			s.mu.Unlock()
+			_, _ = nc.Write(appendError(nil, nil, &RPCError{Code: CodeTooManyConnections,
+				Message: "too many connections to this bridge (" + strconv.Itoa(s.MaxConns) + ")"}))
+			_ = nc.Close()
+			continue
+		}
+		c := newServerConn(s, nc)
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Notify sends a server notification to the clients that should see it (see Server).
+func (s *Server) Notify(method string, params json.RawMessage) {
+	switch method {
+	case "notifications/progress":
+		s.routeProgress(params)
+		return
+	case "notifications/cancelled":
+		// About the server's own requests to the bridge; clients never saw those.
+		return
+	}
+	line := appendNotification(nil, method, params)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.initialized.Load() {
+			c.send(line, false)
+		}
+	}
+}
+
+func (s *Server) routeProgress(params json.RawMessage) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(params, &fields); err != nil {
+		return
+	}
+	s.progressMu.Lock()
+	route, ok := s.progress[idKey(fields["progressToken"])]
+	s.progressMu.Unlock()
+	if !ok {
+		return
+	}
+	fields["progressToken"] = route.token
+	p, err := json.Marshal(fields)
+	if err != nil {
+		return
+	}
+	route.c.send(appendNotification(nil, "notifications/progress", p), false)
+}
+
+// withProgressToken replaces the progress token in params with one unique to this bridge
+// and returns the new params and the key to drop the route with (empty: no token).
+func (s *Server) withProgressToken(c *serverConn, params json.RawMessage) (json.RawMessage, string) {
+	if !bytes.Contains(params, []byte(`"progressToken"`)) {
+		return params, ""
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(params, &fields); err != nil {
+		return params, ""
+	}
+	var meta map[string]json.RawMessage
+	if err := json.Unmarshal(fields["_meta"], &meta); err != nil || meta["progressToken"] == nil {
+		return params, ""
+	}
+	ours := `"mcpctl-` + strconv.FormatUint(s.tokenSeq.Add(1), 10) + `"`
+	orig := meta["progressToken"]
+	meta["progressToken"] = json.RawMessage(ours)
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return params, ""
+	}
+	fields["_meta"] = mb
+	p, err := json.Marshal(fields)
+	if err != nil {
+		return params, ""
+	}
+	s.progressMu.Lock()
+	s.progress[ours] = progressRoute{c: c, token: orig}
+	s.progressMu.Unlock()
+	return p, ours
+}
+
+func (s *Server) dropProgress(key string) {
+	if key == "" {
+		return
+	}
+	s.progressMu.Lock()
+	delete(s.progress, key)
+	s.progressMu.Unlock()
+}
+
+// Close stops accepting, closes every connection (cancelling their requests upstream), and
+// removes the socket file if it is still the one this Server created.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	ln, path, fi := s.ln, s.path, s.fi
+	conns := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var err error
+	if ln != nil {
+		err = ln.Close()
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	s.wg.Wait()
+	if ln != nil {
+		if _, rerr := removeIfOurs(path, fi); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// serverConn is one client connection.
+type serverConn struct {
+	s           *Server
+	nc          *net.UnixConn
+	ctx         context.Context
+	cancel      context.CancelFunc
+	out         chan []byte
+	initialized atomic.Bool
+
+	mu       sync.Mutex
+	inflight map[string]context.CancelCauseFunc
+	reqs     sync.WaitGroup
+}
+
+// errClientCancelled is the cause of a request cancelled by its client.
+var errClientCancelled = errors.New("cancelled by the client")
+
+// outQueue bounds the lines waiting for a slow client; notifications beyond it are dropped,
+// responses wait.
+const outQueue = 256
+
+func newServerConn(s *Server, nc *net.UnixConn) *serverConn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &serverConn{s: s, nc: nc, ctx: ctx, cancel: cancel, out: make(chan []byte, outQueue),
+		inflight: map[string]context.CancelCauseFunc{}}
+}
+
+func (c *serverConn) close() {
+	c.cancel()
+	_ = c.nc.Close()
+}
+
+// send queues a line for the writer. A response waits for room; a notification is dropped
+// when the client is not reading.
+func (c *serverConn) send(line []byte, wait bool) {
+	if !wait {
+		select {
+		case c.out <- line:
+		default:
+			c.s.Logger.Debug("notification dropped: client not reading")
+		}
+		return
+	}
+	select {
+	case c.out <- line:
+	case <-c.ctx.Done():
+	}
+}
+
+func (c *serverConn) serve() {
+	writerDone := make(chan struct{})
+	go c.write(writerDone)
+	c.read()
+	// The client went away (or sent garbage): its requests are cancelled upstream.
+	c.cancel()
+	c.reqs.Wait()
+	<-writerDone
+	_ = c.nc.Close()
+}
+
+func (c *serverConn) write(done chan<- struct{}) {
+	defer close(done)
+	w := bufio.NewWriter(c.nc)
+	for {
+		select {
+		case line := <-c.out:
+			_, err := w.Write(line)
+			// Batch what is already queued into one write.
+			for err == nil && len(c.out) > 0 {
+				_, err = w.Write(<-c.out)
+			}
+			if err == nil {
+				err = w.Flush()
+			}
+			if err != nil {
+				c.close()
+				return
+			}
+		case <-c.ctx.Done():
+			// Flush what is queued (a final error response), then stop.
+			for len(c.out) > 0 {
+				if _, err := w.Write(<-c.out); err != nil {
+					return
+				}
+			}
+			_ = w.Flush()
+			return
+		}
+	}
+}
+
+// incoming is the part of a client message the server looks at.
+type incoming struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+func (c *serverConn) read() {
+	sc := bufio.NewScanner(c.nc)
+	sc.Buffer(make([]byte, 0, 64<<10), c.s.MaxLine)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var m incoming
+		if err := json.Unmarshal(line, &m); err != nil {
+			c.send(appendError(nil, nil, &RPCError{Code: CodeParseError, Message: "parse error: " + err.Error()}), true)
+			continue
+		}
+		switch {
+		case m.Method == "":
+			// A response: the bridge sends clients no requests, so there is nothing to match.
+		case m.ID == nil:
+			c.notification(m)
+		default:
+			c.request(m)
+		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		c.send(appendError(nil, nil, &RPCError{Code: CodeInvalidRequest,
+			Message: fmt.Sprintf("message longer than %d bytes; closing the connection", c.s.MaxLine)}), true)
+	}
+}
+
+func (c *serverConn) notification(m incoming) {
+	switch m.Method {
+	case "notifications/initialized":
+		return
+	case "notifications/cancelled":
+		var p struct {
+			RequestID json.RawMessage `json:"requestId"`
+		}
+		if json.Unmarshal(m.Params, &p) != nil {
+			return
+		}
+		c.mu.Lock()
+		cancel := c.inflight[idKey(p.RequestID)]
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel(errClientCancelled)
+		}
+		return
+	}
+	c.reqs.Add(1)
+	go func() {
+		defer c.reqs.Done()
+		if err := c.s.up.Notify(c.ctx, m.Method, m.Params); err != nil {
+			c.s.Logger.Debug("client notification not forwarded", "method", m.Method, "err", err)
+		}
+	}()
+}
+
+func (c *serverConn) request(m incoming) {
+	id := append(json.RawMessage(nil), m.ID...)
+	if m.Method == "initialize" {
+		c.initialized.Store(true)
+		c.send(appendResult(nil, id, c.s.init), true)
+		return
+	}
+	key := idKey(id)
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	c.mu.Lock()
+	if _, dup := c.inflight[key]; dup {
+		c.mu.Unlock()
+		cancel(nil)
+		c.send(appendError(nil, id, &RPCError{Code: CodeInvalidRequest, Message: "request id " + key + " is already in flight"}), true)
+		return
+	}
+	c.inflight[key] = cancel
+	c.mu.Unlock()
+	params := append(json.RawMessage(nil), m.Params...)
+
+	c.reqs.Add(1)
+	go func() {
+		defer c.reqs.Done()
+		params, token := c.s.withProgressToken(c, params)
+		result, err := c.s.up.Call(ctx, m.Method, params)
+		c.s.dropProgress(token)
+		c.mu.Lock()
+		delete(c.inflight, key)
+		c.mu.Unlock()
+		cancel(nil)
+		if ctx.Err() != nil && err != nil {
+			// Cancelled by the client, or the client is gone: nobody waits for an answer.
+			return
+		}
+		var line []byte
+		var rpcErr *RPCError
+		switch {
+		case err == nil:
+			line = appendResult(make([]byte, 0, len(result)+len(id)+40), id, result)
+		case errors.As(err, &rpcErr):
+			line = appendError(nil, id, rpcErr)
+		default:
+			line = appendError(nil, id, upstreamError(err))
+		}
+		c.send(line, true)
+	}()
+}

@@ -1,0 +1,413 @@
+// Package supervisor acts on session state inside the hub: it spawns a bridge for every
+// requested generation and records it with a conditional bridge_spawned, reaps the bridges it
+// started and records their exits, adopts bridges that outlived a previous hub (pidfd), and
+// applies each session's restart policy with backoff and a burst limit.
+//
+// It is level-triggered: Notify hands it a session's latest state, and it decides from that
+// state alone what is missing. Losing a compare-and-set means someone else acted first; the
+// supervisor re-reads and decides again.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// Defaults for the restart policy.
+const (
+	DefaultBackoffBase  = 100 * time.Millisecond
+	DefaultBackoffMax   = 30 * time.Second
+	DefaultBurstLimit   = 5
+	DefaultBurstWindow  = time.Minute
+	DefaultStopGrace    = 1500 * time.Millisecond // a superseded bridge exits by itself; after this it is told to
+	DefaultAppendBudget = 10 * time.Second
+)
+
+// Child is a bridge process the supervisor started.
+type Child struct {
+	PID       int
+	StartTime uint64
+	Socket    string
+	// Wait blocks until the process exits and reports how (code nil when killed by a signal).
+	Wait func() (code *int, signal string)
+}
+
+// SpawnFunc starts a bridge for s at s.Generation.
+type SpawnFunc func(ctx context.Context, s projector.Session) (*Child, error)
+
+// Supervisor spawns, reaps and adopts the bridges of one node.
+type Supervisor struct {
+	Log    events.Log
+	Node   string
+	Spawn  SpawnFunc
+	Logger *slog.Logger
+
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	BurstLimit  int
+	BurstWindow time.Duration
+	StopGrace   time.Duration
+
+	// Now is the clock (tests may replace it).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	pending  map[string]projector.Session // latest state per session, not yet reconciled
+	wake     chan struct{}
+	running  map[string]*tracked // session -> bridges we watch, by pid
+	spawned  map[string]uint64   // session -> newest generation we spawned for
+	crashes  map[string][]time.Time
+	timers   map[string]*time.Timer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	ctx      context.Context
+	openOnce bool
+}
+
+type tracked struct {
+	generation uint64
+	pid        int
+	start      uint64
+	adopted    bool
+	done       chan struct{}
+}
+
+// New returns a supervisor with default policy settings.
+func New(log events.Log, node string, spawn SpawnFunc) *Supervisor {
+	return &Supervisor{
+		Log: log, Node: node, Spawn: spawn,
+		Logger:      slog.New(slog.DiscardHandler),
+		BackoffBase: DefaultBackoffBase, BackoffMax: DefaultBackoffMax,
+		BurstLimit: DefaultBurstLimit, BurstWindow: DefaultBurstWindow,
+		StopGrace: DefaultStopGrace,
+		Now:       time.Now,
+	}
+}
+
+// Open starts the reconcile loop and adopts the bridges of sessions (the projection as the
+// hub found it: bridges still running from a previous hub are watched, dead ones recorded).
+func (s *Supervisor) Open(ctx context.Context, sessions []projector.Session) error {
+	if s.Spawn == nil || s.Log == nil {
+		return errors.New("supervisor: Log and Spawn are required")
+	}
+	s.pending = map[string]projector.Session{}
+	s.running = map[string]*tracked{}
+	s.spawned = map[string]uint64{}
+	s.crashes = map[string][]time.Time{}
+	s.timers = map[string]*time.Timer{}
+	s.wake = make(chan struct{}, 1)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for _, sess := range sessions {
+		s.Notify(sess)
+	}
+	s.wg.Add(1)
+	go s.loop()
+	return nil
+}
+
+// Close stops the loop and waits for its goroutines. Bridges keep running: the next hub
+// adopts them.
+func (s *Supervisor) Close() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	s.mu.Lock()
+	for _, t := range s.timers {
+		t.Stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Notify hands the supervisor a session's latest state. It never blocks.
+func (s *Supervisor) Notify(sess projector.Session) {
+	if sess.Node != s.Node {
+		return
+	}
+	s.mu.Lock()
+	if old, ok := s.pending[sess.Name]; !ok || old.LastSeq <= sess.LastSeq {
+		s.pending[sess.Name] = sess
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Supervisor) loop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = map[string]projector.Session{}
+		s.mu.Unlock()
+		for _, sess := range batch {
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.reconcile(s.ctx, sess)
+		}
+	}
+}
+
+// reconcile decides, from one session's state, what is missing, and does it.
+func (s *Supervisor) reconcile(ctx context.Context, sess projector.Session) {
+	name := sess.Name
+	s.stopStale(sess)
+	switch {
+	case !sess.IsOpen():
+		return
+	case sess.Status.Live() && sess.Bridge == nil:
+		s.mu.Lock()
+		done := s.spawned[name] >= sess.Generation
+		if !done {
+			s.spawned[name] = sess.Generation
+		}
+		s.mu.Unlock()
+		if !done {
+			s.spawn(ctx, sess)
+		}
+	case sess.Status.Live() && sess.Bridge != nil:
+		s.mu.Lock()
+		_, watched := s.running[name+"/"+fmt.Sprint(sess.Bridge.PID)]
+		if s.spawned[name] < sess.Generation {
+			s.spawned[name] = sess.Generation
+		}
+		s.mu.Unlock()
+		if !watched {
+			s.adopt(ctx, sess)
+		}
+	case sess.Status == projector.StatusCrashed && sess.Bridge == nil:
+		s.policy(ctx, sess)
+	}
+}
+
+// spawn starts the bridge for sess.Generation and records it, conditionally on the state
+// it was started for. If the session moved on meanwhile (closed, superseded), the bridge is
+// stopped again.
+func (s *Supervisor) spawn(ctx context.Context, sess projector.Session) {
+	gen := sess.Generation
+	child, err := s.Spawn(ctx, sess)
+	if err != nil {
+		s.Logger.Error("spawn bridge", "session", sess.Name, "generation", gen, "err", err)
+		e := events.New(events.KindSpawnFailed, s.Node, sess.Name, gen)
+		e.Error = err.Error()
+		s.appendWhile(ctx, sess, e, func(cur projector.Session) bool {
+			return cur.Generation == gen && cur.Status.Live() && cur.Bridge == nil
+		})
+		return
+	}
+	s.track(sess.Name, &tracked{generation: gen, pid: child.PID, start: child.StartTime, done: make(chan struct{})},
+		func() (*int, string, bool) { code, sig := child.Wait(); return code, sig, true })
+	e := events.New(events.KindBridgeSpawned, s.Node, sess.Name, gen)
+	e.PID, e.PIDStartTime, e.Socket = child.PID, child.StartTime, child.Socket
+	ok := s.appendWhile(ctx, sess, e, func(cur projector.Session) bool {
+		return cur.Generation == gen && cur.Status.Live() && cur.Bridge == nil
+	})
+	if !ok {
+		// Closed or superseded before the spawn was recorded: this bridge must not live.
+		s.Logger.Info("spawned bridge lost to a newer event; stopping it", "session", sess.Name, "generation", gen, "pid", child.PID)
+		s.kill(child.PID, child.StartTime, syscall.SIGTERM)
+	}
+}
+
+// track watches a child we started: when it exits, its exit is recorded.
+func (s *Supervisor) track(name string, t *tracked, wait func() (code *int, sig string, exited bool)) {
+	key := name + "/" + fmt.Sprint(t.pid)
+	s.mu.Lock()
+	s.running[key] = t
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		code, sig, exited := wait()
+		close(t.done)
+		s.mu.Lock()
+		delete(s.running, key)
+		s.mu.Unlock()
+		if exited {
+			reason := ""
+			if t.adopted {
+				reason = "adopted bridge exited (exit status unknown)"
+			}
+			s.recordExit(name, t, code, sig, reason)
+		}
+	}()
+}
+
+// recordExit appends bridge_exited. It is a fact nobody competes for, recorded by the one
+// supervisor that saw it, so it is appended unconditionally; the fold ignores it when a newer
+// generation exists.
+func (s *Supervisor) recordExit(name string, t *tracked, code *int, sig, reason string) {
+	e := events.New(events.KindBridgeExited, s.Node, name, t.generation)
+	e.PID, e.PIDStartTime, e.Code, e.Signal, e.Reason = t.pid, t.start, code, sig, reason
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultAppendBudget)
+	defer cancel()
+	if _, err := s.Log.Append(ctx, e, events.Unconditional()); err != nil {
+		s.Logger.Error("record bridge exit", "session", name, "pid", t.pid, "err", err)
+	}
+}
+
+// adopt watches a bridge that a previous hub started, or records it dead.
+func (s *Supervisor) adopt(ctx context.Context, sess projector.Session) {
+	b := sess.Bridge
+	t := &tracked{generation: b.Generation, pid: b.PID, start: b.PIDStartTime, adopted: true, done: make(chan struct{})}
+	if !proc.Alive(b.PID, b.PIDStartTime) {
+		s.recordExit(sess.Name, t, nil, "", "not running when the hub looked (exit status unknown)")
+		return
+	}
+	wait, err := pidfdWait(b.PID, b.PIDStartTime)
+	if err != nil {
+		s.Logger.Warn("adopt bridge", "session", sess.Name, "pid", b.PID, "err", err)
+		s.recordExit(sess.Name, t, nil, "", "not running when the hub looked (exit status unknown)")
+		return
+	}
+	s.Logger.Info("adopted bridge", "session", sess.Name, "generation", b.Generation, "pid", b.PID)
+	s.track(sess.Name, t, func() (*int, string, bool) { return nil, "", wait(s.ctx) })
+}
+
+// stopStale tells bridges of older generations, or of a closed session, to go, if they have
+// not gone by themselves within StopGrace.
+func (s *Supervisor) stopStale(sess projector.Session) {
+	s.mu.Lock()
+	var stale []*tracked
+	for key, t := range s.running {
+		if !hasPrefix(key, sess.Name+"/") {
+			continue
+		}
+		if !sess.IsOpen() || t.generation < sess.Generation {
+			stale = append(stale, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range stale {
+		t := t
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			select {
+			case <-t.done:
+			case <-s.ctx.Done():
+			case <-time.After(s.StopGrace):
+				s.Logger.Info("stale bridge still running; terminating it", "session", sess.Name, "pid", t.pid, "generation", t.generation)
+				s.kill(t.pid, t.start, syscall.SIGTERM)
+			}
+		}()
+	}
+}
+
+func (s *Supervisor) kill(pid int, start uint64, sig syscall.Signal) {
+	if proc.Alive(pid, start) {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// policy applies the session's restart policy to a crashed session: a restart after a
+// backoff, or failed when the burst limit is reached.
+func (s *Supervisor) policy(ctx context.Context, sess projector.Session) {
+	if sess.Restart == events.RestartNever {
+		return
+	}
+	name := sess.Name
+	now := s.Now()
+	s.mu.Lock()
+	if _, armed := s.timers[name]; armed {
+		s.mu.Unlock()
+		return
+	}
+	recent := s.crashes[name][:0:0]
+	for _, t := range s.crashes[name] {
+		if now.Sub(t) < s.BurstWindow {
+			recent = append(recent, t)
+		}
+	}
+	recent = append(recent, now)
+	s.crashes[name] = recent
+	n := len(recent)
+	s.mu.Unlock()
+
+	gen := sess.Generation
+	if n > s.BurstLimit {
+		e := events.New(events.KindFailed, s.Node, name, gen)
+		e.Reason = fmt.Sprintf("restart policy %s: %d crashes within %s", sess.Restart, n, s.BurstWindow)
+		s.appendWhile(ctx, sess, e, func(cur projector.Session) bool {
+			return cur.Generation == gen && cur.Status == projector.StatusCrashed
+		})
+		return
+	}
+	delay := s.BackoffBase << (n - 1)
+	if delay > s.BackoffMax || delay <= 0 {
+		delay = s.BackoffMax
+	}
+	why := "bridge exited"
+	if sess.LastExit != nil && sess.LastExit.Generation == gen {
+		switch {
+		case sess.LastExit.Code != nil:
+			why = fmt.Sprintf("bridge exited with code %d", *sess.LastExit.Code)
+		case sess.LastExit.Signal != "":
+			why = "bridge killed by " + sess.LastExit.Signal
+		}
+	}
+	if sess.Error != "" {
+		why += ": " + sess.Error
+	}
+	s.mu.Lock()
+	s.timers[name] = time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		delete(s.timers, name)
+		s.mu.Unlock()
+		e := events.New(events.KindRestartRequested, s.Node, name, gen+1)
+		e.Reason = fmt.Sprintf("restart policy %s (crash %d in %s, after %s): %s", sess.Restart, n, s.BurstWindow, delay, why)
+		s.appendWhile(s.ctx, sess, e, func(cur projector.Session) bool {
+			return cur.Generation == gen && cur.Status == projector.StatusCrashed
+		})
+	})
+	s.mu.Unlock()
+}
+
+// appendWhile appends e expecting the session's last sequence, as long as want holds for
+// the session's current state. On a lost compare-and-set it folds the events it missed onto
+// its copy of the state (read straight from the log, so a lagging KV cannot mislead it) and
+// decides again. It reports whether e was appended.
+func (s *Supervisor) appendWhile(ctx context.Context, cur projector.Session, e events.Event, want func(projector.Session) bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, DefaultAppendBudget)
+	defer cancel()
+	for {
+		if !want(cur) {
+			return false
+		}
+		_, err := s.Log.Append(ctx, e, events.After(cur.LastSeq))
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, events.ErrConflict) {
+			s.Logger.Error("append", "session", cur.Name, "type", e.Type, "err", err)
+			return false
+		}
+		next, err := projector.Refresh(ctx, s.Log, cur)
+		if err != nil {
+			s.Logger.Error("refresh after conflict", "session", cur.Name, "err", err)
+			return false
+		}
+		cur = next
+	}
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
