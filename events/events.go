@@ -119,6 +119,9 @@ type Server struct {
 	Protocol string `json:"protocol,omitempty"`
 	// Source names where the definition came from (a config file and entry), for humans.
 	Source string `json:"source,omitempty"`
+	// Secrets names the 0600 file (under $MCPCTL_HOME/secrets) holding the header and env
+	// values of this session's generation of secrets. A reference, never the values.
+	Secrets string `json:"secrets,omitempty"`
 }
 
 // Event is one lifecycle fact about one session. Fields after Actor are kind-specific and

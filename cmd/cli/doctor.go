@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+type doctorOptions struct{ f *Factory }
+
+type check struct {
+	Name   string   `json:"name"`
+	OK     bool     `json:"ok"`
+	Detail string   `json:"detail"`
+	Diff   []string `json:"diff,omitempty"`
+}
+
+func newCmdDoctor(f *Factory) *cobra.Command {
+	o := &doctorOptions{f: f}
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the hub, the store lock, and that the session state equals a replay of the log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDoctor(cmd.Context(), o)
+		},
+	}
+}
+
+func runDoctor(ctx context.Context, o *doctorOptions) error {
+	f := o.f
+	var checks []check
+	add := func(c check) { checks = append(checks, c) }
+
+	home, err := f.Home()
+	if err != nil {
+		return err
+	}
+	add(homeCheck(home))
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		add(check{Name: "hub", Detail: err.Error()})
+		return finishDoctor(f, checks)
+	}
+	add(check{Name: "hub", OK: true, Detail: fmt.Sprintf("pid %d at %s, build %s", hub.Addr.PID, hub.Addr.URL, hub.Addr.Build)})
+	add(lockCheck(home, hub.Addr.PID))
+
+	if info, err := hub.Log.Info(ctx); err != nil {
+		add(check{Name: "event log", Detail: err.Error()})
+	} else {
+		add(check{Name: "event log", OK: true, Detail: fmt.Sprintf("%d events (seq %d..%d), %s", info.Msgs, info.FirstSeq,
+			info.LastSeq, humanBytes(info.Bytes))})
+	}
+	add(replayCheck(ctx, hub))
+	return finishDoctor(f, checks)
+}
+
+func homeCheck(home Home) check {
+	c := check{Name: "home", Detail: home.Dir}
+	fi, err := os.Stat(home.Dir)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		c.Detail = fmt.Sprintf("%s has mode %04o: run chmod 700 %s", home.Dir, fi.Mode().Perm(), home.Dir)
+		return c
+	}
+	if fi, err := os.Stat(home.TokenFile()); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		c.Detail = fmt.Sprintf("%s has mode %04o: run chmod 600 %s", home.TokenFile(), fi.Mode().Perm(), home.TokenFile())
+		return c
+	}
+	c.OK = true
+	return c
+}
+
+// lockCheck confirms that someone holds the store lock, taking the spawn lock first so that
+// the probe cannot race a hub start.
+func lockCheck(home Home, hubPID int) check {
+	c := check{Name: "store lock"}
+	spawn := flock.New(home.SpawnLock())
+	if err := spawn.Lock(); err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	defer spawn.Unlock()
+	path := filepath.Join(home.StoreDir(), "store.lock")
+	probe := flock.New(path)
+	got, err := probe.TryLock()
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	if got {
+		_ = probe.Unlock()
+		c.Detail = path + " is not held: the store has no owner"
+		return c
+	}
+	if _, err := proc.StartTime(hubPID); err != nil {
+		c.Detail = fmt.Sprintf("%s is held, but the hub pid %d is gone", path, hubPID)
+		return c
+	}
+	c.OK, c.Detail = true, fmt.Sprintf("%s held (hub pid %d)", path, hubPID)
+	return c
+}
+
+// replayCheck folds the whole log afresh and compares it with the KV the hub maintains.
+func replayCheck(ctx context.Context, hub *HubConn) check {
+	c := check{Name: "projection"}
+	head, err := hub.Log.Head(ctx)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	// The KV may trail the log by a few milliseconds: wait for it to reach the head we saw.
+	if err := waitPosition(ctx, hub.Store, head, 5*time.Second); err != nil {
+		c.Detail = fmt.Sprintf("the KV did not reach sequence %d: %v", head, err)
+		return c
+	}
+	fresh, err := projector.Fold(ctx, hub.Log, events.Query{}, func(e events.Event) bool { return e.Seq > head })
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	kv, err := projector.LoadAll(ctx, hub.Store, "")
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	info, _ := hub.Log.Info(ctx)
+	if info.FirstSeq > 1 {
+		c.OK = true
+		c.Detail = fmt.Sprintf("the log was truncated by retention (first kept seq %d): a replay cannot rebuild older sessions; KV holds %d", info.FirstSeq, len(kv.Sessions))
+		return c
+	}
+	if diff := kv.Equal(fresh); len(diff) > 0 {
+		c.Detail = fmt.Sprintf("the KV differs from a replay of %d events", head)
+		c.Diff = diff
+		return c
+	}
+	c.OK, c.Detail = true, fmt.Sprintf("KV equals a fresh replay of %d events (%d sessions, %d skipped)", head, len(fresh.Sessions), fresh.Skipped)
+	return c
+}
+
+func finishDoctor(f *Factory, checks []check) error {
+	failed := 0
+	for _, c := range checks {
+		if !c.OK {
+			failed++
+		}
+	}
+	if f.JSON {
+		if err := writeJSON(f.IO.Out, map[string]any{"ok": failed == 0, "checks": checks}); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range checks {
+			mark := f.IO.Color("32", "ok  ")
+			if !c.OK {
+				mark = f.IO.Color("31", "FAIL")
+			}
+			fmt.Fprintf(f.IO.Out, "%s %-12s %s\n", mark, c.Name, c.Detail)
+			for _, d := range c.Diff {
+				fmt.Fprintf(f.IO.Out, "       %s\n", d)
+			}
+		}
+	}
+	if failed > 0 {
+		return &Error{Code: ExitNetwork, Err: fmt.Errorf("%d check(s) failed: %w", failed, errSilent)}
+	}
+	return nil
+}
+
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// waitPosition waits until the KV has materialized the log up to seq.
+func waitPosition(ctx context.Context, store projector.Store, seq uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		pos, err := projector.Position(ctx, store)
+		if err != nil {
+			return err
+		}
+		if pos >= seq {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("KV position %d after %s", pos, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}

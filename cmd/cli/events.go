@@ -1,0 +1,325 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/events"
+)
+
+type eventsOptions struct {
+	f        *Factory
+	follow   bool
+	since    string
+	until    string
+	afterSeq uint64
+	last     int
+	sessions []string
+	node     string
+	types    []string
+	format   string
+
+	// parsed
+	query     events.Query
+	untilTime time.Time
+	tmpl      *template.Template
+	sessSet   map[string]bool
+}
+
+func newCmdEvents(f *Factory) *cobra.Command {
+	o := &eventsOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Print the event log: what happened to which session, when, and who asked",
+		Long: `Print lifecycle events from the log, oldest first. Without -f it prints what matches and
+exits; with -f it keeps following. Each event's sequence number is its identity: resume
+with --after-seq.
+
+Times for --since/--until: RFC 3339 (2026-11-27T10:00:00Z) or a duration before now (10m, 2h, 3d).`,
+		Example: `  mcpctl events -n 20
+  mcpctl events -f --session docs --type bridge_exited --type restart_requested
+  mcpctl events --since 1h --json | jq .type
+  mcpctl events --format '{{.Seq}} {{.Session}} {{.Type}}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.parse(time.Now()); err != nil {
+				return err
+			}
+			return runEvents(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.follow, "follow", "f", false, "keep printing new events until interrupted (or --until passes)")
+	fl.StringVar(&o.since, "since", "", "only events at or after this time (RFC 3339 or a duration ago, e.g. 10m)")
+	fl.StringVar(&o.until, "until", "", "only events up to this time; with -f, stop following when it passes")
+	fl.Uint64Var(&o.afterSeq, "after-seq", 0, "only events with a sequence greater than N (resume from the last one you saw)")
+	fl.IntVarP(&o.last, "lines", "n", 0, "only the last N matching events (then follow, with -f)")
+	fl.StringArrayVar(&o.sessions, "session", nil, "only this session (repeat for several)")
+	fl.StringVar(&o.node, "node", "", "only this node (default: every node in the log)")
+	fl.StringArrayVar(&o.types, "type", nil, "only events of this kind (repeat for several): "+kindList())
+	fl.StringVar(&o.format, "format", "", "print each event with a Go template, e.g. '{{.Seq}} {{.Type}}'")
+	return cmd
+}
+
+func kindList() string {
+	var s []string
+	for _, k := range events.Kinds() {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, ", ")
+}
+
+// parseTime reads an RFC 3339 time or a duration before now ("10m", "1h30m", "2d").
+func parseTime(flag, v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	d := v
+	days := 0
+	if i := strings.IndexByte(d, 'd'); i > 0 {
+		n, err := strconv.Atoi(d[:i])
+		if err == nil {
+			days, d = n, d[i+1:]
+		}
+	}
+	var dur time.Duration
+	if d != "" {
+		var err error
+		dur, err = time.ParseDuration(d)
+		if err != nil || dur < 0 {
+			return time.Time{}, usageErr("--%s %q: not an RFC 3339 time (2026-11-27T10:00:00Z) nor a duration ago (10m, 2h, 3d)", flag, v)
+		}
+	}
+	return now.Add(-dur - time.Duration(days)*24*time.Hour), nil
+}
+
+func (o *eventsOptions) parse(now time.Time) error {
+	if o.since != "" {
+		t, err := parseTime("since", o.since, now)
+		if err != nil {
+			return err
+		}
+		o.query.Since = t
+	}
+	if o.until != "" {
+		t, err := parseTime("until", o.until, now)
+		if err != nil {
+			return err
+		}
+		o.untilTime = t
+	}
+	if !o.untilTime.IsZero() && !o.query.Since.IsZero() && o.untilTime.Before(o.query.Since) {
+		return usageErr("--until %s is before --since %s", o.until, o.since)
+	}
+	if o.last < 0 {
+		return usageErr("-n %d: must be 0 or more", o.last)
+	}
+	o.query.AfterSeq = o.afterSeq
+	for _, t := range o.types {
+		for _, k := range strings.Split(t, ",") {
+			k = strings.TrimSpace(k)
+			if !events.Kind(k).Known() {
+				return withHint(fmt.Errorf("unknown event type %q", k), ExitUsage, "one of: "+kindList())
+			}
+			o.query.Kinds = append(o.query.Kinds, events.Kind(k))
+		}
+	}
+	if o.node != "" {
+		if err := events.ValidateNode(o.node); err != nil {
+			return err
+		}
+		o.query.Node = o.node
+	}
+	o.sessSet = map[string]bool{}
+	for _, s := range o.sessions {
+		s = strings.TrimPrefix(s, "@")
+		if err := events.ValidateSession(s); err != nil {
+			return err
+		}
+		o.sessSet[s] = true
+	}
+	if len(o.sessSet) == 1 {
+		for s := range o.sessSet {
+			o.query.Session = s
+		}
+	}
+	if o.format != "" {
+		if o.f.JSON {
+			return usageErr("--format and --json cannot be used together")
+		}
+		t, err := template.New("format").Funcs(template.FuncMap{
+			"json": func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
+		}).Parse(o.format)
+		if err != nil {
+			return usageErr("--format: %v", err)
+		}
+		o.tmpl = t
+	}
+	return nil
+}
+
+func (o *eventsOptions) match(e events.Event) bool {
+	if len(o.sessSet) > 1 && !o.sessSet[e.Session] {
+		return false
+	}
+	if !o.untilTime.IsZero() && e.Time.After(o.untilTime) {
+		return false
+	}
+	return true
+}
+
+var errUntilPassed = errors.New("--until passed")
+
+func runEvents(ctx context.Context, o *eventsOptions) error {
+	hub, err := o.f.Hub(ctx)
+	if err != nil {
+		return err
+	}
+	pr := &eventPrinter{io: o.f.IO, json: o.f.JSON, tmpl: o.tmpl}
+	var ring []events.Event
+	lastSeq := o.query.AfterSeq
+	err = hub.Log.Read(ctx, o.query, func(e events.Event) error {
+		lastSeq = e.Seq
+		if !o.untilTime.IsZero() && e.Time.After(o.untilTime) {
+			return errUntilPassed
+		}
+		if !o.match(e) {
+			return nil
+		}
+		if o.last > 0 {
+			ring = append(ring, e)
+			if len(ring) > o.last {
+				ring = ring[1:]
+			}
+			return nil
+		}
+		return pr.print(e)
+	})
+	untilPassed := errors.Is(err, errUntilPassed)
+	if err != nil && !untilPassed {
+		return err
+	}
+	for _, e := range ring {
+		if err := pr.print(e); err != nil {
+			return err
+		}
+	}
+	if !o.follow || untilPassed || (!o.untilTime.IsZero() && !time.Now().Before(o.untilTime)) {
+		return nil
+	}
+	if !o.untilTime.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, o.untilTime)
+		defer cancel()
+	}
+	q := o.query
+	q.AfterSeq = lastSeq
+	err = hub.Log.Follow(ctx, q, func(e events.Event) error {
+		if !o.untilTime.IsZero() && e.Time.After(o.untilTime) {
+			return errUntilPassed
+		}
+		if !o.match(e) {
+			return nil
+		}
+		return pr.print(e)
+	})
+	if errors.Is(err, errUntilPassed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// eventPrinter writes events as aligned text, JSON Lines or a template.
+type eventPrinter struct {
+	io   *IOStreams
+	json bool
+	tmpl *template.Template
+}
+
+func (p *eventPrinter) print(e events.Event) error {
+	w := p.io.Out
+	switch {
+	case p.json:
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	case p.tmpl != nil:
+		if err := p.tmpl.Execute(w, e); err != nil {
+			return &Error{Code: ExitUsage, Err: fmt.Errorf("--format: %w", err)}
+		}
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
+	if e.Type == "" {
+		_, err := fmt.Fprintf(w, "%-7d %s\n", e.Seq, p.io.Color("31", "(undecodable event)"))
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%-7d %s  %-16s %4d  %s %s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05.000"),
+		e.Session, e.Generation, p.io.Color(kindColor(e.Type), fmt.Sprintf("%-17s", e.Type)), details(e))
+	return err
+}
+
+func kindColor(k events.Kind) string {
+	switch k {
+	case events.KindBridgeReady, events.KindCreated:
+		return "32" // green
+	case events.KindBridgeExited, events.KindServerLost, events.KindFailed, events.KindSpawnFailed,
+		events.KindExpired, events.KindUnauthorized:
+		return "31" // red
+	case events.KindRestartRequested, events.KindBridgeStopping:
+		return "33" // yellow
+	}
+	return "36"
+}
+
+// details is the kind-specific part of a human event line.
+func details(e events.Event) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if e.Server != nil {
+		target := e.Server.URL
+		if e.Server.Transport == events.TransportStdio {
+			target = strings.Join(append([]string{e.Server.Command}, e.Server.Args...), " ")
+		}
+		add("server", string(e.Server.Transport)+":"+target)
+	}
+	if e.PID != 0 {
+		add("pid", strconv.Itoa(e.PID))
+	}
+	if e.Code != nil {
+		add("code", strconv.Itoa(*e.Code))
+	}
+	add("signal", e.Signal)
+	add("reason", quoteIfSpace(e.Reason))
+	add("error", quoteIfSpace(e.Error))
+	if e.ServerName != "" {
+		add("server_name", e.ServerName+" "+e.ServerVersion)
+	}
+	if e.Actor.PID != 0 {
+		add("by", fmt.Sprintf("%s[%d]", e.Actor.Command, e.Actor.PID))
+	}
+	return strings.Join(parts, " ")
+}
+
+func quoteIfSpace(s string) string {
+	if strings.ContainsAny(s, " \t") {
+		return strconv.Quote(s)
+	}
+	return s
+}

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Version is set at link time (-ldflags "-X github.com/mcpctl/mcpctl/cmd/cli.Version=…").
+var Version = "dev"
+
+// Factory hands out a command's dependencies lazily, so that --help and --version start
+// nothing and dial nothing.
+type Factory struct {
+	IO *IOStreams
+
+	// Home and Node are resolved on first use.
+	Home func() (Home, error)
+	Node func() (string, error)
+	// Hub returns a connection to the running hub, starting one when none runs.
+	Hub func(ctx context.Context) (*HubConn, error)
+	// Executable is the mcpctl binary that hubs and bridges are started from.
+	Executable func() (string, error)
+	// Build identifies this build: a CLI of another build replaces a stale hub.
+	Build func() string
+
+	// Global flags, filled by the root command.
+	JSON    bool
+	Verbose bool
+	Timeout time.Duration
+}
+
+// NewFactory wires the real dependencies.
+func NewFactory(io *IOStreams) *Factory {
+	f := &Factory{IO: io}
+	f.Home = sync.OnceValues(DefaultHome)
+	f.Node = sync.OnceValues(DefaultNode)
+	f.Executable = sync.OnceValues(os.Executable)
+	f.Build = sync.OnceValue(func() string { return buildID(f) })
+	var (
+		mu  sync.Mutex
+		hub *HubConn
+	)
+	f.Hub = func(ctx context.Context) (*HubConn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if hub != nil {
+			return hub, nil
+		}
+		h, err := connectHub(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		hub = h
+		return hub, nil
+	}
+	return f
+}
+
+// buildID is the version plus the size and modification time of the executable: cheap to
+// compute on every call (a stat), and different for every rebuild that matters.
+func buildID(f *Factory) string {
+	exe, err := f.Executable()
+	if err != nil {
+		return Version
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return Version
+	}
+	return fmt.Sprintf("%s+%s.%s", Version, strconv.FormatInt(fi.Size(), 36), strconv.FormatInt(fi.ModTime().UnixNano(), 36))
+}

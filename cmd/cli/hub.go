@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
+)
+
+// Hub defaults.
+const (
+	defaultHubIdle = 10 * time.Minute
+)
+
+func newCmdHub(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hub",
+		Short: "Run, start, stop or inspect the hub (the event log, projector and supervisor)",
+		Long: `The hub owns the event store under $MCPCTL_HOME/hub, folds events into session state and
+supervises bridges. Commands start it when they need it; you rarely call these yourself.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newCmdHubRun(f), newCmdHubStart(f), newCmdHubStop(f), newCmdHubStatus(f))
+	return cmd
+}
+
+type hubRunOptions struct {
+	f        *Factory
+	lazySync bool
+	idle     time.Duration
+}
+
+func newCmdHubRun(f *Factory) *cobra.Command {
+	o := &hubRunOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the hub in the foreground",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runHubRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.lazySync, "lazy-sync", false, "let the OS flush the store (faster appends; an acknowledged event can be lost on power loss)")
+	cmd.Flags().DurationVar(&o.idle, "idle", envDuration("MCPCTL_HUB_IDLE", defaultHubIdle), "exit after this long with no live session and no client (0: never)")
+	return cmd
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func runHubRun(ctx context.Context, o *hubRunOptions) error {
+	f := o.f
+	home, err := f.Home()
+	if err != nil {
+		return err
+	}
+	node, err := f.Node()
+	if err != nil {
+		return err
+	}
+	if err := home.Ensure(); err != nil {
+		return err
+	}
+	token, err := jetstream.LoadOrCreateToken(home.TokenFile())
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	h := &hub{
+		home:   home,
+		node:   node,
+		token:  token,
+		build:  f.Build(),
+		exe:    f.Executable,
+		lazy:   o.lazySync,
+		idle:   o.idle,
+		logger: logger,
+	}
+	if old, err := jetstream.ReadAddress(home.AddressFile()); err == nil {
+		if u, err := url.Parse(old.URL); err == nil {
+			h.preferPort, _ = strconv.Atoi(u.Port())
+		}
+	}
+	err = h.run(ctx)
+	if errors.Is(err, events.ErrLocked) {
+		return withHint(fmt.Errorf("another hub owns the store of %s: %w", home.Dir, err), ExitNetwork,
+			"mcpctl hub status (one hub per home; stop it with mcpctl hub stop)")
+	}
+	return err
+}
+
+type hubStartOptions struct{ f *Factory }
+
+func newCmdHubStart(f *Factory) *cobra.Command {
+	o := &hubStartOptions{f: f}
+	return &cobra.Command{
+		Use:   "start",
+		Short: "Start the hub in the background if it is not running",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := o.f.Hub(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			return printHubStatus(o.f, hubStatus{Running: true, URL: h.Addr.URL, PID: h.Addr.PID, Build: h.Addr.Build,
+				Started: h.Addr.Started, Home: h.Home.Dir, Node: h.Node, Current: true})
+		},
+	}
+}
+
+func newCmdHubStop(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the hub (bridges keep running and are adopted by the next hub)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := f.Home()
+			if err != nil {
+				return err
+			}
+			addr, err := jetstream.ReadAddress(home.AddressFile())
+			if err != nil {
+				fmt.Fprintln(f.IO.ErrOut, "no hub running")
+				return nil
+			}
+			if err := stopHubProcess(cmd.Context(), addr, hubStopTimeout); err != nil {
+				return err
+			}
+			if !f.JSON {
+				fmt.Fprintf(f.IO.Out, "hub (pid %d) stopped\n", addr.PID)
+				return nil
+			}
+			return writeJSON(f.IO.Out, map[string]any{"stopped": true, "pid": addr.PID})
+		},
+	}
+}
+
+type hubStatus struct {
+	Running bool      `json:"running"`
+	URL     string    `json:"url,omitempty"`
+	PID     int       `json:"pid,omitempty"`
+	Build   string    `json:"build,omitempty"`
+	Current bool      `json:"current_build"`
+	Started time.Time `json:"started,omitzero"`
+	Home    string    `json:"home"`
+	Node    string    `json:"node"`
+	Error   string    `json:"error,omitempty"`
+}
+
+func newCmdHubStatus(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Say whether the hub runs, where, and since when (never starts it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := f.Home()
+			if err != nil {
+				return err
+			}
+			node, err := f.Node()
+			if err != nil {
+				return err
+			}
+			st := hubStatus{Home: home.Dir, Node: node}
+			addr, err := jetstream.ReadAddress(home.AddressFile())
+			if err != nil {
+				st.Error = err.Error()
+			} else if start, perr := proc.StartTime(addr.PID); perr != nil || start == 0 {
+				st.Error = fmt.Sprintf("address file names pid %d, which is not running", addr.PID)
+			} else {
+				st.Running, st.URL, st.PID, st.Build, st.Started = true, addr.URL, addr.PID, addr.Build, addr.Started
+				st.Current = addr.Build == f.Build()
+			}
+			if err := printHubStatus(f, st); err != nil {
+				return err
+			}
+			if !st.Running {
+				return &Error{Code: ExitNetwork, Err: errSilent}
+			}
+			return nil
+		},
+	}
+}
+
+func printHubStatus(f *Factory, st hubStatus) error {
+	if f.JSON {
+		return writeJSON(f.IO.Out, st)
+	}
+	if !st.Running {
+		fmt.Fprintf(f.IO.Out, "hub: not running (%s)\nhome: %s\n", st.Error, st.Home)
+		return nil
+	}
+	cur := ""
+	if !st.Current {
+		cur = " (another build: the next command replaces it)"
+	}
+	fmt.Fprintf(f.IO.Out, "hub:     running, pid %d, since %s\nurl:     %s\nbuild:   %s%s\nhome:    %s\nnode:    %s\n",
+		st.PID, st.Started.Local().Format(time.RFC3339), st.URL, st.Build, cur, st.Home, st.Node)
+	return nil
+}
+
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
+)
+
+// Hub start-up limits.
+const (
+	hubStartTimeout = 15 * time.Second
+	hubStopTimeout  = 10 * time.Second
+	pollInterval    = 2 * time.Millisecond
+)
+
+// HubConn is a CLI's connection to the running hub.
+type HubConn struct {
+	NC    *nats.Conn
+	Log   *jetstream.Log
+	Store *jetstream.Store
+	Addr  jetstream.Address
+	Node  string
+	Home  Home
+}
+
+// Close drops the connection.
+func (h *HubConn) Close() {
+	if h != nil && h.NC != nil {
+		h.NC.Close()
+	}
+}
+
+// connectHub returns a connection to this home's hub, starting one when none answers.
+// Fast path: read the address file, dial. Slow path, under the spawn lock: check again,
+// replace a hub of another build, start a hub, wait for its address.
+func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
+	home, err := f.Home()
+	if err != nil {
+		return nil, err
+	}
+	node, err := f.Node()
+	if err != nil {
+		return nil, err
+	}
+	if err := home.Ensure(); err != nil {
+		return nil, err
+	}
+	token, err := jetstream.LoadOrCreateToken(home.TokenFile())
+	if err != nil {
+		return nil, err
+	}
+	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
+		return h, nil
+	}
+
+	lock := flock.New(home.SpawnLock())
+	lctx, cancel := context.WithTimeout(ctx, hubStartTimeout)
+	defer cancel()
+	ok, err := lock.TryLockContext(lctx, pollInterval)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
+	}
+	defer lock.Unlock()
+
+	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
+		return h, nil
+	}
+	if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.Build != f.Build() {
+		if err := stopHubProcess(ctx, addr, hubStopTimeout); err != nil {
+			return nil, fmt.Errorf("replace the hub of build %s: %w", addr.Build, err)
+		}
+	}
+	pid, err := spawnHub(ctx, f, home)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for {
+		addr, err := jetstream.ReadAddress(home.AddressFile())
+		if err == nil && addr.PID == pid {
+			h, err := dialHub(ctx, home, node, token, f.Build())
+			if err == nil {
+				return h, nil
+			}
+			lastErr = err
+		}
+		if _, err := proc.StartTime(pid); err != nil {
+			return nil, withHint(fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid, tailFile(home.HubLog(), 5)),
+				ExitNetwork, "mcpctl hub run (in the foreground, to see why)")
+		}
+		select {
+		case <-lctx.Done():
+			return nil, fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, errors.Join(lastErr, lctx.Err()))
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// dialHub connects to the hub named in the address file, if it is of this build.
+func dialHub(ctx context.Context, home Home, node, token, build string) (*HubConn, error) {
+	addr, err := jetstream.ReadAddress(home.AddressFile())
+	if err != nil {
+		return nil, err
+	}
+	if addr.Build != build {
+		return nil, fmt.Errorf("%w: the running hub is of build %s, this is %s", events.ErrNoHub, addr.Build, build)
+	}
+	nc, err := jetstream.Dial(ctx, addr.URL, token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", events.ErrNoHub, err)
+	}
+	log, err := jetstream.NewLog(ctx, nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	store, err := jetstream.OpenStore(ctx, log.JetStream())
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &HubConn{NC: nc, Log: log, Store: store, Addr: addr, Node: node, Home: home}, nil
+}
+
+// spawnHub starts `mcpctl hub run` detached: its own session, stdin from /dev/null, output to
+// the hub log. It never inherits the caller's pipes: a daemon holding them makes $(mcpctl …)
+// and test harnesses hang.
+func spawnHub(ctx context.Context, f *Factory, home Home) (int, error) {
+	exe, err := f.Executable()
+	if err != nil {
+		return 0, err
+	}
+	logf, err := os.OpenFile(home.HubLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("open hub log: %w", err)
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(exe, "hub", "run")
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home.Dir)
+	cmd.Stdin = devnull
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start hub: %w", err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it if it dies while we wait; once we exit, init does.
+	go func() { _ = cmd.Wait() }()
+	return pid, nil
+}
+
+// stopHubProcess asks the hub in addr to stop and waits until its process is gone.
+func stopHubProcess(ctx context.Context, addr jetstream.Address, timeout time.Duration) error {
+	start, err := proc.StartTime(addr.PID)
+	if err != nil {
+		return nil // already gone
+	}
+	if !isHubProcess(addr.PID) {
+		return nil // the PID was reused by something else
+	}
+	if err := syscall.Kill(addr.PID, syscall.SIGTERM); err != nil {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	for proc.Alive(addr.PID, start) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(addr.PID, syscall.SIGKILL)
+			deadline = time.Now().Add(timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+	return nil
+}
+
+func isHubProcess(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	return len(args) >= 3 && args[1] == "hub" && args[2] == "run"
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no hub log)"
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte(" | ")))
+}
