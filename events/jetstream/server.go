@@ -268,19 +268,19 @@ func (s *Server) Open() (err error) {
 		}
 	}
 	opts := &server.Options{
-		ServerName:    "mcpctl-hub",
-		Host:          host,
-		Port:          port,
-		Authorization: s.Token,
-		JetStream:     true,
-		StoreDir:      filepath.Join(s.Dir, storeSubdir),
-		NoSigs:        true,
-		NoLog:         s.Logger == nil,
+		ServerName:      "mcpctl-hub",
+		Host:            host,
+		Port:            port,
+		Authorization:   s.Token,
+		JetStream:       true,
+		StoreDir:        filepath.Join(s.Dir, storeSubdir),
+		NoSigs:          true,
+		NoLog:           s.Logger == nil,
 		NoSystemAccount: true,
 		// No HTTP monitor, no cluster: one process owns this store.
-		HTTPPort:    0,
-		MaxPayload:  8 << 20,
-		SyncAlways:  s.SyncAlways,
+		HTTPPort:   0,
+		MaxPayload: 8 << 20,
+		SyncAlways: s.SyncAlways,
 	}
 	if s.SyncAlways {
 		opts.SyncInterval = 2 * time.Minute // the periodic sync is moot: every write is synced
