@@ -46,7 +46,8 @@ type Follower struct {
 	// OnChange, when set, is called after a session's new value was written to the store,
 	// with the value the store held before (zero for a session new to the store). Changes
 	// made by several events between two writes are reported once. It runs on the follower's
-	// goroutine (or Sync's caller): it must be quick and must not call Sync.
+	// goroutine (or Sync's caller) while the step is held: it must be quick and must not
+	// call Sync or WaitPos (Get and List are fine).
 	OnChange func(old, new Session)
 
 	step sync.Mutex // serializes steps (Sync, the loop) and with them OnChange calls

@@ -437,3 +437,48 @@ func TestFollower_OpenNeedsLogAndStore(t *testing.T) {
 		t.Error("Sync before Open succeeded")
 	}
 }
+
+func TestStore_Helpers(t *testing.T) {
+	ctx := context.Background()
+	store := NewMemStore()
+	t.Run("an empty store is at position 0 with no sessions", func(t *testing.T) {
+		p, err := LoadAll(ctx, store, "")
+		if err != nil || p.Pos != 0 || len(p.Sessions) != 0 {
+			t.Errorf("LoadAll(empty) = %d sessions at %d, %v", len(p.Sessions), p.Pos, err)
+		}
+		if pos, err := Position(ctx, store); pos != 0 || err != nil {
+			t.Errorf("Position(empty) = %d, %v", pos, err)
+		}
+	})
+	t.Run("a value that does not decode is an error", func(t *testing.T) {
+		_ = store.Put(ctx, "n1.bad", []byte("{not json"))
+		if _, err := Load(ctx, store, "n1", "bad"); err == nil || errors.Is(err, events.ErrNotFound) {
+			t.Errorf("Load(garbage): err %v, want a decode error", err)
+		}
+		if _, err := LoadAll(ctx, store, "n1"); err == nil {
+			t.Error("LoadAll with garbage succeeded")
+		}
+		if _, err := LoadAll(ctx, store, "n2"); err != nil {
+			t.Errorf("LoadAll(n2) fails on n1's garbage: %v", err)
+		}
+		_ = store.Put(ctx, PositionKey, []byte("x"))
+		if _, err := Position(ctx, store); err == nil {
+			t.Error("Position(garbage) succeeded")
+		}
+		_ = store.Delete(ctx, PositionKey)
+		_ = store.Delete(ctx, "n1.bad")
+		if got := store.Snapshot(); len(got) != 0 {
+			t.Errorf("after Delete the store holds %v", got)
+		}
+	})
+	t.Run("values are copied in and out", func(t *testing.T) {
+		v := []byte("12")
+		_ = store.Put(ctx, PositionKey, v)
+		v[0] = '9'
+		got, _ := store.Get(ctx, PositionKey)
+		got[1] = '9'
+		if pos, _ := Position(ctx, store); pos != 12 {
+			t.Errorf("Position = %d after changing the caller's slices, want 12", pos)
+		}
+	})
+}

@@ -33,7 +33,7 @@ func NewProjection() *Projection {
 }
 
 // Apply folds one event into the projection and advances Pos. Events at or before Pos
-// were read already and are ignored. Events this build cannot apply (undecodable: Type "";
+// were read already and are ignored (so is an event without a sequence). Events this build cannot apply (undecodable: Type "";
 // unknown kinds; newer schema versions) are counted in Skipped, and still advance their
 // session's LastSeq when they name a valid node and session.
 func (p *Projection) Apply(e events.Event) {

@@ -106,26 +106,15 @@ func Load(ctx context.Context, store Store, node, name string) (Session, error) 
 	return s, nil
 }
 
-// LoadAll reads the sessions of node ("" = every node) and the position in one listing, as
-// a Projection (use its List and Get). A value that does not decode is an error: the store
-// is written only by the follower.
+// LoadAll reads the sessions of node ("" = every node) and the position in one listing (one
+// round trip), as a Projection: use its List and Get. A value that does not decode is an
+// error: the store is written only by the follower.
 func LoadAll(ctx context.Context, store Store, node string) (*Projection, error) {
-	prefix := ""
-	if node != "" {
-		prefix = node + "."
-	}
-	kv, err := store.List(ctx, prefix)
+	kv, err := store.List(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}
 	p := NewProjection()
-	if node != "" {
-		pos, err := Position(ctx, store)
-		if err != nil {
-			return nil, err
-		}
-		p.Pos = pos
-	}
 	for k, v := range kv {
 		if k == PositionKey {
 			pos, err := parsePosition(v)
@@ -135,8 +124,8 @@ func LoadAll(ctx context.Context, store Store, node string) (*Projection, error)
 			p.Pos = pos
 			continue
 		}
-		if !strings.Contains(k, ".") {
-			continue // not a session key
+		if !strings.Contains(k, ".") || (node != "" && !strings.HasPrefix(k, node+".")) {
+			continue // not a session key, or another node's
 		}
 		var s Session
 		if err := json.Unmarshal(v, &s); err != nil {
