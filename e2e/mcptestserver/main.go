@@ -80,7 +80,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Var(headerFlag{&o.required}, "require-header", "HTTP: answer 401 unless the request has header `NAME=VALUE` (repeatable)")
 	fs.BoolVar(&o.garbage, "garbage", false, "print non-JSON junk on stdout and exit 1")
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
-	fs.BoolVar(&o.modern, "modern", false, "stdio: also offer protocol 2026-07-28 (server/discover); default offers only the initialize-handshake versions")
+	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -139,14 +139,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	ts := newTestServer(opts.name, calls, exit)
+	ts := newTestServer(opts.name, opts.modern, calls, exit)
 	switch {
 	case opts.httpAddr != "":
 		err = serveStreamableHTTP(ctx, ts, opts, stdout)
 	case opts.sseAddr != "":
 		err = serveSSE(ctx, ts, opts, stdout)
 	default:
-		err = serveStdio(ctx, ts, opts, stdin, stdout, stderr)
+		err = serveStdio(ctx, ts, stdin, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "mcptestserver:", err)

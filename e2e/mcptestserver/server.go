@@ -48,10 +48,26 @@ type testServer struct {
 	subs   map[string]map[string]bool // session id → subscribed URIs
 }
 
-func newTestServer(name string, calls *callLog, exit func(int)) *testServer {
+// newTestServer builds the server. Unless modern, it answers server/discover
+// with an error, as servers that predate protocol 2026-07-28 do, so clients
+// fall back to the initialize handshake (sessions, logging/setLevel and
+// resources/subscribe then work as with most servers in the wild).
+func newTestServer(name string, modern bool, calls *callLog, exit func(int)) *testServer {
 	ts := &testServer{calls: calls, exit: exit, subs: make(map[string]map[string]bool)}
 
 	hooks := &server.Hooks{}
+	if !modern {
+		hooks.AddOnRequestInitialization(func(_ context.Context, _ any, message any) error {
+			var m struct {
+				Method mcp.MCPMethod `json:"method"`
+			}
+			if raw, ok := message.(json.RawMessage); ok && json.Unmarshal(raw, &m) == nil &&
+				(m.Method == mcp.MethodServerDiscover || m.Method == mcp.MethodSubscriptionsListen) {
+				return fmt.Errorf("method %s not supported: this server speaks protocol %s and earlier", m.Method, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+			}
+			return nil
+		})
+	}
 	// The JSON-RPC id is not visible to tool handlers; the hook sees it and the
 	// request it is about to hand to the handler, so it leaves it in _meta for
 	// the recording middleware.

@@ -9,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -362,7 +365,7 @@ func TestStderrLines_StdoutStaysClean(t *testing.T) {
 
 func TestSleep_HonorsCancellation(t *testing.T) {
 	calls, _ := openCallLog("")
-	ts := newTestServer(defaultName, calls, func(int) { t.Fatal("exit called") })
+	ts := newTestServer(defaultName, false, calls, func(int) { t.Fatal("exit called") })
 	tool := ts.mcp.GetTool("sleep")
 	ctx, cancel := context.WithCancel(context.Background())
 	req := mcp.CallToolRequest{}
@@ -399,5 +402,78 @@ func TestOptions_Rejected(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
 			t.Errorf("%v: %v, want exit status %d", args, err, exitUsage)
 		}
+	}
+}
+
+func TestStdio_ProtocolNegotiation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default offers only handshake versions", nil, mcp.LATEST_LEGACY_PROTOCOL_VERSION},
+		{"--modern offers 2026-07-28", []string{"--modern"}, mcp.ProtocolVersion20260728},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// An unpinned client tries server/discover first.
+			c, err := client.NewStdioMCPClient(binPath, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			req := mcp.InitializeRequest{}
+			req.Params.ClientInfo = mcp.Implementation{Name: "unpinned", Version: "0"}
+			res, err := c.Initialize(testCtx(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ProtocolVersion != tc.want {
+				t.Errorf("negotiated %q, want %q", res.ProtocolVersion, tc.want)
+			}
+			if text := resultText(callTool(t, c, "echo", map[string]any{"text": "hi"})); text != "hi" {
+				t.Errorf("echo = %q", text)
+			}
+		})
+	}
+}
+
+// Two server processes sharing one calls log hand out each count exactly once.
+func TestCallsLog_CountIsExactAcrossConcurrentProcesses(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "calls.jsonl")
+	const perServer = 10
+	var mu sync.Mutex
+	var got []int
+	var wg sync.WaitGroup
+	for range 2 {
+		c, _ := startStdio(t, nil, "--calls-log", logPath)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perServer {
+				res, err := callToolErr(context.Background(), c, "count", map[string]any{"key": "shared"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n, err := strconv.Atoi(resultText(res))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				got = append(got, n)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Ints(got)
+	for i, n := range got {
+		if n != i+1 {
+			t.Fatalf("counts = %v, want 1..%d each once", got, 2*perServer)
+		}
+	}
+	if recs := readCalls(t, logPath); len(recs) != 2*perServer {
+		t.Errorf("calls log has %d records, want %d", len(recs), 2*perServer)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -20,29 +19,9 @@ const (
 	shutdownTimeout = 2 * time.Second
 )
 
-// legacyVersions are the protocol versions negotiated with the initialize
-// handshake, i.e. all but the stateless 2026-07-28 core.
-func legacyVersions() []string {
-	var out []string
-	for _, v := range mcp.ValidProtocolVersions {
-		if !mcp.IsModernProtocol(v) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func serveStdio(ctx context.Context, ts *testServer, opts options, stdin io.Reader, stdout, stderr io.Writer) error {
+func serveStdio(ctx context.Context, ts *testServer, stdin io.Reader, stdout, stderr io.Writer) error {
 	ss := server.NewStdioServer(ts.mcp)
 	ss.SetErrorLogger(log.New(stderr, "mcptestserver: ", log.LstdFlags))
-	if !opts.modern {
-		// server/discover then advertises only handshake versions, and clients
-		// fall back to initialize: sessions, logging/setLevel and
-		// resources/subscribe work as in most servers in the wild.
-		ss.SetContextFunc(func(ctx context.Context) context.Context {
-			return server.WithSupportedProtocolVersions(ctx, legacyVersions())
-		})
-	}
 	err := ss.Listen(ctx, stdin, stdout)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
