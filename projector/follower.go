@@ -179,12 +179,20 @@ func (f *Follower) Sync(ctx context.Context) error {
 	pos := f.proj.Pos
 	f.mu.Unlock()
 
+	// The head before the read: every event up to it that the query selects is delivered
+	// by the read, so afterwards the position may move to it even when the last events
+	// belong to another node (WaitPos(head) must not hang on a node's follower).
+	head, headErr := f.Log.Head(ctx)
 	readErr := f.Log.Read(ctx, events.Query{AfterSeq: pos, Node: f.Node}, func(e events.Event) error {
 		f.applyLocked(e)
 		return nil
 	})
 	if readErr != nil {
 		readErr = fmt.Errorf("projector: read after %d: %w", pos, readErr)
+	} else if headErr == nil {
+		f.mu.Lock()
+		f.proj.Pos = max(f.proj.Pos, head)
+		f.mu.Unlock()
 	}
 	return errors.Join(readErr, f.flush(ctx))
 }

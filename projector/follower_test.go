@@ -427,6 +427,14 @@ func TestFollower_NodeFilter(t *testing.T) {
 	if _, ok := keys["n1.a"]; ok || len(keys) != 2 {
 		t.Errorf("a follower of n2 wrote %d keys (n1.a: %v), want n2.a and the position", len(keys), ok)
 	}
+	// The log's last events are another node's: the position still reaches the head.
+	head := appendAll(t, log, lifecycle("n1", "b")...)
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.Pos() != head[len(head)-1] {
+		t.Errorf("Pos() = %d after other nodes' events, want the head %d", f.Pos(), head[len(head)-1])
+	}
 }
 
 func TestFollower_OpenNeedsLogAndStore(t *testing.T) {
