@@ -125,6 +125,7 @@ func transition(s Session, e events.Event) (Session, bool) {
 			Reason:      e.Reason,
 			RequestedBy: e.Actor,
 			RequestSeq:  e.Seq,
+			RequestedAt: e.Time,
 			Created:     e.Time,
 			LastSeq:     s.LastSeq,
 		}, true
@@ -137,6 +138,7 @@ func transition(s Session, e events.Event) (Session, bool) {
 		s.Bridge = nil
 		s.Status = StatusRestarting
 		s.RequestSeq = e.Seq
+		s.RequestedAt = e.Time
 		s.RequestedBy = e.Actor
 		s.Reason = e.Reason
 		s.Restarts++

@@ -73,6 +73,7 @@ type Session struct {
 	Reason      string       `json:"reason,omitempty"`
 	RequestedBy events.Actor `json:"requested_by"`
 	RequestSeq  uint64       `json:"request_seq"` // seq of the created/restart_requested of Generation
+	RequestedAt time.Time    `json:"requested_at,omitzero"`
 
 	LastExit *Exit  `json:"last_exit,omitempty"`
 	Error    string `json:"error,omitempty"` // last server_lost/expired/unauthorized/failed text

@@ -70,7 +70,6 @@ type Supervisor struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	ctx      context.Context
-	openOnce bool
 }
 
 type tracked struct {
@@ -90,6 +89,12 @@ func New(log events.Log, node string, spawn SpawnFunc) *Supervisor {
 		BurstLimit: DefaultBurstLimit, BurstWindow: DefaultBurstWindow,
 		StopGrace: DefaultStopGrace,
 		Now:       time.Now,
+		pending:   map[string]projector.Session{},
+		running:   map[string]*tracked{},
+		spawned:   map[string]uint64{},
+		crashes:   map[string][]time.Time{},
+		timers:    map[string]*time.Timer{},
+		wake:      make(chan struct{}, 1),
 	}
 }
 
@@ -99,12 +104,6 @@ func (s *Supervisor) Open(ctx context.Context, sessions []projector.Session) err
 	if s.Spawn == nil || s.Log == nil {
 		return errors.New("supervisor: Log and Spawn are required")
 	}
-	s.pending = map[string]projector.Session{}
-	s.running = map[string]*tracked{}
-	s.spawned = map[string]uint64{}
-	s.crashes = map[string][]time.Time{}
-	s.timers = map[string]*time.Timer{}
-	s.wake = make(chan struct{}, 1)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, sess := range sessions {
 		s.Notify(sess)

@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/bridge/supervisor"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -56,12 +61,29 @@ func (h *hub) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sup := supervisor.New(log, h.node, h.spawnBridge)
+	sup.Logger = h.logger.With("part", "supervisor")
 	follower := projector.NewFollower(log, store)
-	follower.Logger = h.logger
+	follower.Logger = h.logger.With("part", "projector")
+	follower.Node = h.node
+	follower.OnChange = func(_, s projector.Session) { sup.Notify(s) }
 	if err := follower.Open(ctx); err != nil {
 		return fmt.Errorf("projector: %w", err)
 	}
 	defer follower.Close()
+	// Catch up with the log before judging which bridges are alive.
+	if head, err := log.Head(ctx); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = follower.WaitPos(wctx, head)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("projector catch-up to %d: %w", head, err)
+		}
+	}
+	if err := sup.Open(ctx, follower.List(h.node)); err != nil {
+		return err
+	}
+	defer sup.Close()
 
 	addr := jetstream.Address{URL: srv.ClientURL(), PID: os.Getpid(), Build: h.build, Started: time.Now().UTC()}
 	if err := jetstream.WriteAddress(h.home.AddressFile(), addr); err != nil {
@@ -118,4 +140,65 @@ func (h *hub) removeAddress(addr jetstream.Address) {
 	if err == nil && cur.PID == addr.PID && cur.Started.Equal(addr.Started) {
 		_ = os.Remove(h.home.AddressFile())
 	}
+}
+
+// maxSessionLog is the size at which a session log is rotated (one old copy is kept).
+const maxSessionLog = 10 << 20
+
+// spawnBridge starts `mcpctl bridge` for s.Generation: its own session (it outlives the hub
+// and is adopted by the next one), stdin from /dev/null, output to the session's log.
+// Nothing secret is on its command line: it reads the secrets file the session names.
+func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor.Child, error) {
+	exe, err := h.exe()
+	if err != nil {
+		return nil, err
+	}
+	logPath := h.home.SessionLog(s.Name)
+	if fi, err := os.Stat(logPath); err == nil && fi.Size() > maxSessionLog {
+		_ = os.Rename(logPath, logPath+".1")
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open session log: %w", err)
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(exe, "bridge", "--session", s.Name, "--generation", strconv.FormatUint(s.Generation, 10))
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+h.home.Dir, "MCPCTL_NODE="+h.node)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.Dir = "/"
+	if s.Server.Cwd != "" {
+		cmd.Dir = s.Server.Cwd
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start bridge: %w", err)
+	}
+	pid := cmd.Process.Pid
+	start, err := proc.StartTime(pid) // not reaped before Wait: readable even if it already exited
+	if err != nil {
+		st, _ := proc.ReadStat(pid)
+		start = st.StartTime
+	}
+	return &supervisor.Child{
+		PID:       pid,
+		StartTime: start,
+		Socket:    bridgeSocketPath(h.home, s.Name, pid),
+		Wait: func() (*int, string) {
+			err := cmd.Wait()
+			ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if err != nil && !ok {
+				return nil, ""
+			}
+			if ws.Signaled() {
+				return nil, ws.Signal().String()
+			}
+			code := ws.ExitStatus()
+			return &code, ""
+		},
+	}, nil
 }

@@ -1,0 +1,286 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/bridge"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// Bridge exit codes: the supervisor's restart policy reads them.
+const (
+	bridgeExitStopped      = 0 // superseded, closed, or told to stop
+	bridgeExitLost         = 3 // the server is gone
+	bridgeExitUnauthorized = 4
+	bridgeExitExpired      = 5
+)
+
+type bridgeOptions struct {
+	f          *Factory
+	session    string
+	generation uint64
+}
+
+func newCmdBridge(f *Factory) *cobra.Command {
+	o := &bridgeOptions{f: f}
+	cmd := &cobra.Command{
+		Use:    "bridge",
+		Short:  "Hold one session generation's MCP connection (started by the hub)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBridge(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().StringVar(&o.session, "session", "", "session name")
+	cmd.Flags().Uint64Var(&o.generation, "generation", 0, "generation to serve")
+	return cmd
+}
+
+// bridgeSocketPath is where the bridge of session with pid listens. The supervisor computes
+// the same path from the child's pid to record it in bridge_spawned.
+func bridgeSocketPath(home Home, session string, pid int) string {
+	return bridge.SocketPath(filepath.Join(home.BridgeDir(), session+"."+strconv.Itoa(pid)+".sock"))
+}
+
+func runBridge(ctx context.Context, o *bridgeOptions) error {
+	f := o.f
+	if err := events.ValidateSession(o.session); err != nil {
+		return err
+	}
+	if o.generation == 0 {
+		return usageErr("--generation is required")
+	}
+	home, err := f.Home()
+	if err != nil {
+		return err
+	}
+	node, err := f.Node()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})).
+		With("bridge", o.session, "generation", o.generation, "pid", os.Getpid())
+	token, err := jetstream.LoadOrCreateToken(home.TokenFile())
+	if err != nil {
+		return err
+	}
+	nc, err := jetstream.DialHub(ctx, home.AddressFile(), token)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	log, err := jetstream.NewLog(ctx, nc)
+	if err != nil {
+		return err
+	}
+	store, err := jetstream.OpenStore(ctx, log.JetStream())
+	if err != nil {
+		return err
+	}
+	br := &bridgeRun{log: log, node: node, name: o.session, gen: o.generation, logger: logger, pid: os.Getpid()}
+	s, err := br.current(ctx, store)
+	if err != nil {
+		return err
+	}
+	if !br.mine(s) {
+		logger.Info("superseded before start", "session_generation", s.Generation, "status", s.Status)
+		return nil
+	}
+	sec, err := readSecrets(home, s.Server.Secrets)
+	if err != nil {
+		br.lost(ctx, s, events.KindServerLost, err)
+		return &Error{Code: bridgeExitLost, Err: err}
+	}
+	notes := newNotifyPublisher(log, node, o.session, logger)
+	defer notes.Close()
+	b := bridge.New(bridge.Config{
+		Session:        o.session,
+		Server:         s.Server,
+		Headers:        sec.Headers,
+		Env:            sec.Env,
+		SocketPath:     bridgeSocketPath(home, o.session, os.Getpid()),
+		Stderr:         f.IO.ErrOut,
+		Logger:         logger,
+		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: Version},
+		OnNotification: notes.Publish,
+	})
+	openCtx, cancel := context.WithTimeout(ctx, bridgeOpenTimeout)
+	err = b.Open(openCtx)
+	cancel()
+	if err != nil {
+		kind, code := classifyLoss(err)
+		s, _ = projector.Refresh(ctx, log, s)
+		br.lost(ctx, s, kind, err)
+		_ = b.Close(context.Background())
+		return &Error{Code: code, Err: fmt.Errorf("open: %w", err)}
+	}
+	defer b.Close(context.Background())
+
+	ready := events.New(events.KindBridgeReady, node, o.session, o.generation)
+	ready.PID = os.Getpid()
+	ready.Socket = b.SocketPath()
+	ready.ServerName, ready.ServerVersion = b.ServerName(), b.ServerVersion()
+	ready.ProtocolVersion, ready.MCPSessionID = b.ProtocolVersion(), b.MCPSessionID()
+	s, ok, err := br.appendWhile(ctx, s, ready, br.mine)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		logger.Info("superseded during start")
+		return nil
+	}
+	logger.Info("ready", "socket", b.SocketPath(), "server", b.ServerName(), "protocol", b.ProtocolVersion())
+
+	// Watch the session: a newer generation or a close ends this bridge.
+	watchCtx, stopWatch := context.WithCancelCause(ctx)
+	defer stopWatch(nil)
+	go br.watch(watchCtx, s, stopWatch)
+
+	select {
+	case <-watchCtx.Done():
+		why := context.Cause(watchCtx)
+		if errors.Is(why, errSuperseded) || errors.Is(why, errClosedSession) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				why = errors.New("signal")
+			}
+			st := events.New(events.KindBridgeStopping, node, o.session, o.generation)
+			st.Reason = why.Error()
+			st.PID = os.Getpid()
+			actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, _ = log.Append(actx, st, events.Unconditional())
+			cancel()
+			_ = b.CloseWith(context.Background(), bridge.CloseOptions{EndSession: errors.Is(why, errClosedSession)})
+			logger.Info("stopping", "why", why)
+			return nil
+		}
+		return why
+	case <-b.Done():
+		err := b.Err()
+		kind, code := classifyLoss(err)
+		cur, _ := projector.Refresh(context.Background(), log, s)
+		br.lost(context.Background(), cur, kind, err)
+		logger.Warn("server lost", "err", err)
+		return &Error{Code: code, Err: err}
+	}
+}
+
+const bridgeOpenTimeout = 60 * time.Second
+
+var (
+	errSuperseded    = errors.New("superseded by a newer generation")
+	errClosedSession = errors.New("session closed")
+)
+
+func classifyLoss(err error) (events.Kind, int) {
+	switch {
+	case errors.Is(err, bridge.ErrExpired):
+		return events.KindExpired, bridgeExitExpired
+	case errors.Is(err, bridge.ErrUnauthorized):
+		return events.KindUnauthorized, bridgeExitUnauthorized
+	}
+	return events.KindServerLost, bridgeExitLost
+}
+
+// bridgeRun is the bridge process's view of its session.
+type bridgeRun struct {
+	log    events.Log
+	node   string
+	name   string
+	gen    uint64
+	pid    int
+	logger *slog.Logger
+}
+
+// current reads the session from the KV and folds what the KV has not caught up with.
+func (r *bridgeRun) current(ctx context.Context, store projector.Store) (projector.Session, error) {
+	s, err := projector.Load(ctx, store, r.node, r.name)
+	if err != nil && !errors.Is(err, events.ErrNotFound) {
+		return s, err
+	}
+	if s.Name == "" {
+		s = projector.Session{Node: r.node, Name: r.name}
+	}
+	return projector.Refresh(ctx, r.log, s)
+}
+
+// mine says whether s still wants this bridge: the same generation, live, and no other
+// bridge process recorded for it.
+func (r *bridgeRun) mine(s projector.Session) bool {
+	return s.Generation == r.gen && s.IsOpen() && s.Status.Live() && (s.Bridge == nil || s.Bridge.PID == r.pid)
+}
+
+// appendWhile appends e expecting the session's last sequence while want holds, folding
+// what it missed after each lost compare-and-set.
+func (r *bridgeRun) appendWhile(ctx context.Context, s projector.Session, e events.Event, want func(projector.Session) bool) (projector.Session, bool, error) {
+	for {
+		if !want(s) {
+			return s, false, nil
+		}
+		seq, err := r.log.Append(ctx, e, events.After(s.LastSeq))
+		if err == nil {
+			e.Seq = seq
+			return projector.Apply(s, e), true, nil
+		}
+		if !errors.Is(err, events.ErrConflict) {
+			return s, false, err
+		}
+		if s, err = projector.Refresh(ctx, r.log, s); err != nil {
+			return s, false, err
+		}
+	}
+}
+
+// lost records that this generation lost its server (or never reached it).
+func (r *bridgeRun) lost(ctx context.Context, s projector.Session, kind events.Kind, cause error) {
+	e := events.New(kind, r.node, r.name, r.gen)
+	e.Error = cause.Error()
+	e.PID = r.pid
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, _, err := r.appendWhile(ctx, s, e, func(cur projector.Session) bool {
+		return cur.Generation == r.gen && cur.IsOpen()
+	}); err != nil {
+		r.logger.Error("record loss", "err", err)
+	}
+}
+
+// watch follows the session's events and ends the bridge when a newer generation is
+// requested or the session is closed. It keeps following across hub restarts.
+func (r *bridgeRun) watch(ctx context.Context, s projector.Session, stop context.CancelCauseFunc) {
+	for ctx.Err() == nil {
+		err := r.log.Follow(ctx, events.Query{Node: r.node, Session: r.name, AfterSeq: s.LastSeq}, func(e events.Event) error {
+			s = projector.Apply(s, e)
+			switch {
+			case !s.IsOpen():
+				return errClosedSession
+			case s.Generation > r.gen:
+				return errSuperseded
+			}
+			return nil
+		})
+		if errors.Is(err, errClosedSession) || errors.Is(err, errSuperseded) {
+			stop(err)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.logger.Warn("event watch interrupted; resuming", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

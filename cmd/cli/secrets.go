@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// secrets are a session's header and environment values. They live in a 0600 file under
+// $MCPCTL_HOME/secrets, named by a random reference that the created event carries; the
+// values never enter an event, the KV, argv or a log.
+type secrets struct {
+	Headers map[string]string `json:"headers,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+}
+
+// writeSecrets stores s under a fresh reference and returns it ("" when there is nothing
+// to store). The file is written whole (temp, fsync, rename) before any event names it.
+func writeSecrets(home Home, session string, s secrets) (string, error) {
+	if len(s.Headers) == 0 && len(s.Env) == 0 {
+		return "", nil
+	}
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return "", err
+	}
+	ref := session + "-" + hex.EncodeToString(nonce[:]) + ".json"
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	dir := home.SecretsDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, ref)); err != nil {
+		return "", err
+	}
+	return ref, nil
+}
+
+// readSecrets loads the values a reference names.
+func readSecrets(home Home, ref string) (secrets, error) {
+	var s secrets
+	if ref == "" {
+		return s, nil
+	}
+	if strings.ContainsAny(ref, "/\\") || strings.HasPrefix(ref, ".") {
+		return s, fmt.Errorf("invalid secrets reference %q", ref)
+	}
+	path := filepath.Join(home.SecretsDir(), ref)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return s, fmt.Errorf("secrets of the session: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return s, withHint(fmt.Errorf("secrets file %s has mode %04o", path, fi.Mode().Perm()), ExitUsage, "chmod 600 "+path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("secrets file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// removeSecrets deletes a reference's file (on close, or when a connect lost its race).
+func removeSecrets(home Home, ref string) {
+	if ref == "" || strings.ContainsAny(ref, "/\\") {
+		return
+	}
+	_ = os.Remove(filepath.Join(home.SecretsDir(), ref))
+}

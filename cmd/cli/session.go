@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mcpctl/mcpctl/bridge"
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// Waiting limits.
+const (
+	defaultReadyTimeout = 60 * time.Second
+	maxSessionAttempts  = 6
+)
+
+// parseSessionArg reads "@name" (the @ may be omitted) and validates the name.
+func parseSessionArg(arg string) (string, error) {
+	name := strings.TrimPrefix(arg, "@")
+	if err := events.ValidateSession(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// loadSession reads a session from the KV and folds whatever the KV has not caught up
+// with yet, straight from the log (a session created a millisecond ago is visible).
+func loadSession(ctx context.Context, hub *HubConn, name string) (projector.Session, error) {
+	s, err := projector.Load(ctx, hub.Store, hub.Node, name)
+	if err != nil && !errors.Is(err, events.ErrNotFound) {
+		return s, err
+	}
+	if s.Name == "" {
+		s = projector.Session{Node: hub.Node, Name: name}
+	}
+	return projector.Refresh(ctx, hub.Log, s)
+}
+
+func notFoundErr(name string) error {
+	return withHint(&events.SessionError{Op: "use", Session: name, Err: events.ErrNotFound}, ExitUsage,
+		"mcpctl connect <server> @"+name+"   (list sessions with: mcpctl)")
+}
+
+// requestRestart asks for generation g+1 under the concurrency rule: when a restart is
+// already pending, or one was requested after `since`, the caller joins it; otherwise it
+// appends restart_requested expecting the last sequence it saw, and on a lost
+// compare-and-set re-reads and decides again. It reports whether this caller's request is
+// the one that took effect.
+func requestRestart(ctx context.Context, hub *HubConn, s projector.Session, reason string, since time.Time) (projector.Session, bool, error) {
+	for {
+		switch {
+		case !s.IsOpen():
+			if s.Status == "" {
+				return s, false, notFoundErr(s.Name)
+			}
+			return s, false, withHint(&events.SessionError{Op: "restart", Session: s.Name, Err: events.ErrClosed}, ExitUsage,
+				"open it again with: mcpctl connect <server> @"+s.Name)
+		case s.Status == projector.StatusStarting || s.Status == projector.StatusRestarting:
+			return s, false, nil // join the pending generation
+		case !since.IsZero() && !s.RequestedAt.IsZero() && !s.RequestedAt.Before(since):
+			return s, false, nil // a restart requested after we were asked satisfies us
+		}
+		e := events.New(events.KindRestartRequested, hub.Node, s.Name, s.Generation+1)
+		e.Reason = reason
+		seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
+		if err == nil {
+			e.Seq = seq
+			return projector.Apply(s, e), true, nil
+		}
+		if !errors.Is(err, events.ErrConflict) {
+			return s, false, err
+		}
+		if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
+			return s, false, err
+		}
+	}
+}
+
+// waitSettled waits until the session's current generation is no longer starting: ready,
+// or failed in some way. It watches the KV and falls back to reading the log.
+func waitSettled(ctx context.Context, f *Factory, hub *HubConn, s projector.Session) (projector.Session, error) {
+	settled := func(s projector.Session) bool {
+		if s.Status == projector.StatusReady {
+			return s.Bridge != nil
+		}
+		return !s.Status.Live()
+	}
+	if settled(s) {
+		return s, nil
+	}
+	wctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeoutCause(ctx, defaultReadyTimeout,
+			fmt.Errorf("@%s did not become ready within %s", s.Name, defaultReadyTimeout))
+		defer cancel()
+	}
+	updates, err := hub.Store.Watch(wctx, projector.Key(hub.Node, s.Name))
+	if err != nil {
+		return s, err
+	}
+	progress := newProgress(f.IO, fmt.Sprintf("waiting for @%s (%s, generation %d)", s.Name, s.Status, s.Generation))
+	defer progress.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-wctx.Done():
+			if cause := context.Cause(wctx); cause != nil && ctx.Err() == nil {
+				return s, &Error{Code: ExitNetwork, Err: cause, Hint: "mcpctl @" + s.Name + " logs"}
+			}
+			return s, timeoutErr(ctx, "waiting for @"+s.Name)
+		case v, ok := <-updates:
+			if !ok {
+				return s, fmt.Errorf("watch of @%s ended", s.Name)
+			}
+			var next projector.Session
+			if json.Unmarshal(v, &next) == nil && next.LastSeq > s.LastSeq {
+				s = next
+			}
+		case <-tick.C:
+			// The KV may lag or the watch may miss nothing; the log is the truth.
+			if next, err := projector.Refresh(wctx, hub.Log, s); err == nil {
+				s = next
+			}
+		}
+		if settled(s) {
+			return s, nil
+		}
+		progress.Update(fmt.Sprintf("waiting for @%s (%s, generation %d)", s.Name, s.Status, s.Generation))
+	}
+}
+
+// timeoutErr reports a cancelled or timed-out command.
+func timeoutErr(ctx context.Context, what string) error {
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = ctx.Err()
+	}
+	return &Error{Code: ExitNetwork, Err: fmt.Errorf("%s: %w", what, cause)}
+}
+
+// connectBridge returns a client on a ready bridge of the session. A session whose bridge
+// is dead (crashed, expired, or a recorded PID that is gone) is restarted through the same
+// conditional path as `restart`; parallel callers join one generation.
+func connectBridge(ctx context.Context, f *Factory, name, command string) (*bridge.Client, projector.Session, error) {
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return nil, projector.Session{}, err
+	}
+	s, err := loadSession(ctx, hub, name)
+	if err != nil {
+		return nil, s, err
+	}
+	since := time.Now()
+	for attempt := 0; attempt < maxSessionAttempts; attempt++ {
+		if !s.IsOpen() {
+			if s.Status == "" || s.Cleaned {
+				return nil, s, notFoundErr(name)
+			}
+			return nil, s, withHint(&events.SessionError{Op: command, Session: name, Err: events.ErrClosed}, ExitUsage,
+				"open it again with: mcpctl connect <server> @"+name)
+		}
+		switch s.Status {
+		case projector.StatusReady:
+			if s.Bridge == nil {
+				break // ready announced before the spawn was recorded: wait below
+			}
+			if proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
+				c, err := bridge.Dial(ctx, s.Bridge.Socket)
+				if err == nil {
+					return c, s, nil
+				}
+				if ctx.Err() != nil {
+					return nil, s, timeoutErr(ctx, "connect to @"+name)
+				}
+			}
+			s, _, err = requestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found bridge pid %d not running", command, s.Bridge.PID), since)
+			if err != nil {
+				return nil, s, err
+			}
+		case projector.StatusStarting, projector.StatusRestarting:
+		case projector.StatusCrashed, projector.StatusExpired:
+			if s.Status == projector.StatusCrashed && s.Restart == events.RestartNever {
+				return nil, s, withHint(fmt.Errorf("@%s crashed (%s) and its restart policy is never", name, s.Error),
+					ExitNetwork, "mcpctl restart @"+name)
+			}
+			s, _, err = requestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found the session %s", command, s.Status), since)
+			if err != nil {
+				return nil, s, err
+			}
+		case projector.StatusUnauthorized:
+			return nil, s, withHint(fmt.Errorf("@%s: the server refused the credentials: %s", name, s.Error), ExitAuth,
+				"check the -H headers, then: mcpctl connect <server> @"+name+" -H …")
+		case projector.StatusFailed:
+			return nil, s, withHint(fmt.Errorf("@%s failed: %s", name, firstNonEmpty(s.Error, s.Reason)), ExitNetwork,
+				"mcpctl @"+name+" logs; then mcpctl restart @"+name)
+		}
+		if s, err = waitSettled(ctx, f, hub, s); err != nil {
+			return nil, s, err
+		}
+	}
+	return nil, s, &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s: %s)",
+		name, maxSessionAttempts, s.Status, s.Error), Hint: "mcpctl @" + name + " logs"}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// callError maps what a bridge call returned to an exit code and a message.
+func callError(ctx context.Context, name, method string, err error) error {
+	var rpc *bridge.RPCError
+	switch {
+	case ctx.Err() != nil:
+		return &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: %w; the request was cancelled and not re-sent",
+			method, name, firstErr(context.Cause(ctx), ctx.Err()))}
+	case errors.Is(err, bridge.ErrUnauthorized):
+		return &Error{Code: ExitAuth, Err: fmt.Errorf("%s on @%s: %w", method, name, err)}
+	case errors.As(err, &rpc) && rpc.Code != bridge.CodeUpstreamUnavailable && rpc.Code != bridge.CodeTooManyConnections:
+		return &Error{Code: ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s", method, name, rpc.Code, rpc.Message)}
+	case errors.Is(err, bridge.ErrDisconnected):
+		return &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: the bridge went away during the call; it was not re-sent (it may or may not have run)", method, name),
+			Hint: "mcpctl events --session " + name + " -n 5"}
+	}
+	return &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: %w", method, name, err)}
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// callSession makes one MCP request on a session.
+func callSession(ctx context.Context, f *Factory, name, method string, params json.RawMessage) (json.RawMessage, projector.Session, error) {
+	ctx, cancel := commandContext(ctx, f)
+	defer cancel()
+	c, s, err := connectBridge(ctx, f, name, method)
+	if err != nil {
+		return nil, s, err
+	}
+	defer c.Close()
+	res, err := c.Call(ctx, method, params)
+	if err != nil {
+		return nil, s, callError(ctx, name, method, err)
+	}
+	return res, s, nil
+}
