@@ -60,16 +60,16 @@ type Supervisor struct {
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 
-	mu       sync.Mutex
-	pending  map[string]projector.Session // latest state per session, not yet reconciled
-	wake     chan struct{}
-	running  map[string]*tracked // session -> bridges we watch, by pid
-	spawned  map[string]uint64   // session -> newest generation we spawned for
-	crashes  map[string][]time.Time
-	timers   map[string]*time.Timer
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	ctx      context.Context
+	mu      sync.Mutex
+	pending map[string]projector.Session // latest state per session, not yet reconciled
+	wake    chan struct{}
+	running map[string]*tracked // session -> bridges we watch, by pid
+	spawned map[string]uint64   // session -> newest generation we spawned for
+	crashes map[string][]time.Time
+	timers  map[string]*time.Timer
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	ctx     context.Context
 }
 
 type tracked struct {
