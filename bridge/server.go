@@ -419,7 +419,7 @@ func (c *serverConn) notification(m incoming) {
 }
 
 func (c *serverConn) request(m incoming) {
-	id := append(json.RawMessage(nil), m.ID...)
+	id := m.ID // json.Unmarshal copied it out of the scanner's buffer
 	if m.Method == "initialize" {
 		c.initialized.Store(true)
 		c.send(appendResult(nil, id, c.s.init), true)
@@ -436,7 +436,7 @@ func (c *serverConn) request(m incoming) {
 	}
 	c.inflight[key] = cancel
 	c.mu.Unlock()
-	params := append(json.RawMessage(nil), m.Params...)
+	params := m.Params
 
 	c.reqs.Add(1)
 	go func() {
@@ -447,8 +447,9 @@ func (c *serverConn) request(m incoming) {
 		c.mu.Lock()
 		delete(c.inflight, key)
 		c.mu.Unlock()
+		gone := ctx.Err() != nil
 		cancel(nil)
-		if ctx.Err() != nil && err != nil {
+		if gone && err != nil {
 			// Cancelled by the client, or the client is gone: nobody waits for an answer.
 			return
 		}

@@ -38,11 +38,11 @@ const DefaultStopGrace = 2 * time.Second
 
 // stdioProc is the server process the bridge started.
 type stdioProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd.Wait returned
-	waitErr error        // set before exited is closed
-	stdin   *os.File     // our end of the server's stdin
-	stdout  *os.File     // our end of the server's stdout
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once cmd.Wait returned
+	waitErr error         // set before exited is closed
+	stdin   *os.File      // our end of the server's stdin
+	stdout  *os.File      // our end of the server's stdout
 }
 
 // StartStdio starts the server in its own process group and connects to it over its pipes.
