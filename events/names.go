@@ -166,8 +166,9 @@ func Self() Actor {
 	return self
 }
 
-// commandLine is the program name and its first arguments, for "who asked". It keeps only
-// the subcommand words, never values that could hold a secret.
+// commandLine is the program name and at most two following words (the session and the
+// subcommand), for "who asked". It stops at the first flag or value-like word, so values
+// that could hold a secret never enter an event.
 func commandLine() string {
 	args := os.Args
 	if len(args) == 0 {
@@ -175,7 +176,7 @@ func commandLine() string {
 	}
 	words := []string{filepath.Base(args[0])}
 	for _, a := range args[1:] {
-		if strings.HasPrefix(a, "-") || strings.ContainsAny(a, ":=/ ") || len(words) >= 4 {
+		if strings.HasPrefix(a, "-") || strings.ContainsAny(a, ":=/ ") || len(words) >= 3 {
 			break
 		}
 		words = append(words, a)

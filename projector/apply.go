@@ -165,6 +165,7 @@ func transition(s Session, e events.Event) (Session, bool) {
 		}
 		s.Status = StatusReady
 		s.ReadyAt = e.Time
+		s.Readies++
 		s.ServerName = e.ServerName
 		s.ServerVersion = e.ServerVersion
 		s.ProtocolVersion = e.ProtocolVersion

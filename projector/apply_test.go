@@ -210,16 +210,19 @@ func TestApply(t *testing.T) {
 			ev(events.KindBridgeReady, 1, func(e *events.Event) { e.MCPSessionID = "abc" }),
 			changes(func(s *Session, e events.Event) {
 				s.Status, s.ReadyAt = StatusReady, e.Time
+				s.Readies++
 				s.ServerName, s.ServerVersion, s.ProtocolVersion, s.MCPSessionID = "everything", "1.0", "2025-11-25", "abc"
 			})},
 		{"bridge_ready before bridge_spawned is accepted", hStarting, ev(events.KindBridgeReady, 1),
 			changes(func(s *Session, e events.Event) {
 				s.Status, s.ReadyAt = StatusReady, e.Time
+				s.Readies++
 				s.ServerName, s.ServerVersion, s.ProtocolVersion = "everything", "1.0", "2025-11-25"
 			})},
 		{"bridge_ready after expired of the same generation re-readies", hExpired, ev(events.KindBridgeReady, 1),
 			changes(func(s *Session, e events.Event) {
 				s.Status, s.ReadyAt, s.Error = StatusReady, e.Time, ""
+				s.Readies++
 			})},
 		{"bridge_ready for an older generation changes nothing", hRestarting, ev(events.KindBridgeReady, 1), unchanged},
 		{"bridge_ready on a closed session changes nothing", hClosed, ev(events.KindBridgeReady, 1), unchanged},

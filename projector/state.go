@@ -82,6 +82,9 @@ type Session struct {
 	// session was created; Restarts counts restart requests.
 	Crashes  int `json:"crashes"`
 	Restarts int `json:"restarts"`
+	// Readies counts generations that became ready since the session was created: a session
+	// that never worked is not restarted by policy (connect reports the failure instead).
+	Readies int `json:"readies"`
 
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`

@@ -321,8 +321,8 @@ func (s *Supervisor) kill(pid int, start uint64, sig syscall.Signal) {
 // policy applies the session's restart policy to a crashed session: a restart after a
 // backoff, or failed when the burst limit is reached.
 func (s *Supervisor) policy(ctx context.Context, sess projector.Session) {
-	if sess.Restart == events.RestartNever {
-		return
+	if sess.Restart == events.RestartNever || sess.Readies == 0 {
+		return // never ready since created: connect reports the failure, nothing to restart
 	}
 	name := sess.Name
 	now := s.Now()

@@ -98,7 +98,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 			lastErr = err
 		}
 		if _, err := proc.StartTime(pid); err != nil {
-			return nil, withHint(fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid, tailFile(home.HubLog(), 5)),
+			return nil, withHint(fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid, firstNonEmpty(tailFile(home.HubLog(), 5), "no log")),
 				ExitNetwork, "mcpctl hub run (in the foreground, to see why)")
 		}
 		select {
@@ -208,7 +208,7 @@ func isHubProcess(pid int) bool {
 func tailFile(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "(no hub log)"
+		return ""
 	}
 	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
 	if len(lines) > n {

@@ -82,11 +82,22 @@ durable log that you can tail with 'mcpctl events'.
 	pf.DurationVar(&f.Timeout, "timeout", 0, "give up after this long (e.g. 30s); a timed-out call is cancelled, never re-sent")
 
 	root.AddCommand(
+		newCmdConnect(f),
+		newCmdSessions(f),
+		newCmdInfo(f),
+		newCmdRestart(f),
+		newCmdClose(f),
+		newCmdClean(f),
+		newCmdLogs(f),
+		newCmdWait(f),
+		newCmdProxy(f),
+		newCmdHistory(f),
 		newCmdEvents(f),
 		newCmdHub(f),
 		newCmdDoctor(f),
-		newCmdSessions(f),
+		newCmdBridge(f),
 	)
+	root.AddCommand(newMCPCommands(f)...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &Error{Code: ExitUsage, Err: err, Hint: cmd.CommandPath() + " --help"}
 	})

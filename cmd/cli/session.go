@@ -187,6 +187,10 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*brid
 			}
 		case projector.StatusStarting, projector.StatusRestarting:
 		case projector.StatusCrashed, projector.StatusExpired:
+			if s.Readies == 0 {
+				return nil, s, &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s: the server did not start: %s", name,
+					firstNonEmpty(s.Error, exitText(s.LastExit))), Hint: "mcpctl @" + name + " logs"}
+			}
 			if s.Status == projector.StatusCrashed && s.Restart == events.RestartNever {
 				return nil, s, withHint(fmt.Errorf("@%s crashed (%s) and its restart policy is never", name, s.Error),
 					ExitNetwork, "mcpctl restart @"+name)
@@ -208,6 +212,18 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*brid
 	}
 	return nil, s, &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s: %s)",
 		name, maxSessionAttempts, s.Status, s.Error), Hint: "mcpctl @" + name + " logs"}
+}
+
+func exitText(x *projector.Exit) string {
+	switch {
+	case x == nil:
+		return "the bridge exited"
+	case x.Code != nil:
+		return fmt.Sprintf("the bridge exited with code %d", *x.Code)
+	case x.Signal != "":
+		return "the bridge was killed by " + x.Signal
+	}
+	return firstNonEmpty(x.Reason, "the bridge exited")
 }
 
 func firstNonEmpty(ss ...string) string {

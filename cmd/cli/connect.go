@@ -1,0 +1,314 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+type connectOptions struct {
+	f        *Factory
+	target   string
+	name     string
+	command  []string
+	headers  []string
+	env      []string
+	restart  string
+	protocol string
+	noWait   bool
+}
+
+func newCmdConnect(f *Factory) *cobra.Command {
+	o := &connectOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "connect <server> [@name] [-H 'K: V'] [--restart POLICY] | connect [@name] -- command args…",
+		Short: "Open a named session to an MCP server (or reuse the one that is open)",
+		Long: `Open a session held by a bridge process. <server> is one of:
+  https://host/mcp          Streamable HTTP (a URL ending in /sse uses legacy SSE)
+  file.json:entry           one entry of an mcp.json-style file ("mcpServers" or "servers"), ${VAR} expanded
+  file.json                 every entry of the file, each as a session named after it
+  -- command args…          a stdio server started by the bridge
+
+Without @name the session is named after the entry, host or command. Connecting a name
+that is open with the same server reuses it; with another server it is an error.
+Header and env values are kept in a 0600 file, never in the event log or argv.`,
+		Example: `  mcpctl connect https://mcp.example.com/mcp @docs -H 'Authorization: Bearer $TOKEN'
+  mcpctl connect ~/.config/mcp.json:github
+  mcpctl connect @fs -- npx -y @modelcontextprotocol/server-filesystem /tmp`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+				o.command = args[dash:]
+				args = args[:dash]
+			}
+			for _, a := range args {
+				switch {
+				case strings.HasPrefix(a, "@"):
+					if o.name != "" {
+						return usageErr("two session names given: @%s and %s", o.name, a)
+					}
+					name, err := parseSessionArg(a)
+					if err != nil {
+						return err
+					}
+					o.name = name
+				case o.target == "":
+					o.target = a
+				default:
+					return usageErr("unexpected argument %q (one server per connect; quote a command after --)", a)
+				}
+			}
+			return runConnect(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&o.headers, "header", "H", nil, "HTTP header 'Name: value' (repeatable; the value is kept secret)")
+	fl.StringArrayVarP(&o.env, "env", "e", nil, "environment variable NAME=value for a stdio server (repeatable; kept secret)")
+	fl.StringVar(&o.restart, "restart", string(events.RestartOnFailure), "restart policy when the bridge dies: on-failure, always, never")
+	fl.StringVar(&o.protocol, "protocol", "", "MCP protocol version to ask for (default: 2025-11-25 for stdio)")
+	fl.BoolVar(&o.noWait, "no-wait", false, "return once the session is created, without waiting for it to be ready")
+	return cmd
+}
+
+// targets resolves the command line into the servers to connect, with no side effect.
+func (o *connectOptions) targets() ([]serverTarget, error) {
+	var ts []serverTarget
+	switch {
+	case len(o.command) > 0 && o.target != "":
+		return nil, usageErr("give either a server (%s) or a command after --, not both", o.target)
+	case len(o.command) > 0:
+		t, err := commandTarget(o.command)
+		if err != nil {
+			return nil, err
+		}
+		ts = []serverTarget{t}
+	case o.target == "":
+		return nil, withHint(errors.New("connect needs a server"), ExitUsage,
+			"mcpctl connect https://host/mcp @name, mcpctl connect mcp.json:entry, or mcpctl connect @name -- command args")
+	case strings.HasPrefix(o.target, "http://") || strings.HasPrefix(o.target, "https://"):
+		t, err := parseURLTarget(o.target)
+		if err != nil {
+			return nil, err
+		}
+		ts = []serverTarget{t}
+	case looksLikeConfig(o.target):
+		var err error
+		if ts, err = parseConfigArg(o.target); err != nil {
+			return nil, err
+		}
+	case strings.Contains(o.target, "://"):
+		_, err := parseURLTarget(o.target)
+		return nil, err
+	default:
+		return nil, withHint(fmt.Errorf("cannot tell what server %q is", o.target), ExitUsage,
+			"a URL (https://host/mcp), a config file (file.json:entry), or a command after -- (mcpctl connect @name -- cmd args)")
+	}
+	if len(ts) > 1 && o.name != "" {
+		return nil, usageErr("@%s names one session, but %s has %d servers: pick one with %s:ENTRY", o.name, o.target, len(ts), o.target)
+	}
+	policy := events.RestartPolicy(o.restart)
+	if !policy.Valid() {
+		return nil, usageErr("--restart %q: one of on-failure, always, never", o.restart)
+	}
+	headers, err := parseHeaders(o.headers)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for _, kv := range o.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageErr("malformed --env %q: expected NAME=value", kv)
+		}
+		env[k] = v
+	}
+	for i := range ts {
+		t := &ts[i]
+		if o.name != "" {
+			t.Name = o.name
+		}
+		if err := events.ValidateSession(t.Name); err != nil {
+			return nil, err
+		}
+		if t.Headers == nil {
+			t.Headers = map[string]string{}
+		}
+		if t.Env == nil {
+			t.Env = map[string]string{}
+		}
+		for k, v := range headers {
+			t.Headers[k] = v
+		}
+		for k, v := range env {
+			t.Env[k] = v
+		}
+		if len(t.Headers) > 0 && t.Server.Transport == events.TransportStdio {
+			return nil, usageErr("-H headers apply to HTTP servers; %s is a stdio command (use --env)", t.Server.Command)
+		}
+		t.Server.HeaderNames = sortedKeys(t.Headers)
+		t.Server.EnvNames = sortedKeys(t.Env)
+		if o.protocol != "" {
+			t.Server.Protocol = o.protocol
+		}
+	}
+	return ts, nil
+}
+
+// undoCreate closes and cleans a session whose first generation failed, unless something
+// else happened to it meanwhile (another generation, a close).
+func undoCreate(ctx context.Context, hub *HubConn, name string, gen uint64, ref string, cause error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := loadSession(ctx, hub, name)
+	if err != nil {
+		return
+	}
+	for _, kind := range []events.Kind{events.KindClosed, events.KindCleaned} {
+		for {
+			if s.Generation != gen || (kind == events.KindClosed && !s.IsOpen()) || s.Cleaned {
+				break
+			}
+			e := events.New(kind, hub.Node, name, gen)
+			e.Reason = "connect failed: " + cause.Error()
+			seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
+			if err == nil {
+				e.Seq = seq
+				s = projector.Apply(s, e)
+				break
+			}
+			if !errors.Is(err, events.ErrConflict) {
+				return
+			}
+			if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
+				return
+			}
+		}
+	}
+	removeSecrets(hub.Home, ref)
+}
+
+type connectResult struct {
+	Session string            `json:"session"`
+	Action  string            `json:"action"` // created | reused | restarted
+	State   projector.Session `json:"state"`
+}
+
+func runConnect(ctx context.Context, o *connectOptions) error {
+	ts, err := o.targets()
+	if err != nil {
+		return err
+	}
+	f := o.f
+	ctx, cancel := commandContext(ctx, f)
+	defer cancel()
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return err
+	}
+	var results []connectResult
+	var errs []error
+	for _, t := range ts {
+		r, err := connectOne(ctx, f, hub, t, events.RestartPolicy(o.restart), o.noWait)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		results = append(results, r)
+	}
+	if f.JSON {
+		if len(results) == 1 && len(ts) == 1 {
+			if err := writeJSON(f.IO.Out, results[0]); err != nil {
+				return err
+			}
+		} else if err := writeJSON(f.IO.Out, results); err != nil {
+			return err
+		}
+	} else {
+		sort.Slice(results, func(i, j int) bool { return results[i].Session < results[j].Session })
+		for _, r := range results {
+			s := r.State
+			fmt.Fprintf(f.IO.Out, "@%s %s: %s %s (protocol %s), generation %d\n", r.Session, r.Action,
+				firstNonEmpty(s.ServerName, serverLabel(s.Server)), s.ServerVersion, firstNonEmpty(s.ProtocolVersion, "-"), s.Generation)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// connectOne creates the session under the compare-and-set (expecting the last sequence
+// the name had: 0 for a new name, the closed/cleaned event's for an old one), or reuses it
+// when it is open with the same server.
+func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, policy events.RestartPolicy, noWait bool) (connectResult, error) {
+	r := connectResult{Session: t.Name}
+	s, err := loadSession(ctx, hub, t.Name)
+	if err != nil {
+		return r, err
+	}
+	var ref string
+	defer func() {
+		if ref != "" && r.Action != "created" {
+			removeSecrets(hub.Home, ref) // our create lost: the winner has its own file
+		}
+	}()
+	for {
+		if s.IsOpen() {
+			if !sameServer(s.Server, t.Server) {
+				return r, withHint(&events.SessionError{Op: "connect", Session: t.Name,
+					Err: fmt.Errorf("%w with another server (%s)", events.ErrExists, serverLabel(s.Server))}, ExitUsage,
+					"pick another name, or: mcpctl close @"+t.Name)
+			}
+			r.Action = "reused"
+			break
+		}
+		if ref == "" {
+			if ref, err = writeSecrets(hub.Home, t.Name, secrets{Headers: t.Headers, Env: t.Env}); err != nil {
+				return r, fmt.Errorf("store secrets: %w", err)
+			}
+		}
+		e := events.New(events.KindCreated, hub.Node, t.Name, s.Generation+1)
+		srv := t.Server
+		srv.Secrets = ref
+		e.Server = &srv
+		e.Restart = policy
+		e.Reason = "connect"
+		seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
+		if err == nil {
+			e.Seq = seq
+			s = projector.Apply(s, e)
+			r.Action = "created"
+			break
+		}
+		if !errors.Is(err, events.ErrConflict) {
+			return r, err
+		}
+		if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
+			return r, err
+		}
+	}
+	if noWait {
+		r.State = s
+		return r, nil
+	}
+	c, s, err := connectBridge(ctx, f, t.Name, "connect")
+	if err != nil {
+		if r.Action == "created" {
+			// The session never worked: take it back off the list, so that a failed connect
+			// leaves the listing (and no process) behind. The log keeps the attempt.
+			r.Action = "failed"
+			undoCreate(context.WithoutCancel(ctx), hub, t.Name, s.Generation, ref, err)
+		}
+		if tail := tailFile(hub.Home.SessionLog(t.Name), 3); tail != "" && !f.JSON {
+			err = &Error{Code: exitCode(err), Err: fmt.Errorf("%w\n  log: %s", err, tail), Hint: hintOf(err)}
+		}
+		return r, err
+	}
+	c.Close()
+	r.State = s
+	return r, nil
+}

@@ -1,0 +1,573 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/bridge"
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// sessionCmd builds a command whose first argument is @session.
+func sessionCmd(use, short string, nargs int, run func(ctx context.Context, name string, args []string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || !strings.HasPrefix(args[0], "@") {
+				return withHint(fmt.Errorf("%s needs a session (@name)", cmd.Name()), ExitUsage, "mcpctl @name "+cmd.Name())
+			}
+			if len(args)-1 > nargs {
+				return usageErr("%s: unexpected argument %q", cmd.Name(), args[nargs+1])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := parseSessionArg(args[0])
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), name, args[1:])
+		},
+	}
+}
+
+// ---- info
+
+type infoResult struct {
+	Session    projector.Session `json:"session"`
+	Initialize json.RawMessage   `json:"initialize"`
+	Tools      []string          `json:"tools"`
+}
+
+func newCmdInfo(f *Factory) *cobra.Command {
+	return sessionCmd("info @session", "Show a session: server, capabilities, tool names (also: mcpctl @session)", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			ctx, cancel := commandContext(ctx, f)
+			defer cancel()
+			c, s, err := connectBridge(ctx, f, name, "info")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			init, err := c.Call(ctx, "initialize", mustJSON(map[string]any{"protocolVersion": firstNonEmpty(s.ProtocolVersion, "2025-11-25"),
+				"capabilities": map[string]any{}, "clientInfo": map[string]string{"name": "mcpctl", "version": Version}}))
+			if err != nil {
+				return callError(ctx, name, "initialize", err)
+			}
+			r := infoResult{Session: s, Initialize: init, Tools: []string{}}
+			var caps struct {
+				Capabilities map[string]json.RawMessage `json:"capabilities"`
+				Instructions string                     `json:"instructions"`
+			}
+			_ = json.Unmarshal(init, &caps)
+			if _, ok := caps.Capabilities["tools"]; ok {
+				res, err := c.Call(ctx, "tools/list", json.RawMessage("{}"))
+				if err != nil {
+					return callError(ctx, name, "tools/list", err)
+				}
+				var tl struct{ Tools []toolInfo }
+				_ = json.Unmarshal(res, &tl)
+				for _, t := range tl.Tools {
+					r.Tools = append(r.Tools, t.Name)
+				}
+			}
+			if f.JSON {
+				return writeJSON(f.IO.Out, r)
+			}
+			w := f.IO.Out
+			fmt.Fprintf(w, "session:   @%s (%s, generation %d, bridge pid %s)\n", name, s.Status, s.Generation, bridgePID(s))
+			fmt.Fprintf(w, "server:    %s %s — %s\n", s.ServerName, s.ServerVersion, serverLabel(s.Server))
+			fmt.Fprintf(w, "protocol:  %s\n", s.ProtocolVersion)
+			var capNames []string
+			for k := range caps.Capabilities {
+				capNames = append(capNames, k)
+			}
+			fmt.Fprintf(w, "supports:  %s\n", strings.Join(sortedStrings(capNames), ", "))
+			if len(r.Tools) > 0 {
+				fmt.Fprintf(w, "tools:     %s\n", strings.Join(r.Tools, ", "))
+			}
+			if caps.Instructions != "" {
+				fmt.Fprintf(w, "instructions:\n  %s\n", strings.ReplaceAll(strings.TrimSpace(caps.Instructions), "\n", "\n  "))
+			}
+			return nil
+		})
+}
+
+func bridgePID(s projector.Session) string {
+	if s.Bridge == nil {
+		return "-"
+	}
+	return strconv.Itoa(s.Bridge.PID)
+}
+
+func sortedStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// ---- restart
+
+type restartResult struct {
+	Session    string `json:"session"`
+	Started    bool   `json:"started"` // false: joined a restart already under way
+	Generation uint64 `json:"generation"`
+	Status     string `json:"status"`
+	PID        int    `json:"pid,omitempty"`
+}
+
+func newCmdRestart(f *Factory) *cobra.Command {
+	return sessionCmd("restart @session", "Restart a session's bridge (parallel callers join one restart)", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			since := time.Now()
+			ctx, cancel := commandContext(ctx, f)
+			defer cancel()
+			hub, err := f.Hub(ctx)
+			if err != nil {
+				return err
+			}
+			s, err := loadSession(ctx, hub, name)
+			if err != nil {
+				return err
+			}
+			s, started, err := requestRestart(ctx, hub, s, "explicit: mcpctl restart", since)
+			if err != nil {
+				return err
+			}
+			c, s, err := connectBridge(ctx, f, name, "restart")
+			if err != nil {
+				return err
+			}
+			c.Close()
+			r := restartResult{Session: name, Started: started, Generation: s.Generation, Status: string(s.Status)}
+			if s.Bridge != nil {
+				r.PID = s.Bridge.PID
+			}
+			if f.JSON {
+				return writeJSON(f.IO.Out, r)
+			}
+			verb := "joined the restart to"
+			if started {
+				verb = "restarted to"
+			}
+			fmt.Fprintf(f.IO.Out, "@%s %s generation %d (bridge pid %d)\n", name, verb, r.Generation, r.PID)
+			return nil
+		})
+}
+
+// ---- close
+
+func newCmdClose(f *Factory) *cobra.Command {
+	return sessionCmd("close @session", "Close a session: its bridge exits and its secrets are deleted", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			ctx, cancel := commandContext(ctx, f)
+			defer cancel()
+			hub, err := f.Hub(ctx)
+			if err != nil {
+				return err
+			}
+			s, err := loadSession(ctx, hub, name)
+			if err != nil {
+				return err
+			}
+			closedNow := false
+			for s.IsOpen() {
+				e := events.New(events.KindClosed, hub.Node, name, s.Generation)
+				e.Reason = "explicit: mcpctl close"
+				seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
+				if err == nil {
+					e.Seq = seq
+					s, closedNow = projector.Apply(s, e), true
+					break
+				}
+				if !errors.Is(err, events.ErrConflict) {
+					return err
+				}
+				if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
+					return err
+				}
+			}
+			if s.Status == "" || (s.Cleaned && !closedNow) {
+				return notFoundErr(name)
+			}
+			removeSecrets(hub.Home, s.Server.Secrets)
+			if f.JSON {
+				return writeJSON(f.IO.Out, map[string]any{"session": name, "closed": true, "already_closed": !closedNow})
+			}
+			if closedNow {
+				fmt.Fprintf(f.IO.Out, "@%s closed\n", name)
+			} else {
+				fmt.Fprintf(f.IO.Out, "@%s was already closed\n", name)
+			}
+			return nil
+		})
+}
+
+// ---- clean
+
+type cleanOptions struct {
+	f   *Factory
+	all bool
+}
+
+func newCmdClean(f *Factory) *cobra.Command {
+	o := &cleanOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "clean [--all]",
+		Short: "Forget closed and dead sessions and remove their leftovers (never a live bridge's socket)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runClean(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.all, "all", false, "close every session first, then clean them all")
+	return cmd
+}
+
+func runClean(ctx context.Context, o *cleanOptions) error {
+	f := o.f
+	ctx, cancel := commandContext(ctx, f)
+	defer cancel()
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := projector.LoadAll(ctx, hub.Store, hub.Node)
+	if err != nil {
+		return err
+	}
+	var cleaned []string
+	for _, s := range p.List(hub.Node) {
+		s, err := projector.Refresh(ctx, hub.Log, s)
+		if err != nil {
+			return err
+		}
+		for {
+			if s.Cleaned || (s.Status.Live() && !o.all) {
+				break
+			}
+			kind := events.KindCleaned
+			if s.IsOpen() && o.all {
+				kind = events.KindClosed
+			}
+			e := events.New(kind, hub.Node, s.Name, s.Generation)
+			e.Reason = "mcpctl clean"
+			if o.all {
+				e.Reason = "mcpctl clean --all"
+			}
+			seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
+			if err == nil {
+				e.Seq = seq
+				s = projector.Apply(s, e)
+				if kind == events.KindCleaned {
+					cleaned = append(cleaned, s.Name)
+					removeSecrets(hub.Home, s.Server.Secrets)
+					break
+				}
+				continue // closed: now clean it
+			}
+			if !errors.Is(err, events.ErrConflict) {
+				return err
+			}
+			if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
+				return err
+			}
+		}
+	}
+	removed := cleanSockets(hub.Home)
+	if f.JSON {
+		if cleaned == nil {
+			cleaned = []string{}
+		}
+		return writeJSON(f.IO.Out, map[string]any{"cleaned": cleaned, "sockets_removed": removed})
+	}
+	for _, n := range cleaned {
+		fmt.Fprintf(f.IO.Out, "cleaned @%s\n", n)
+	}
+	if len(cleaned) == 0 {
+		fmt.Fprintln(f.IO.ErrOut, "nothing to clean")
+	}
+	return nil
+}
+
+// cleanSockets removes socket files whose bridge process is gone. A socket is named
+// <session>.<pid>.sock; it is left alone while that pid is a running `mcpctl bridge` for
+// that session, so clean never cuts off a live bridge (a reused pid of another program does
+// not keep a dead bridge's socket either).
+func cleanSockets(home Home) int {
+	removed := 0
+	for _, dir := range []string{home.BridgeDir(), bridge.FallbackDir()} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !strings.HasSuffix(name, ".sock") {
+				continue
+			}
+			base := strings.TrimSuffix(name, ".sock")
+			i := strings.LastIndexByte(base, '.')
+			if i <= 0 {
+				continue
+			}
+			session := base[:i]
+			pid, err := strconv.Atoi(base[i+1:])
+			if err != nil {
+				continue
+			}
+			if dir != home.BridgeDir() && !strings.HasSuffix(session, "") {
+				continue
+			}
+			if isBridgeOf(pid, session) {
+				continue
+			}
+			if os.Remove(filepath.Join(dir, name)) == nil {
+				removed++
+			}
+		}
+	}
+	return removed
+}
+
+// isBridgeOf reports whether pid is a live (non-zombie) `mcpctl bridge --session session`.
+func isBridgeOf(pid int, session string) bool {
+	if _, err := proc.StartTime(pid); err != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i, a := range args {
+		if a == "--session" && i+1 < len(args) && args[i+1] == session {
+			return len(args) > 1 && args[1] == "bridge"
+		}
+	}
+	return false
+}
+
+// ---- logs
+
+func newCmdLogs(f *Factory) *cobra.Command {
+	var follow bool
+	var lines int
+	cmd := sessionCmd("logs @session [-f]", "Print the session's log: its bridge and its stdio server's stderr", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			home, err := f.Home()
+			if err != nil {
+				return err
+			}
+			return tailLog(ctx, f.IO.Out, home.SessionLog(name), lines, follow)
+		})
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the log grows")
+	cmd.Flags().IntVarP(&lines, "lines", "n", 50, "print the last N lines first (0: all)")
+	return cmd
+}
+
+func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return withHint(fmt.Errorf("no log at %s yet", path), ExitUsage, "the log appears once a bridge has run")
+		}
+		return err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(fh)
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if n > 0 && len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	for _, l := range lines {
+		io.WriteString(w, l)
+	}
+	if !follow {
+		return nil
+	}
+	r := bufio.NewReader(fh)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			io.WriteString(w, line)
+		}
+		if err == io.EOF {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// ---- wait
+
+func newCmdWait(f *Factory) *cobra.Command {
+	var forWhat string
+	cmd := sessionCmd("wait @session --for ready|exited|<event kind>", "Wait until the session is ready, its bridge exited, or an event of a kind arrives", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			ctx, cancel := commandContext(ctx, f)
+			defer cancel()
+			return runWait(ctx, f, name, forWhat)
+		})
+	cmd.Flags().StringVar(&forWhat, "for", "ready", "ready, exited, or an event kind ("+kindList()+")")
+	return cmd
+}
+
+func runWait(ctx context.Context, f *Factory, name, forWhat string) error {
+	if forWhat != "ready" && forWhat != "exited" && !events.Kind(forWhat).Known() {
+		return withHint(fmt.Errorf("--for %q: not ready, exited, nor an event kind", forWhat), ExitUsage, "one of: ready, exited, "+kindList())
+	}
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := loadSession(ctx, hub, name)
+	if err != nil {
+		return err
+	}
+	if s.Status == "" {
+		return notFoundErr(name)
+	}
+	if forWhat == "ready" {
+		c, s, err := connectBridge(ctx, f, name, "wait")
+		if err != nil {
+			return err
+		}
+		c.Close()
+		return printWaited(f, name, forWhat, s, nil)
+	}
+	kind := events.Kind(forWhat)
+	if forWhat == "exited" {
+		kind = events.KindBridgeExited
+		if s.Bridge == nil && !s.Status.Live() {
+			return printWaited(f, name, forWhat, s, nil)
+		}
+	}
+	var got *events.Event
+	err = hub.Log.Follow(ctx, events.Query{Node: hub.Node, Session: name, AfterSeq: s.LastSeq}, func(e events.Event) error {
+		s = projector.Apply(s, e)
+		if e.Type == kind && (forWhat != "exited" || e.Generation >= s.Generation || s.Bridge == nil) {
+			got = &e
+			return errDone
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) {
+		return printWaited(f, name, forWhat, s, got)
+	}
+	if ctx.Err() != nil {
+		return timeoutErr(ctx, "waiting for "+forWhat+" on @"+name)
+	}
+	return err
+}
+
+var errDone = errors.New("done")
+
+func printWaited(f *Factory, name, what string, s projector.Session, e *events.Event) error {
+	if f.JSON {
+		return writeJSON(f.IO.Out, map[string]any{"session": name, "for": what, "state": s, "event": e})
+	}
+	if e != nil {
+		fmt.Fprintf(f.IO.Out, "@%s: %s (seq %d, generation %d)\n", name, e.Type, e.Seq, e.Generation)
+		return nil
+	}
+	fmt.Fprintf(f.IO.Out, "@%s: %s (generation %d)\n", name, s.Status, s.Generation)
+	return nil
+}
+
+// ---- proxy
+
+func newCmdProxy(f *Factory) *cobra.Command {
+	return sessionCmd("proxy @session", "Serve the session as a stdio MCP server, so any MCP host can share it", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			c, s, err := connectBridge(ctx, f, name, "proxy")
+			if err != nil {
+				return err
+			}
+			c.Close()
+			// The bridge speaks newline-delimited MCP on its socket, as a stdio server does:
+			// the proxy only copies bytes both ways.
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "unix", bridge.SocketPath(s.Bridge.Socket))
+			if err != nil {
+				return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
+			}
+			defer conn.Close()
+			var wg sync.WaitGroup
+			errc := make(chan error, 2)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := io.Copy(conn, f.IO.In)
+				if uc, ok := conn.(*net.UnixConn); ok {
+					_ = uc.CloseWrite()
+				}
+				errc <- err
+			}()
+			go func() {
+				_, err := io.Copy(f.IO.Out, conn)
+				errc <- err
+			}()
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-errc:
+				if err != nil {
+					return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
+				}
+				// stdin ended: let the answers in flight arrive, then stop when the bridge closes.
+				select {
+				case <-ctx.Done():
+				case <-errc:
+				case <-time.After(30 * time.Second):
+				}
+				return nil
+			}
+		})
+}
+
+// ---- history
+
+func newCmdHistory(f *Factory) *cobra.Command {
+	return sessionCmd("history @session", "The session's timeline: who restarted it, when, why, and how bridges ended", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			o := &eventsOptions{f: f, sessions: []string{name}}
+			if err := o.parse(time.Now()); err != nil {
+				return err
+			}
+			return runEvents(ctx, o)
+		})
+}
