@@ -277,7 +277,7 @@ func (f *funcUpstream) Call(ctx context.Context, m string, p json.RawMessage) (j
 	return f.call(ctx, m, p)
 }
 func (f *funcUpstream) Notify(context.Context, string, json.RawMessage) error { return nil }
-func (f *funcUpstream) OnNotification(func(string, json.RawMessage))         {}
+func (f *funcUpstream) OnNotification(func(string, json.RawMessage))          {}
 func (f *funcUpstream) Done() <-chan struct{}                                 { return f.done }
 func (f *funcUpstream) Err() error                                            { return nil }
 func (f *funcUpstream) SessionID() string                                     { return "" }
@@ -334,4 +334,8 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func stdioServerForBench() events.Server {
+	return events.Server{Transport: events.TransportStdio, Command: os.Args[0], Args: []string{"-test.run=^$"}}
 }

@@ -35,7 +35,7 @@ type mcpOptions struct {
 	f       *Factory
 	session string
 	spec    *mcpSpec
-	tool string // tools-get
+	tool    string // tools-get
 	// complete
 	prompt   string
 	resource string
@@ -116,7 +116,9 @@ func writeRawJSON(w io.Writer, raw json.RawMessage) error {
 	return writeJSON(w, v)
 }
 
-func noParams(o *mcpOptions, args []string) (json.RawMessage, error) { return json.RawMessage("{}"), nil }
+func noParams(o *mcpOptions, args []string) (json.RawMessage, error) {
+	return json.RawMessage("{}"), nil
+}
 
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -200,21 +202,109 @@ func (l *Log) readEvents(ctx context.Context, q events.Query, follow bool, fn fu
 		}
 	}
 	filter := events.Filter(q.Node, q.Session)
-	return l.consume(ctx, events.EventsStream, filter, q.AfterSeq, q.Since, follow, func(m rawMsg) error {
-		e, err := events.Unmarshal(m.Data)
-		if err != nil {
-			// Undecodable: hand it on, marked by an empty type, so readers count it.
-			e = events.Event{}
-			e.Node, e.Session, _, _ = events.ParseSubject(m.Subject)
-			e.Seq = m.Seq
-			return fn(e)
-		}
-		e.Seq = m.Seq
-		if !q.Match(e) {
+	return l.decodePipeline(ctx, q, follow, filter, fn)
+}
+
+// decodeBatch is the unit of work of the decode pipeline.
+type decodeBatch struct {
+	msgs []rawMsg
+	evs  []events.Event
+	done chan struct{}
+}
+
+const decodeBatchSize = 256
+
+// decodePipeline reads raw messages in one goroutine, decodes batches of them on every core
+// and calls fn in sequence order in the caller's goroutine. JSON decoding is most of the
+// cost of a replay; spreading it keeps a 100k-event replay fast.
+func (l *Log) decodePipeline(ctx context.Context, q events.Query, follow bool, filter string, fn func(events.Event) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := max(1, runtime.GOMAXPROCS(0))
+	order := make(chan *decodeBatch, 4*workers)
+	work := make(chan *decodeBatch, 4*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				b.evs = make([]events.Event, 0, len(b.msgs))
+				for _, m := range b.msgs {
+					b.evs = append(b.evs, decodeEvent(m))
+				}
+				close(b.done)
+			}
+		}()
+	}
+	var readErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(work)
+		defer close(order)
+		cur := &decodeBatch{}
+		push := func() error {
+			if len(cur.msgs) == 0 {
+				return nil
+			}
+			cur.done = make(chan struct{})
+			select {
+			case order <- cur:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			work <- cur // never blocks for long: workers drain work until it closes
+			cur = &decodeBatch{}
 			return nil
 		}
-		return fn(e)
-	})
+		readErr = l.consume(ctx, events.EventsStream, filter, q.AfterSeq, q.Since, follow, func(m rawMsg, caughtUp bool) error {
+			cur.msgs = append(cur.msgs, m)
+			if len(cur.msgs) >= decodeBatchSize || caughtUp {
+				return push()
+			}
+			return nil
+		})
+		if readErr == nil {
+			readErr = push()
+		}
+	}()
+	var fnErr error
+	for b := range order {
+		<-b.done
+		if fnErr != nil {
+			continue // draining after fn failed
+		}
+		for _, e := range b.evs {
+			// Undecodable events pass whatever the query says, so they are never dropped
+			// silently.
+			if e.Type != "" && !q.Match(e) {
+				continue
+			}
+			if err := fn(e); err != nil {
+				fnErr = err
+				cancel()
+				break
+			}
+		}
+	}
+	wg.Wait()
+	if fnErr != nil {
+		return fnErr
+	}
+	return readErr
+}
+
+// decodeEvent decodes a stored event. An undecodable one comes back with Type "" and the
+// node and session its subject names.
+func decodeEvent(m rawMsg) events.Event {
+	e, err := decodeFast(m.Data)
+	if err != nil {
+		e = events.Event{}
+		e.Node, e.Session, _, _ = events.ParseSubject(m.Subject)
+	}
+	e.Seq = m.Seq
+	return e
 }
 
 // rawMsg is one stored message as the readers see it.
@@ -229,7 +319,7 @@ type rawMsg struct {
 // consume delivers the messages of stream matching filter after afterSeq (and at or after
 // since), in order. Without follow it stops at the stream's last sequence as of the start.
 func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint64, since time.Time,
-	follow bool, fn func(rawMsg) error) error {
+	follow bool, fn func(m rawMsg, caughtUp bool) error) error {
 	st, err := l.streamState(ctx, stream)
 	if err != nil {
 		return err
@@ -265,11 +355,13 @@ func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint6
 		}
 		start = m.Seq
 	}
-	cons, err := l.js.OrderedConsumer(ctx, stream, njs.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  njs.DeliverByStartSequencePolicy,
-		OptStartSeq:    start,
-	})
+	cfg := njs.OrderedConsumerConfig{DeliverPolicy: njs.DeliverByStartSequencePolicy, OptStartSeq: start}
+	// A filter the stream's own subjects already imply costs the server a subject match
+	// per message: leave it out.
+	if filter != streamSubjects(stream) && filter != events.Filter("", "") {
+		cfg.FilterSubjects = []string{filter}
+	}
+	cons, err := l.js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", stream, err)
 	}
@@ -294,13 +386,22 @@ func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint6
 		if !follow && seq > head {
 			return nil
 		}
-		if err := fn(rawMsg{Seq: seq, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers(), Data: msg.Data()}); err != nil {
+		end := !follow && (seq >= head || meta.NumPending == 0)
+		m := rawMsg{Seq: seq, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers(), Data: msg.Data()}
+		if err := fn(m, end || meta.NumPending == 0); err != nil {
 			return err
 		}
-		if !follow && (seq >= head || meta.NumPending == 0) {
+		if end {
 			return nil
 		}
 	}
+}
+
+func streamSubjects(stream string) string {
+	if stream == events.NotifyStream {
+		return events.NotifyPrefix + ".>"
+	}
+	return events.EventsPrefix + ".>"
 }
 
 // msgRequest is a JetStream message get request.

@@ -83,7 +83,7 @@ func (l *Log) readNotifications(ctx context.Context, q NotifyQuery, follow bool,
 	if session != "" {
 		filter = events.NotifyPrefix + "." + node + "." + session + ".>"
 	}
-	return l.consume(ctx, events.NotifyStream, filter, q.AfterSeq, q.Since, follow, func(m rawMsg) error {
+	return l.consume(ctx, events.NotifyStream, filter, q.AfterSeq, q.Since, follow, func(m rawMsg, _ bool) error {
 		var n Notification
 		if err := json.Unmarshal(m.Data, &n); err != nil {
 			n = Notification{Time: m.Time}
