@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/mcpctl/mcpctl/events"
 )
 
@@ -81,5 +79,3 @@ func seqs(evs []events.Event) []uint64 {
 	}
 	return out
 }
-
-var _ = nats.Connect

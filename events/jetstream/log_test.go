@@ -433,3 +433,32 @@ func TestNotifications_PublishAndRead(t *testing.T) {
 		t.Fatalf("events head %d after notifications", h)
 	}
 }
+
+func TestRead_InOrderAcrossBatchesAndStopsCleanly(t *testing.T) {
+	l := openLog(t, startServer(t, lazySync))
+	const n = 3 * decodeBatchSize
+	for range n {
+		mustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.Unconditional())
+	}
+	got := readAll(t, l, events.Query{})
+	for i, e := range got {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, e.Seq)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("read %d, want %d", len(got), n)
+	}
+	stop := errors.New("enough")
+	calls := 0
+	err := l.Read(context.Background(), events.Query{}, func(e events.Event) error {
+		calls++
+		if calls == decodeBatchSize+10 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != decodeBatchSize+10 {
+		t.Fatalf("Read = %v after %d calls", err, calls)
+	}
+}
