@@ -1,0 +1,356 @@
+// Package e2e runs the real mcpctl binary as separate processes against real MCP servers,
+// on one shared MCPCTL_HOME by default (the hard case: one hub, many sessions, many CLI
+// processes at once). Every test asserts what the user sees and what the log recorded.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+var (
+	mcpctlBin  string // the built CLI
+	serverBin  string // the built MCP test server
+	sharedHome string // the MCPCTL_HOME most tests share
+	workDir    string
+)
+
+var keepHome = flag.Bool("keep-home", false, "keep the shared home after the run (for debugging)")
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	var err error
+	workDir, err = os.MkdirTemp("", "mcpctl-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if !*keepHome {
+			os.RemoveAll(workDir)
+		}
+	}()
+	mcpctlBin = filepath.Join(workDir, "mcpctl")
+	serverBin = filepath.Join(workDir, "mcptestserver")
+	for bin, pkg := range map[string]string{mcpctlBin: "../cmd/mcpctl", serverBin: "./mcptestserver"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			return 1
+		}
+	}
+	// Short home path: bridge sockets live under it and sun_path is 108 bytes.
+	sharedHome = filepath.Join(workDir, "h")
+	code := m.Run()
+	stopHub(sharedHome)
+	if left := leftoverProcesses(workDir); len(left) > 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "e2e: processes left behind after the suite:\n  %s\n", strings.Join(left, "\n  "))
+		code = 1
+	}
+	return code
+}
+
+// stopHub ends a home's hub and every bridge started from it, as a user cleaning up would.
+func stopHub(home string) {
+	cmd := exec.Command(mcpctlBin, "clean", "--all")
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home)
+	_ = cmd.Run()
+	cmd = exec.Command(mcpctlBin, "hub", "stop")
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home)
+	_ = cmd.Run()
+	// Bridges exit by themselves once closed; wait for them, then make sure.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) && len(leftoverProcesses(home)) > 0 {
+		<-tick.C
+	}
+	for _, p := range pidsUnder(home) {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+}
+
+// pidsUnder lists processes whose command line or environment mentions dir (our binaries
+// live there, and every process we start gets MCPCTL_HOME under it).
+func pidsUnder(dir string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		environ, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue // a zombie is not running; its parent reaps it
+		}
+		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte("MCPCTL_HOME="+dir)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func leftoverProcesses(dir string) []string {
+	var out []string
+	for _, p := range pidsUnder(dir) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		out = append(out, fmt.Sprintf("%d %s", p, strings.ReplaceAll(string(b), "\x00", " ")))
+	}
+	return out
+}
+
+// ---- running the CLI
+
+// env is one MCPCTL_HOME (and node) the CLI runs against.
+type env struct {
+	t    testing.TB
+	home string
+	node string
+}
+
+// shared returns the suite's shared home.
+func shared(t testing.TB) *env {
+	return &env{t: t, home: sharedHome, node: "e2e"}
+}
+
+// isolated returns a fresh home of the test's own; its hub is stopped at cleanup.
+func isolated(t testing.TB) *env {
+	t.Helper()
+	dir, err := os.MkdirTemp(workDir, "i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, home: dir, node: "e2e"}
+	t.Cleanup(func() { stopHub(dir) })
+	return e
+}
+
+type result struct {
+	Args   []string
+	Stdout string
+	Stderr string
+	Code   int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("mcpctl %s\n  exit %d\n  stdout: %s\n  stderr: %s", strings.Join(r.Args, " "), r.Code,
+		strings.TrimSpace(r.Stdout), strings.TrimSpace(r.Stderr))
+}
+
+// cmd prepares mcpctl with args on this home.
+func (e *env) cmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, mcpctlBin, args...)
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+e.home, "MCPCTL_NODE="+e.node, "NO_COLOR=1")
+	return cmd
+}
+
+// run runs mcpctl and returns what it printed and its exit code.
+func (e *env) run(args ...string) result {
+	return e.runIn(nil, args...)
+}
+
+func (e *env) runIn(stdin []byte, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := e.cmd(ctx, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	r := result{Args: args, Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	case err != nil:
+		e.t.Fatalf("mcpctl %v: %v", args, err)
+	}
+	return r
+}
+
+// ok runs mcpctl and fails the test unless it exits 0.
+func (e *env) ok(args ...string) result {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.Code != 0 {
+		e.t.Fatalf("want exit 0:\n%s", r)
+	}
+	return r
+}
+
+// jsonOK runs mcpctl --json and decodes stdout into v.
+func (e *env) jsonOK(v any, args ...string) result {
+	e.t.Helper()
+	r := e.ok(append([]string{"--json"}, args...)...)
+	if err := json.Unmarshal([]byte(r.Stdout), v); err != nil {
+		e.t.Fatalf("decode JSON of %s: %v", r, err)
+	}
+	return r
+}
+
+// events returns the log's events as `mcpctl events --json` prints them.
+func (e *env) events(args ...string) []events.Event {
+	e.t.Helper()
+	r := e.ok(append([]string{"events", "--json"}, args...)...)
+	var out []events.Event
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev events.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			e.t.Fatalf("decode event line %q: %v", line, err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// sessionEvents returns one session's events, optionally of some kinds.
+func (e *env) sessionEvents(session string, kinds ...events.Kind) []events.Event {
+	e.t.Helper()
+	args := []string{"--session", session}
+	for _, k := range kinds {
+		args = append(args, "--type", string(k))
+	}
+	return e.events(args...)
+}
+
+// session returns the listed state of one session (the KV, through `mcpctl sessions`).
+func (e *env) session(name string) (projector.Session, bool) {
+	e.t.Helper()
+	var list []projector.Session
+	e.jsonOK(&list, "sessions")
+	for _, s := range list {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return projector.Session{}, false
+}
+
+// connectTest opens a stdio session to the Go test server with its own calls log and
+// returns the log's path.
+func (e *env) connectTest(name string, extra ...string) string {
+	e.t.Helper()
+	calls := filepath.Join(workDir, "calls-"+name+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".log")
+	args := append([]string{"connect", "@" + name}, extra...)
+	args = append(args, "--", serverBin, "--calls-log", calls)
+	e.ok(args...)
+	e.t.Cleanup(func() { e.run("close", "@"+name) })
+	return calls
+}
+
+// ---- polling
+
+// waitFor polls cond until it returns nil or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		<-tick.C
+	}
+}
+
+// ---- the machine
+
+// bridgePIDs lists the live `mcpctl bridge` processes of a session on a home.
+func bridgePIDs(home, session string) []int {
+	var pids []int
+	for _, p := range pidsUnder(home) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) >= 4 && args[1] == "bridge" {
+			for i, a := range args {
+				if a == "--session" && i+1 < len(args) && args[i+1] == session {
+					pids = append(pids, p)
+				}
+			}
+		}
+	}
+	return pids
+}
+
+// sockets lists the socket files of a session under a home.
+func sockets(home, session string) []string {
+	m, _ := filepath.Glob(filepath.Join(home, "bridges", session+".*.sock"))
+	return m
+}
+
+// countCalls counts the lines of a calls log for one tool.
+func countCalls(t testing.TB, path, tool string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		var c struct{ Tool string }
+		if json.Unmarshal([]byte(line), &c) == nil && c.Tool == tool {
+			n++
+		}
+	}
+	return n
+}
+
+func countKind(evs []events.Event, k events.Kind) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == k {
+			n++
+		}
+	}
+	return n
+}
+
+// uniqueName returns a session name unique to the test.
+func uniqueName(t testing.TB) string {
+	n := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	if len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return strings.Trim(n, "-") + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+}
