@@ -32,6 +32,25 @@ func parseSessionArg(arg string) (string, error) {
 // loadSession reads a session from the KV and folds whatever the KV has not caught up
 // with yet, straight from the log (a session created a millisecond ago is visible).
 func loadSession(ctx context.Context, hub *HubConn, name string) (projector.Session, error) {
+	s, err := loadSessionKV(ctx, hub, name)
+	if err != nil {
+		return s, err
+	}
+	// One direct get tells whether the KV is current; only a lagging KV costs a read of the
+	// session's newer events.
+	last, err := hub.Log.LastSeq(ctx, hub.Node, name)
+	if err != nil {
+		return s, err
+	}
+	if last == s.LastSeq {
+		return s, nil
+	}
+	return projector.Refresh(ctx, hub.Log, s)
+}
+
+// loadSessionKV reads the session as the KV has it: one round trip, for the fast path of a
+// call to a ready bridge. Decisions that append go through loadSession.
+func loadSessionKV(ctx context.Context, hub *HubConn, name string) (projector.Session, error) {
 	s, err := projector.Load(ctx, hub.Store, hub.Node, name)
 	if err != nil && !errors.Is(err, events.ErrNotFound) {
 		return s, err
@@ -39,7 +58,7 @@ func loadSession(ctx context.Context, hub *HubConn, name string) (projector.Sess
 	if s.Name == "" {
 		s = projector.Session{Node: hub.Node, Name: name}
 	}
-	return projector.Refresh(ctx, hub.Log, s)
+	return s, nil
 }
 
 func notFoundErr(name string) error {
@@ -154,11 +173,19 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*brid
 	if err != nil {
 		return nil, projector.Session{}, err
 	}
-	s, err := loadSession(ctx, hub, name)
+	since := time.Now()
+	s, err := loadSessionKV(ctx, hub, name)
 	if err != nil {
 		return nil, s, err
 	}
-	since := time.Now()
+	if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
+		if c, err := bridge.Dial(ctx, s.Bridge.Socket); err == nil {
+			return c, s, nil // the fast path: the KV says ready and the bridge answers
+		}
+	}
+	if s, err = loadSession(ctx, hub, name); err != nil {
+		return nil, s, err
+	}
 	for attempt := 0; attempt < maxSessionAttempts; attempt++ {
 		if !s.IsOpen() {
 			if s.Status == "" || s.Cleaned {
