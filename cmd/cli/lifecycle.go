@@ -154,9 +154,19 @@ func newCmdRestart(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, s, err := connectBridge(ctx, f, name, "restart")
-			if err != nil {
+			// Wait for the requested generation itself: the KV may still list the previous
+			// one as ready, and its bridge answers until it notices it was superseded.
+			if s, err = waitSettled(ctx, f, hub, s); err != nil {
 				return err
+			}
+			var c *bridge.Client
+			if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
+				c, _ = bridge.Dial(ctx, s.Bridge.Socket)
+			}
+			if c == nil {
+				if c, s, err = connectBridge(ctx, f, name, "restart"); err != nil {
+					return err
+				}
 			}
 			c.Close()
 			r := restartResult{Session: name, Started: started, Generation: s.Generation, Status: string(s.Status)}
