@@ -1,0 +1,67 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// RequestRestart asks for generation s.Generation+1 under the concurrency rule, starting
+// from s (read from the KV or folded; it may be stale). When a restart is already pending,
+// or one was requested at or after since (zero: no such shortcut), the caller joins it;
+// otherwise it appends restart_requested expecting s.LastSeq, and on a lost
+// compare-and-set folds what it missed (Refresh) and decides again. It returns the state
+// after its decision and whether this caller's request is the one that took effect.
+// A session that does not exist, was cleaned or was closed is an *events.SessionError
+// wrapping events.ErrNotFound or events.ErrClosed.
+func RequestRestart(ctx context.Context, log events.Log, s Session, reason string, since time.Time) (Session, bool, error) {
+	for {
+		switch {
+		case s.Status == "" || s.Cleaned:
+			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrNotFound}
+		case !s.IsOpen():
+			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrClosed}
+		case s.Status == StatusStarting || s.Status == StatusRestarting:
+			return s, false, nil // join the pending generation
+		case !since.IsZero() && !s.RequestedAt.IsZero() && !s.RequestedAt.Before(since):
+			return s, false, nil // a restart requested after the caller was asked satisfies it
+		}
+		e := events.New(events.KindRestartRequested, s.Node, s.Name, s.Generation+1)
+		e.Reason = reason
+		seq, err := log.Append(ctx, e, events.After(s.LastSeq))
+		if err == nil {
+			e.Seq = seq
+			return Apply(s, e), true, nil
+		}
+		if !errors.Is(err, events.ErrConflict) {
+			return s, false, err
+		}
+		if s, err = Refresh(ctx, log, s); err != nil {
+			return s, false, err
+		}
+	}
+}
+
+// RequestClose closes the session under the same compare-and-set: it appends closed
+// expecting s.LastSeq while the (refreshed) session is open. It returns the state after
+// and whether this caller closed it (false: it was closed, cleaned or never created).
+func RequestClose(ctx context.Context, log events.Log, s Session, reason string) (Session, bool, error) {
+	for s.IsOpen() {
+		e := events.New(events.KindClosed, s.Node, s.Name, s.Generation)
+		e.Reason = reason
+		seq, err := log.Append(ctx, e, events.After(s.LastSeq))
+		if err == nil {
+			e.Seq = seq
+			return Apply(s, e), true, nil
+		}
+		if !errors.Is(err, events.ErrConflict) {
+			return s, false, err
+		}
+		if s, err = Refresh(ctx, log, s); err != nil {
+			return s, false, err
+		}
+	}
+	return s, false, nil
+}
