@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -78,6 +80,9 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
 		return h, nil
 	}
+	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build()); h != nil || err != nil {
+		return h, err
+	}
 	if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.Build != f.Build() {
 		if err := stopHubProcess(ctx, addr, hubStopTimeout); err != nil {
 			return nil, fmt.Errorf("replace the hub of build %s: %w", addr.Build, err)
@@ -107,6 +112,60 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// joinStoreOwner handles a live hub that owns the store while hub.json does not name it: it
+// is still starting (it writes the file once ready), or the file was damaged (the hub
+// rewrites it). Starting a second hub would only meet the store lock, so wait for the owner's
+// address and use it; an owner that still cannot be reached (another build, another token)
+// is stopped so that the caller starts a fresh one. It returns (nil, nil) when the caller
+// should go on and spawn.
+func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build string) (*HubConn, error) {
+	owner := storeOwner(home)
+	if owner <= 0 {
+		return nil, nil
+	}
+	for {
+		if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.PID == owner {
+			if h, err := dialHub(ctx, home, node, token, build); err == nil {
+				return h, nil
+			}
+			break
+		}
+		if _, err := proc.StartTime(owner); err != nil {
+			return nil, nil // gone, and its lock with it
+		}
+		select {
+		case <-lctx.Done():
+			return nil, withHint(fmt.Errorf("the hub (pid %d) owns the store of %s but does not say where it listens: %w",
+				owner, home.Dir, errors.Join(lctx.Err(), ctx.Err())), ExitNetwork, fmt.Sprintf("kill %d", owner))
+		case <-time.After(pollInterval):
+		}
+	}
+	if err := stopHubProcess(ctx, jetstream.Address{PID: owner}, hubStopTimeout); err != nil {
+		return nil, fmt.Errorf("replace the unreachable hub (pid %d): %w", owner, err)
+	}
+	return nil, nil
+}
+
+// storeOwner returns the pid holding the store lock, or 0 when no process holds it.
+func storeOwner(home Home) int {
+	path := filepath.Join(home.StoreDir(), jetstream.LockFile)
+	if _, err := os.Stat(path); err != nil {
+		return 0
+	}
+	probe := flock.New(path)
+	got, err := probe.TryLock()
+	if err != nil {
+		return 0
+	}
+	if got {
+		_ = probe.Unlock()
+		return 0
+	}
+	b, _ := os.ReadFile(path)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
 }
 
 // dialHub connects to the hub named in the address file, if it is of this build.

@@ -94,6 +94,7 @@ func (h *hub) run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return h.idleLoop(gctx, srv, follower) })
+	g.Go(func() error { return h.keepAddress(gctx, addr) })
 	err = g.Wait()
 	if errors.Is(err, errIdle) || errors.Is(err, context.Canceled) {
 		h.logger.Info("hub stopping", "why", context.Cause(gctx))
@@ -131,6 +132,33 @@ func (h *hub) idleLoop(ctx context.Context, srv *jetstream.Server, f *projector.
 		} else if time.Since(idleSince) >= h.idle {
 			return errIdle
 		}
+	}
+}
+
+// addressCheckInterval is how often the hub checks that hub.json still names it.
+const addressCheckInterval = 200 * time.Millisecond
+
+// keepAddress rewrites the address file when it no longer names this hub (damaged or removed
+// by hand): the store lock makes this process the only owner, and clients that cannot find
+// it would otherwise fail until it is killed.
+func (h *hub) keepAddress(ctx context.Context, addr jetstream.Address) error {
+	tick := time.NewTicker(addressCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		cur, err := jetstream.ReadAddress(h.home.AddressFile())
+		if err == nil && cur.PID == addr.PID && cur.URL == addr.URL && cur.Started.Equal(addr.Started) {
+			continue
+		}
+		if werr := jetstream.WriteAddress(h.home.AddressFile(), addr); werr != nil {
+			h.logger.Warn("rewrite the address file", "err", werr)
+			continue
+		}
+		h.logger.Info("address file rewritten", "was", fmt.Sprint(cur, err))
 	}
 }
 
