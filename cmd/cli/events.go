@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
 )
 
 type eventsOptions struct {
@@ -27,30 +28,55 @@ type eventsOptions struct {
 	node     string
 	types    []string
 	format   string
+	// notifications merges the session's server notifications into the output.
+	notifications  bool
+	afterNotifySeq uint64
 
 	// parsed
 	query     events.Query
 	untilTime time.Time
 	tmpl      *template.Template
 	sessSet   map[string]bool
+	// wantEvents and wantNotes say which streams --type (and --notifications) select.
+	wantEvents, wantNotes bool
 }
+
+// kindNotification is the --type (and JSON "type") of a server notification in the merged
+// output of --notifications.
+const kindNotification = "notification"
 
 func newCmdEvents(f *Factory) *cobra.Command {
 	o := &eventsOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "events",
+		Use:   "events [@session]",
 		Short: "Print the event log: what happened to which session, when, and who asked",
 		Long: `Print lifecycle events from the log, oldest first. Without -f it prints what matches and
 exits; with -f it keeps following. Each event's sequence number is its identity: resume
 with --after-seq.
 
+With --notifications (implied by "mcpctl @session events") the sessions' server notifications
+(notifications/message, …/list_changed, resources/updated, progress) are merged in, in time
+order, with type "notification"; JSON lines then carry "stream": "events" or "notifications".
+Notifications have sequences of their own stream: resume them with --after-notify-seq.
+
 Times for --since/--until: RFC 3339 (2026-11-27T10:00:00Z) or a duration before now (10m, 2h, 3d).`,
 		Example: `  mcpctl events -n 20
   mcpctl events -f --session docs --type bridge_exited --type restart_requested
   mcpctl events --since 1h --json | jq .type
-  mcpctl events --format '{{.Seq}} {{.Session}} {{.Type}}'`,
-		Args: cobra.NoArgs,
+  mcpctl events --format '{{.Seq}} {{.Session}} {{.Type}}'
+  mcpctl @docs events -f                  lifecycle events and server notifications of @docs
+  mcpctl events --notifications --type notification --json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 || (len(args) == 1 && !strings.HasPrefix(args[0], "@")) {
+				return usageErr("events: unexpected argument %q (a session is written @name)", args[len(args)-1])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.sessions = append(o.sessions, args[0])
+				o.notifications = true
+			}
 			if err := o.parse(time.Now()); err != nil {
 				return err
 			}
@@ -67,6 +93,8 @@ Times for --since/--until: RFC 3339 (2026-11-27T10:00:00Z) or a duration before 
 	fl.StringVar(&o.node, "node", "", "only this node (default: every node in the log)")
 	fl.StringArrayVar(&o.types, "type", nil, "only events of this kind (repeat for several): "+kindList())
 	fl.StringVar(&o.format, "format", "", "print each event with a Go template, e.g. '{{.Seq}} {{.Type}}'")
+	fl.BoolVar(&o.notifications, "notifications", false, "merge in the server notifications (type \"notification\": .Method, .Params)")
+	fl.Uint64Var(&o.afterNotifySeq, "after-notify-seq", 0, "with --notifications: only notifications with a sequence greater than N")
 	return cmd
 }
 
@@ -124,9 +152,18 @@ func (o *eventsOptions) parse(now time.Time) error {
 		return usageErr("-n %d: must be 0 or more", o.last)
 	}
 	o.query.AfterSeq = o.afterSeq
+	o.wantEvents, o.wantNotes = len(o.types) == 0, o.notifications && len(o.types) == 0
 	for _, t := range o.types {
 		for _, k := range strings.Split(t, ",") {
 			k = strings.TrimSpace(k)
+			if k == kindNotification {
+				if !o.notifications {
+					return withHint(fmt.Errorf("--type notification needs --notifications"), ExitUsage, "mcpctl events --notifications --type notification")
+				}
+				o.wantNotes = true
+				continue
+			}
+			o.wantEvents = true
 			if !events.Kind(k).Known() {
 				return withHint(fmt.Errorf("unknown event type %q", k), ExitUsage, "one of: "+kindList())
 			}
@@ -184,7 +221,10 @@ func runEvents(ctx context.Context, o *eventsOptions) error {
 	if err != nil {
 		return err
 	}
-	pr := &eventPrinter{io: o.f.IO, json: o.f.JSON, tmpl: o.tmpl}
+	pr := &eventPrinter{io: o.f.IO, json: o.f.JSON, tmpl: o.tmpl, sessionWidth: minSessionColumn}
+	if !o.f.JSON && o.tmpl == nil {
+		pr.sessionWidth = sessionColumn(ctx, hub, o.sessSet)
+	}
 	var ring []events.Event
 	lastSeq := o.query.AfterSeq
 	err = hub.Log.Read(ctx, o.query, func(e events.Event) error {
@@ -238,11 +278,31 @@ func runEvents(ctx context.Context, o *eventsOptions) error {
 	return err
 }
 
+// minSessionColumn is the narrowest session column of the human event lines.
+const minSessionColumn = 16
+
+// sessionColumn returns the width that keeps the human event lines aligned: the longest
+// session name the hub knows (names run up to 64 characters), or the narrowest column. A
+// session opened later while following may still be wider.
+func sessionColumn(ctx context.Context, hub *HubConn, also map[string]bool) int {
+	w := minSessionColumn
+	for s := range also {
+		w = max(w, len(s))
+	}
+	if p, err := projector.LoadAll(ctx, hub.Store, ""); err == nil {
+		for _, s := range p.Sessions {
+			w = max(w, len(s.Name))
+		}
+	}
+	return w
+}
+
 // eventPrinter writes events as aligned text, JSON Lines or a template.
 type eventPrinter struct {
-	io   *IOStreams
-	json bool
-	tmpl *template.Template
+	io           *IOStreams
+	json         bool
+	tmpl         *template.Template
+	sessionWidth int
 }
 
 func (p *eventPrinter) print(e events.Event) error {
@@ -266,8 +326,8 @@ func (p *eventPrinter) print(e events.Event) error {
 		_, err := fmt.Fprintf(w, "%-7d %s\n", e.Seq, p.io.Color("31", "(undecodable event)"))
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%-7d %s  %-16s %4d  %s %s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05.000"),
-		e.Session, e.Generation, p.io.Color(kindColor(e.Type), fmt.Sprintf("%-17s", e.Type)), details(e))
+	_, err := fmt.Fprintf(w, "%-7d %s  %-*s %4d  %s %s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05.000"),
+		p.sessionWidth, e.Session, e.Generation, p.io.Color(kindColor(e.Type), fmt.Sprintf("%-17s", e.Type)), details(e))
 	return err
 }
 
