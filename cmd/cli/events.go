@@ -225,6 +225,9 @@ func runEvents(ctx context.Context, o *eventsOptions) error {
 	if !o.f.JSON && o.tmpl == nil {
 		pr.sessionWidth = sessionColumn(ctx, hub, o.sessSet)
 	}
+	if o.notifications {
+		return runMerged(ctx, o, hub, pr)
+	}
 	var ring []events.Event
 	lastSeq := o.query.AfterSeq
 	err = hub.Log.Read(ctx, o.query, func(e events.Event) error {
