@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mcpctl/mcpctl/bridge"
 	"github.com/mcpctl/mcpctl/bridge/proc"
@@ -72,6 +75,9 @@ func notFoundErr(name string) error {
 // compare-and-set re-reads and decides again. It reports whether this caller's request is
 // the one that took effect.
 func requestRestart(ctx context.Context, hub *HubConn, s projector.Session, reason string, since time.Time) (projector.Session, bool, error) {
+	if at := invokedAt(); !since.IsZero() && at.Before(since) {
+		since = at
+	}
 	for {
 		switch {
 		case !s.IsOpen():
@@ -99,6 +105,28 @@ func requestRestart(ctx context.Context, hub *HubConn, s projector.Session, reas
 			return s, false, err
 		}
 	}
+}
+
+// invokedAt is when this process started: the moment the user asked. time.Now() inside a
+// command is later by the process start-up, which on a loaded machine (32 `mcpctl restart`
+// started together on 2 cores) takes longer than a whole restart: callers started together
+// would each see the previous restart finished, requested after "their" time, and start
+// another. /proc start times are clock ticks (USER_HZ, 100 on Linux) on CLOCK_BOOTTIME;
+// truncation makes the result up to one tick early, which only widens the join.
+func invokedAt() time.Time {
+	now := time.Now()
+	start, err := proc.StartTime(os.Getpid())
+	var ts unix.Timespec
+	if err != nil || unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return now
+	}
+	const userHZ = 100
+	up := time.Duration(ts.Nano())
+	started := time.Duration(start) * (time.Second / userHZ)
+	if started > up {
+		return now
+	}
+	return now.Add(started - up)
 }
 
 // waitSettled waits until the session's current generation is no longer starting: ready,
