@@ -568,16 +568,3 @@ func newCmdProxy(f *Factory) *cobra.Command {
 			}
 		})
 }
-
-// ---- history
-
-func newCmdHistory(f *Factory) *cobra.Command {
-	return sessionCmd("history @session", "The session's timeline: who restarted it, when, why, and how bridges ended", 0,
-		func(ctx context.Context, name string, _ []string) error {
-			o := &eventsOptions{f: f, sessions: []string{name}}
-			if err := o.parse(time.Now()); err != nil {
-				return err
-			}
-			return runEvents(ctx, o)
-		})
-}
