@@ -52,7 +52,8 @@ type results struct {
 	Rows    []*row
 	Storms  []stormResult
 	Memory  []memResult
-	Notes   []string
+	Budget  []budgetStep
+	Load    [2]string // /proc/loadavg at the start and the end
 }
 
 type bench struct {
@@ -122,6 +123,8 @@ func (b *bench) teardown() {
 }
 
 func (b *bench) runAll(ctx context.Context) error {
+	b.res.Load[0] = loadavg()
+	defer func() { b.res.Load[1] = loadavg() }()
 	// Main sessions, one per server and tool; the first mcpctl connect also starts the hub.
 	for _, s := range b.servers {
 		r := b.row(s.Key, "first connect", "mcpctl: the first one also starts the hub")
@@ -204,6 +207,11 @@ func (b *bench) floors(ctx context.Context) error {
 	for range b.c.warm {
 		v.add("mcpctl", b.tools[0].run(ctx, "--version"))
 	}
+	steps, err := b.budget(ctx, b.servers[0].Key)
+	if err != nil {
+		return fmt.Errorf("budget: %w", err)
+	}
+	b.res.Budget = steps
 	for _, s := range b.servers {
 		raw := b.row(s.Key, "raw tools/list over the bridge socket", "dial the socket named in the session state, one request, one answer; no CLI")
 		for _, t := range b.tools {
@@ -426,7 +434,7 @@ func (b *bench) storm(ctx context.Context, t *tool, s server, kind string) storm
 				mu.Lock()
 				res.Fails++
 				if res.FirstErr == "" {
-					res.FirstErr = r.Err.Error()
+					res.FirstErr = oneLine(r.Err.Error())
 				}
 				mu.Unlock()
 			}
@@ -494,3 +502,18 @@ func bridgePIDs(t *tool, session string) []int {
 	slices.Sort(out)
 	return out
 }
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// oneLine squeezes a multi-line error (mcpc prints JSON) into one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -119,6 +119,8 @@ func renderMarkdown(res *results) string {
 	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s), %s RAM, Linux %s, in %s.\n\n",
 		res.Date.UTC().Format("2006-01-02 15:04 MST"), e.Machine.CPUs, e.Machine.CPUModel, e.Machine.MemTotal,
 		e.Machine.Kernel, res.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "Load average at the start and the end of the run: %s / %s (other work on the machine inflates "+
+		"both tools' numbers; the ratios are the robust part).\n\n", res.Load[0], res.Load[1])
 	fmt.Fprintf(&b, "Versions: mcpctl %s, mcpc %s, server-everything %s, %s, node %s.\n\n",
 		e.Versions["mcpctl"], e.Versions["mcpc"], e.Versions["server-everything"], e.Versions["go"], e.Versions["node"])
 	fmt.Fprintf(&b, "Samples: %d per warm operation and floor, %d per connect/restart/close, storms of %d, "+
@@ -171,6 +173,9 @@ func renderMarkdown(res *results) string {
 				fmtKB(m.AfterFile), m.Calls, m.Via)
 		}
 		b.WriteString("\n")
+	}
+	if len(res.Budget) > 0 {
+		b.WriteString(renderBudget(res))
 	}
 	b.WriteString("Reproduce: `go run ./e2e/bench` (flags: `-n`, `-slow`, `-storm`, `-mem-calls`, `-servers`, `-no-mcpc`, `-keep`).\n")
 	return b.String()
@@ -273,5 +278,45 @@ func renderSVG(res *results) string {
 		y += gap
 	}
 	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+// renderBudget splits the warm call (first server) into the process start, the package
+// init, each step timed in-process, and what remains.
+func renderBudget(res *results) string {
+	var b strings.Builder
+	hello := res.find("floor", "Go hello world process")
+	version := res.find("floor", "mcpctl --version")
+	if hello == nil || version == nil || len(res.Rows) == 0 {
+		return ""
+	}
+	group := res.Budget[0].Step
+	_ = group
+	var warm *row
+	for _, r := range res.Rows {
+		if r.Op == "warm tools-list" {
+			warm = r
+			break
+		}
+	}
+	if warm == nil {
+		return ""
+	}
+	h := quantile(hello.Samples["floor"], .5)
+	v := quantile(version.Samples["mcpctl"], .5)
+	w := quantile(warm.Samples["mcpctl"], .5)
+	fmt.Fprintf(&b, "**Budget of a warm `mcpctl @%s tools-list`** (medians; the steps after process start are timed "+
+		"in-process with the same calls the CLI makes):\n\n", warm.Group)
+	b.WriteString("| step | median | p90 |\n|---|--:|--:|\n")
+	fmt.Fprintf(&b, "| Go process start (hello world) | %s | %s |\n", fmtMS(h), fmtMS(quantile(hello.Samples["floor"], .9)))
+	fmt.Fprintf(&b, "| mcpctl binary: loading + package init + cobra (`--version` − hello) | %s | |\n", fmtMS(v-h))
+	sum := 0.0
+	for _, st := range res.Budget {
+		m := quantile(st.Samples, .5)
+		sum += m
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Step, fmtMS(m), fmtMS(quantile(st.Samples, .9)))
+	}
+	fmt.Fprintf(&b, "| rest: argument parsing, JSON output, exit (warm call − the above) | %s | |\n", fmtMS(w-v-sum))
+	fmt.Fprintf(&b, "| **warm call, measured** | **%s** | %s |\n\n", fmtMS(w), fmtMS(quantile(warm.Samples["mcpctl"], .9)))
 	return b.String()
 }

@@ -125,11 +125,18 @@ func (t *tool) mustRun(ctx context.Context, args ...string) ([]byte, error) {
 
 // mcpctlBridge returns the pid and socket of session's bridge, from the projection.
 func mcpctlBridge(ctx context.Context, t *tool, session string) (int, string, error) {
+	pid, sock, _, err := mcpctlSession(ctx, t, session)
+	return pid, sock, err
+}
+
+// mcpctlSession returns the pid and socket of session's bridge and the session's node.
+func mcpctlSession(ctx context.Context, t *tool, session string) (int, string, string, error) {
 	out, err := t.mustRun(ctx, "sessions", "--json")
 	if err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
 	var ss []struct {
+		Node    string `json:"node"`
 		Session string `json:"session"`
 		Bridge  *struct {
 			PID    int    `json:"pid"`
@@ -137,14 +144,14 @@ func mcpctlBridge(ctx context.Context, t *tool, session string) (int, string, er
 		} `json:"bridge"`
 	}
 	if err := json.Unmarshal(out, &ss); err != nil {
-		return 0, "", fmt.Errorf("mcpctl sessions --json: %w", err)
+		return 0, "", "", fmt.Errorf("mcpctl sessions --json: %w", err)
 	}
 	for _, s := range ss {
 		if s.Session == session && s.Bridge != nil {
-			return s.Bridge.PID, s.Bridge.Socket, nil
+			return s.Bridge.PID, s.Bridge.Socket, s.Node, nil
 		}
 	}
-	return 0, "", fmt.Errorf("mcpctl: no bridge for @%s", session)
+	return 0, "", "", fmt.Errorf("mcpctl: no bridge for @%s", session)
 }
 
 // mcpcBridge returns the pid and socket of session's bridge, from mcpc's sessions.json.
