@@ -78,33 +78,23 @@ func requestRestart(ctx context.Context, hub *HubConn, s projector.Session, reas
 	if at := invokedAt(); !since.IsZero() && at.Before(since) {
 		since = at
 	}
-	for {
-		switch {
-		case !s.IsOpen():
-			if s.Status == "" {
-				return s, false, notFoundErr(s.Name)
-			}
+	if s.Node == "" {
+		s.Node = hub.Node
+	}
+	// The decision and the conditional append are projector.RequestRestart, shared with
+	// events/subscribe; only the errors get the CLI's hints here.
+	s, started, err := projector.RequestRestart(ctx, hub.Log, s, reason, since)
+	var se *events.SessionError
+	if errors.As(err, &se) && se.Op == "restart" {
+		if errors.Is(err, events.ErrNotFound) {
+			return s, false, notFoundErr(s.Name)
+		}
+		if errors.Is(err, events.ErrClosed) {
 			return s, false, withHint(&events.SessionError{Op: "restart", Session: s.Name, Err: events.ErrClosed}, ExitUsage,
 				"open it again with: mcpctl connect <server> @"+s.Name)
-		case s.Status == projector.StatusStarting || s.Status == projector.StatusRestarting:
-			return s, false, nil // join the pending generation
-		case !since.IsZero() && !s.RequestedAt.IsZero() && !s.RequestedAt.Before(since):
-			return s, false, nil // a restart requested after we were asked satisfies us
-		}
-		e := events.New(events.KindRestartRequested, hub.Node, s.Name, s.Generation+1)
-		e.Reason = reason
-		seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
-		if err == nil {
-			e.Seq = seq
-			return projector.Apply(s, e), true, nil
-		}
-		if !errors.Is(err, events.ErrConflict) {
-			return s, false, err
-		}
-		if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
-			return s, false, err
 		}
 	}
+	return s, started, err
 }
 
 // invokedAt is when this process started: the moment the user asked. time.Now() inside a
