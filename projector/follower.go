@@ -31,7 +31,8 @@ const DefaultRetryInterval = 500 * time.Millisecond
 // store. A fresh Fold of the truncated log cannot see the dropped events and may differ
 // from the store (doctor must not report that as corruption).
 //
-// One follower writes a store: give followers of different nodes different buckets.
+// One follower per node writes a store: each writes its node's sessions and its own
+// position key (PositionKeyFor), so the hubs of several nodes can share a cluster's bucket.
 type Follower struct {
 	Log    events.Log
 	Store  Store
@@ -248,7 +249,7 @@ func (f *Follower) flush(ctx context.Context) error {
 	if pos == stored {
 		return nil
 	}
-	if err := f.Store.Put(ctx, PositionKey, formatPosition(pos)); err != nil {
+	if err := f.Store.Put(ctx, PositionKeyFor(f.Node), formatPosition(pos)); err != nil {
 		return fmt.Errorf("projector: write position %d: %w", pos, err)
 	}
 	f.mu.Lock()

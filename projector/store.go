@@ -15,7 +15,22 @@ import (
 
 // PositionKey is the store key holding the sequence of the last event the follower
 // materialized, as decimal text. It contains no '.', so it never collides with a session key.
+// A follower restricted to one node writes PositionKeyFor(node) instead: several hubs (one
+// per node) share one bucket on a cluster, and each has its own position.
 const PositionKey = "_position"
+
+// PositionKeyFor returns the position key of the follower of node ("" = every node).
+func PositionKeyFor(node string) string {
+	if node == "" {
+		return PositionKey
+	}
+	return PositionKey + "." + node
+}
+
+// isPositionKey reports a position key of any node.
+func isPositionKey(k string) bool {
+	return k == PositionKey || strings.HasPrefix(k, PositionKey+".")
+}
 
 // Store is where the projection is materialized: a bytes-only key/value store. The real one
 // is a JetStream KV bucket (events/jetstream); MemStore serves unit tests. Session keys are
@@ -108,15 +123,24 @@ func Load(ctx context.Context, store Store, node, name string) (Session, error) 
 
 // LoadAll reads the sessions of node ("" = every node) and the position in one listing (one
 // round trip), as a Projection: use its List and Get. A value that does not decode is an
-// error: the store is written only by the follower.
+// error: the store is written only by the follower. The position is node's own
+// (PositionKeyFor); a store written before positions were per node has only PositionKey,
+// which is used then.
 func LoadAll(ctx context.Context, store Store, node string) (*Projection, error) {
 	kv, err := store.List(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}
 	p := NewProjection()
+	posKey := PositionKeyFor(node)
+	if _, ok := kv[posKey]; !ok {
+		posKey = PositionKey
+	}
 	for k, v := range kv {
-		if k == PositionKey {
+		if isPositionKey(k) {
+			if k != posKey {
+				continue
+			}
 			pos, err := parsePosition(v)
 			if err != nil {
 				return nil, err
@@ -136,9 +160,19 @@ func LoadAll(ctx context.Context, store Store, node string) (*Projection, error)
 	return p, nil
 }
 
-// Position returns the sequence of the last event materialized in the store (0: none).
+// Position returns the sequence of the last event materialized in the store (0: none) by
+// the follower of every node (PositionKey).
 func Position(ctx context.Context, store Store) (uint64, error) {
-	v, err := store.Get(ctx, PositionKey)
+	return NodePosition(ctx, store, "")
+}
+
+// NodePosition returns the position of node's follower (PositionKeyFor(node)), falling back
+// to PositionKey for a store written before positions were per node.
+func NodePosition(ctx context.Context, store Store, node string) (uint64, error) {
+	v, err := store.Get(ctx, PositionKeyFor(node))
+	if node != "" && errors.Is(err, events.ErrNotFound) {
+		v, err = store.Get(ctx, PositionKey)
+	}
 	if errors.Is(err, events.ErrNotFound) {
 		return 0, nil
 	}

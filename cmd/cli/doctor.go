@@ -122,7 +122,7 @@ func replayCheck(ctx context.Context, hub *HubConn) check {
 		return c
 	}
 	// The KV may trail the log by a few milliseconds: wait for it to reach the head we saw.
-	if err := waitPosition(ctx, hub.Store, head, 5*time.Second); err != nil {
+	if err := waitPosition(ctx, hub.Store, hub.Node, head, 5*time.Second); err != nil {
 		c.Detail = fmt.Sprintf("the KV did not reach sequence %d: %v", head, err)
 		return c
 	}
@@ -193,10 +193,10 @@ func humanBytes(n uint64) string {
 }
 
 // waitPosition waits until the KV has materialized the log up to seq.
-func waitPosition(ctx context.Context, store projector.Store, seq uint64, timeout time.Duration) error {
+func waitPosition(ctx context.Context, store projector.Store, node string, seq uint64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		pos, err := projector.Position(ctx, store)
+		pos, err := projector.NodePosition(ctx, store, node)
 		if err != nil {
 			return err
 		}
