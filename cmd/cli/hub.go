@@ -30,6 +30,9 @@ func newCmdHub(f *Factory) *cobra.Command {
 		Long: `The hub owns the event store under $MCPCTL_HOME/hub, folds events into session state and
 supervises bridges. Commands start it when they need it; you rarely call these yourself.`,
 		Args: cobra.NoArgs,
+		// Runnable, so that cobra checks Args: `hub bogus` is an unknown command (exit 1),
+		// not the help text with exit 0.
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newCmdHubRun(f), newCmdHubStart(f), newCmdHubStop(f), newCmdHubStatus(f))
 	return cmd
