@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mcpctl/mcpctl/events"
 )
@@ -130,12 +132,17 @@ func readConfig(path string) (map[string]configEntry, error) {
 	if err != nil {
 		return nil, usageErr("config file %s: %v", path, err)
 	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD and connect would run a command
+	// nobody wrote: refuse it here, at the edge.
+	if !utf8.Valid(b) {
+		return nil, usageErr("config file %s is not valid UTF-8", path)
+	}
 	var doc struct {
 		MCPServers map[string]configEntry `json:"mcpServers"`
 		Servers    map[string]configEntry `json:"servers"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, usageErr("config file %s is not valid JSON of the mcp.json shape: %v", path, err)
+		return nil, withHint(configJSONError(path, err), ExitUsage, configShapeHint)
 	}
 	entries := map[string]configEntry{}
 	for k, v := range doc.Servers {
@@ -145,10 +152,31 @@ func readConfig(path string) (map[string]configEntry, error) {
 		entries[k] = v
 	}
 	if len(entries) == 0 {
-		return nil, withHint(fmt.Errorf("config file %s has no servers", path), ExitUsage,
-			`{"mcpServers": {"name": {"command": "…", "args": […]}}} or {"servers": {…}}`)
+		return nil, withHint(fmt.Errorf("config file %s has no servers", path), ExitUsage, configShapeHint)
 	}
 	return entries, nil
+}
+
+const configShapeHint = `{"mcpServers": {"name": {"command": "…", "args": […]}}} or {"servers": {…}}`
+
+// configJSONError says what is wrong with a config file in the file's terms, not Go's.
+func configJSONError(path string, err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := "a " + te.Type.Kind().String()
+		switch te.Type.Kind() {
+		case reflect.Map, reflect.Struct:
+			want = "an object"
+		case reflect.Slice:
+			want = "an array"
+		}
+		where := strings.TrimPrefix(te.Field, ".")
+		if where == "" {
+			where = "the document"
+		}
+		return fmt.Errorf("config file %s: %s is a JSON %s where %s is expected", path, where, te.Value, want)
+	}
+	return fmt.Errorf("config file %s is not valid JSON: %v", path, err)
 }
 
 // configTarget turns one entry into a target.
