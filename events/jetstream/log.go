@@ -77,14 +77,24 @@ func (l *Log) Append(ctx context.Context, e events.Event, cond events.Expect) (u
 		msg.Header.Set(njs.ExpectedLastSubjSeqHeader, strconv.FormatUint(cond.LastSeq, 10))
 		msg.Header.Set(njs.ExpectedLastSubjSeqSubjHeader, filter)
 	}
-	ack, err := l.js.PublishMsg(ctx, msg)
+	// Attempts are short and retried with the same message id: on a cluster, a publish
+	// that a leader election swallowed may or may not have been stored, and the id makes
+	// the retry land once (a duplicate ack carries the original's sequence).
+	var ack *njs.PubAck
+	attempts := 0
+	err = Retry(ctx, func(ctx context.Context) error {
+		attempts++
+		var perr error
+		ack, perr = l.js.PublishMsg(ctx, msg)
+		return perr
+	})
 	if err != nil {
 		if isConflict(err) {
 			// The server checks the expected sequence before the duplicate window, so a
 			// retried append that was already stored looks like a lost race. Recognize our
 			// own earlier write among the events that beat us.
-			if cond.MsgID != "" {
-				if seq, ok := l.findMsgID(ctx, filter, cond.LastSeq+1, cond.MsgID); ok {
+			if cond.MsgID != "" || attempts > 1 {
+				if seq, ok := l.findMsgID(ctx, filter, cond.LastSeq+1, id); ok {
 					return seq, nil
 				}
 			}
@@ -93,7 +103,6 @@ func (l *Log) Append(ctx context.Context, e events.Event, cond events.Expect) (u
 		}
 		return 0, &events.SessionError{Op: "append " + string(e.Type), Node: e.Node, Session: e.Session, Err: err}
 	}
-	// A duplicate ack carries the original event's sequence.
 	return ack.Sequence, nil
 }
 
@@ -415,6 +424,16 @@ type msgRequest struct {
 // getMsg fetches one message: a direct get where that is exact, else through the stream
 // leader. A missing message is an error wrapping events.ErrNotFound.
 func (l *Log) getMsg(ctx context.Context, stream string, req msgRequest) (rawMsg, error) {
+	var m rawMsg
+	err := Retry(ctx, func(ctx context.Context) error {
+		var err error
+		m, err = l.getMsgOnce(ctx, stream, req)
+		return err
+	})
+	return m, err
+}
+
+func (l *Log) getMsgOnce(ctx context.Context, stream string, req msgRequest) (rawMsg, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return rawMsg{}, err

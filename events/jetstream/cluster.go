@@ -1,0 +1,250 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// External cluster defaults.
+const (
+	// DefaultClusterReplicas is the replica count of the streams and the bucket on an
+	// external cluster: one node may fail without losing an acknowledged event.
+	DefaultClusterReplicas = 3
+	// DefaultAttemptTimeout bounds one publish or get: while a stream elects a new leader
+	// (a few seconds after a node died), a request to the old one goes unanswered, and a
+	// short attempt followed by a retry beats one long wait.
+	DefaultAttemptTimeout = 2 * time.Second
+	// retryPause is the first pause between attempts; it doubles up to retryPauseMax.
+	retryPause    = 25 * time.Millisecond
+	retryPauseMax = 400 * time.Millisecond
+)
+
+// JetStream error codes beyond the ones nats.go names.
+const (
+	errCodeClusterNotAvailable   = 10008 // JetStream system temporarily unavailable
+	errCodeDuplicateInProcess    = 10158 // duplicate message id is in process
+	errCodeExpectedLastNotReady  = 10163 // expected last sequence per subject temporarily unavailable
+	errCodeClusterNoPeers        = 10005 // no suitable peers
+	errCodeStreamOffline         = 10118 // stream is offline
+	errCodeClusterIncomplete     = 10004 // incomplete results
+	errCodeDuplicateInProcessMsg = "duplicate message id is in process"
+)
+
+// ClusterOptions say how to reach an external NATS cluster: the servers, the credentials
+// (a creds file, a token, or a user and password) and TLS. Empty fields are not used.
+type ClusterOptions struct {
+	URLs      []string
+	CredsFile string
+	Token     string
+	User      string
+	Password  string
+	TLSCA     string
+	TLSCert   string
+	TLSKey    string
+	// Replicas of the streams and the bucket (0: DefaultClusterReplicas).
+	Replicas int
+}
+
+// ParseURLs splits a comma-separated server list ("nats://a:4222,nats://b:4222").
+func ParseURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Validate checks that the options can be dialed.
+func (o ClusterOptions) Validate() error {
+	if len(o.URLs) == 0 {
+		return errors.New("nats cluster: no server URL")
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return errors.New("nats cluster: a TLS client certificate needs its key, and the key its certificate")
+	}
+	if o.Password != "" && o.User == "" {
+		return errors.New("nats cluster: a password without a user")
+	}
+	n := 0
+	for _, set := range []bool{o.CredsFile != "", o.Token != "", o.User != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("nats cluster: use one of a creds file, a token, or a user and password")
+	}
+	return nil
+}
+
+// StreamConfig returns the default retention with the cluster's replica count.
+func (o ClusterOptions) StreamConfig() StreamConfig {
+	cfg := DefaultStreamConfig()
+	cfg.Replicas = o.Replicas
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = DefaultClusterReplicas
+	}
+	return cfg
+}
+
+func (o ClusterOptions) natsOptions() []nats.Option {
+	var opts []nats.Option
+	switch {
+	case o.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	case o.Token != "":
+		opts = append(opts, nats.Token(o.Token))
+	case o.User != "":
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCA))
+	}
+	if o.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
+	}
+	return opts
+}
+
+// DialCluster connects to an external cluster. Every server in the list is tried; a
+// connection that drops moves to another server of the list (servers the cluster
+// advertises are ignored: behind NAT or Docker they are often not reachable from here).
+// A long-lived client (hub, bridge) reconnects forever; a short-lived one (the CLI) gives up
+// after a few rounds, and its operations are bounded by their contexts.
+func DialCluster(ctx context.Context, o ClusterOptions, longLived bool, opts ...nats.Option) (*nats.Conn, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	timeout := DefaultDialTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, max(time.Until(d), time.Millisecond))
+	}
+	base := []nats.Option{
+		nats.Name("mcpctl"),
+		nats.Timeout(timeout),
+		nats.IgnoreDiscoveredServers(),
+		nats.ReconnectWait(DefaultReconnectDelay),
+		nats.ReconnectJitter(DefaultReconnectDelay, DefaultReconnectDelay),
+	}
+	if longLived {
+		base = append(base, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
+	} else {
+		base = append(base, nats.MaxReconnects(3*len(o.URLs)), nats.ReconnectBufSize(-1))
+	}
+	base = append(base, o.natsOptions()...)
+	nc, err := nats.Connect(strings.Join(o.URLs, ","), append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: connect to the NATS cluster %s: %v", events.ErrNoHub, strings.Join(o.URLs, ","), err)
+	}
+	return nc, nil
+}
+
+// ConnectCluster dials the cluster, ensures the streams and the bucket with the cluster's
+// replica count (retrying while the cluster elects its meta leader), and returns the log
+// and the session store over the connection.
+func ConnectCluster(ctx context.Context, o ClusterOptions, longLived bool) (*nats.Conn, *Log, *Store, error) {
+	nc, err := DialCluster(ctx, o, longLived)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (*nats.Conn, *Log, *Store, error) {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	js, err := njs.New(nc)
+	if err != nil {
+		return fail(err)
+	}
+	err = Retry(ctx, func(ctx context.Context) error {
+		// The common case costs one stream info; only a missing stream is created.
+		if _, err := js.Stream(ctx, events.EventsStream); err == nil {
+			if _, err := js.KeyValue(ctx, events.SessionBucket); err == nil {
+				return nil
+			}
+		}
+		return EnsureStreams(ctx, js, o.StreamConfig())
+	})
+	if err != nil {
+		return fail(fmt.Errorf("nats cluster: %w", err))
+	}
+	var log *Log
+	if err := Retry(ctx, func(ctx context.Context) error {
+		log, err = NewLog(ctx, nc)
+		return err
+	}); err != nil {
+		return fail(err)
+	}
+	var store *Store
+	if err := Retry(ctx, func(ctx context.Context) error {
+		store, err = OpenStore(ctx, log.JetStream())
+		return err
+	}); err != nil {
+		return fail(err)
+	}
+	return nc, log, store, nil
+}
+
+// Retry runs op with a short per-attempt timeout until it succeeds, fails with an error
+// that a retry cannot fix, or ctx ends. It is for requests that a leader election
+// interrupts: they are retried with the same content, so op must be idempotent.
+func Retry(ctx context.Context, op func(ctx context.Context) error) error {
+	pause := retryPause
+	for {
+		actx, cancel := context.WithTimeout(ctx, DefaultAttemptTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil && Transient(err) {
+				return fmt.Errorf("%w (last attempt: %v)", context.Cause(ctx), err)
+			}
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (last attempt: %v)", context.Cause(ctx), err)
+		case <-t.C:
+		}
+		pause = min(2*pause, retryPauseMax)
+	}
+}
+
+// Transient reports an error that a retry may not see: a request nobody answered in time
+// (a leader being elected, a server going away), a cluster that is temporarily
+// unavailable, a duplicate of our own message still in process. Conflicts and invalid
+// requests are not transient.
+func Transient(err error) bool {
+	if err == nil || isConflict(err) {
+		return false
+	}
+	var apiErr *njs.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case errCodeClusterNotAvailable, errCodeDuplicateInProcess, errCodeExpectedLastNotReady,
+			errCodeClusterNoPeers, errCodeStreamOffline, errCodeClusterIncomplete:
+			return true
+		}
+		return apiErr.Code == 503 || apiErr.Code == 408
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, njs.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting):
+		return true
+	}
+	// nats.go reports some server answers as plain text only.
+	msg := err.Error()
+	return strings.Contains(msg, errCodeDuplicateInProcessMsg) ||
+		strings.Contains(msg, "temporarily unavailable") || strings.Contains(msg, "no response from stream")
+}
