@@ -242,6 +242,12 @@ func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMe
 		return nil, u.classify(err)
 	}
 	if resp.Error != nil {
+		if lost := u.Err(); errors.Is(lost, ErrExpired) {
+			// A 400 "unknown session" reaches us as a JSON-RPC error body, but it is the
+			// transport's answer (the watch marked the session expired), not the server's
+			// answer to this request: report it like the 404 case.
+			return nil, lost
+		}
 		e := &RPCError{Code: resp.Error.Code, Message: resp.Error.Message}
 		if resp.Error.Data != nil {
 			e.Data, _ = json.Marshal(resp.Error.Data)
