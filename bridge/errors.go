@@ -37,7 +37,8 @@ const (
 	// is {"reason": "server_lost"|"expired"|"unauthorized"|"error", "detail": "..."} and
 	// RPCError unwraps to the matching sentinel.
 	CodeUpstreamUnavailable = -32001
-	// CodeTooManyConnections: the bridge refused a connection over its limit.
+	// CodeTooManyConnections: the bridge refused a connection over its limit (sent with a
+	// null id; a server's -32002 "resource not found" carries its request's id).
 	CodeTooManyConnections = -32002
 )
 
@@ -73,9 +74,10 @@ func (e *RPCError) Unwrap() error {
 		case reasonUnauthorized:
 			return ErrUnauthorized
 		}
-	case CodeTooManyConnections:
-		return ErrDisconnected
 	}
+	// CodeTooManyConnections is not mapped: MCP servers answer "resource not found" with
+	// the same code (-32002). The bridge's own refusal arrives without a request id and the
+	// Client reports it as ErrDisconnected wrapping this error.
 	return nil
 }
 

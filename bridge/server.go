@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Server serves MCP JSON-RPC on a Unix socket, newline-delimited as on stdio, backed by one
@@ -224,13 +225,19 @@ func (s *Server) withProgressToken(c *serverConn, params json.RawMessage) (json.
 	return p, ours
 }
 
+// progressGrace keeps a progress route after its request ended: servers (mcp-go among
+// them) may queue a notification behind the response.
+const progressGrace = 2 * time.Second
+
 func (s *Server) dropProgress(key string) {
 	if key == "" {
 		return
 	}
-	s.progressMu.Lock()
-	delete(s.progress, key)
-	s.progressMu.Unlock()
+	time.AfterFunc(progressGrace, func() {
+		s.progressMu.Lock()
+		delete(s.progress, key)
+		s.progressMu.Unlock()
+	})
 }
 
 // Close stops accepting, closes every connection (cancelling their requests upstream), and
