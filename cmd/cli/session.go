@@ -289,7 +289,7 @@ func callError(ctx context.Context, name, method string, err error) error {
 			method, name, firstErr(context.Cause(ctx), ctx.Err()))}
 	case errors.Is(err, bridge.ErrUnauthorized):
 		return &Error{Code: ExitAuth, Err: fmt.Errorf("%s on @%s: %w", method, name, err)}
-	case errors.As(err, &rpc) && rpc.Code != bridge.CodeUpstreamUnavailable && rpc.Code != bridge.CodeTooManyConnections:
+	case errors.As(err, &rpc) && rpc.Code != bridge.CodeUpstreamUnavailable && !errors.Is(err, bridge.ErrDisconnected):
 		return &Error{Code: ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s", method, name, rpc.Code, rpc.Message)}
 	case errors.Is(err, bridge.ErrDisconnected):
 		return &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: the bridge went away during the call; it was not re-sent (it may or may not have run)", method, name),
