@@ -40,6 +40,10 @@ func Run(ctx context.Context, args []string, io *IOStreams) int {
 	if err == nil {
 		return ExitOK
 	}
+	if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), cause.Error()) {
+		// Whatever was waiting when the signal came says "context canceled": say why.
+		err = fmt.Errorf("%w (%v)", err, cause)
+	}
 	if errors.Is(err, errSilent) {
 		return exitCode(err)
 	}
