@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/mcpctl/mcpctl/events"
 )
 
 func TestBridge_Stdio(t *testing.T) {
@@ -376,4 +380,35 @@ func postWithSession(t *testing.T, url, session string) int {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+func TestBridge_LegacySSE(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	sse := server.NewSSEServer(newTestMCPServer(nil, false), server.WithBaseURL(base))
+	srv := &http.Server{Handler: sse}
+	go func() { _ = srv.Serve(ln) }()
+
+	cfg := httpConfig(t, base+"/sse")
+	cfg.Server.Transport = events.TransportSSE
+	b := openBridge(t, cfg)
+	c := dial(t, b.SocketPath())
+	res := call(t, c, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": "legacy"}})
+	if got := toolText(t, res); got != "legacy" {
+		t.Errorf("echo = %q", got)
+	}
+
+	// The server goes away: the event stream breaks and the bridge reports the loss.
+	_ = srv.Close()
+	select {
+	case <-b.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed after the SSE server went away")
+	}
+	if !errors.Is(b.Err(), ErrServerLost) {
+		t.Errorf("Err = %v, want ErrServerLost", b.Err())
+	}
 }

@@ -144,7 +144,7 @@ func (c *Client) Close() error {
 
 func (c *Client) read() {
 	sc := bufio.NewScanner(c.nc)
-	sc.Buffer(make([]byte, 0, 64<<10), DefaultMaxLine+1<<20)
+	sc.Buffer(make([]byte, 0, 4<<10), DefaultMaxLine+1<<20)
 	var fatal *RPCError
 	for sc.Scan() {
 		var m Message

@@ -372,7 +372,7 @@ type incoming struct {
 func (c *serverConn) read() {
 	sc := bufio.NewScanner(c.nc)
 	// The scanner's limit is the larger of max and the buffer's capacity.
-	sc.Buffer(make([]byte, 0, min(64<<10, c.s.MaxLine)), c.s.MaxLine)
+	sc.Buffer(make([]byte, 0, min(4<<10, c.s.MaxLine)), c.s.MaxLine)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
