@@ -122,6 +122,9 @@ type Server struct {
 	// Secrets names the 0600 file (under $MCPCTL_HOME/secrets) holding the header and env
 	// values of this session's generation of secrets. A reference, never the values.
 	Secrets string `json:"secrets,omitempty"`
+	// Remote lets other nodes call the session over NATS (connect --remote): its bridge
+	// answers on mcpctl.rpc.<node>.<session>, to whoever the NATS permissions let publish there.
+	Remote bool `json:"remote,omitempty"`
 }
 
 // Event is one lifecycle fact about one session. Fields after Actor are kind-specific and
@@ -145,6 +148,10 @@ type Event struct {
 
 	// restart_requested, bridge_stopping, failed, closed, cleaned, …: why it happened.
 	Reason string `json:"reason,omitempty"`
+	// restart_requested: start a new MCP session (and end the old one) instead of resuming
+	// the previous Streamable HTTP session. Explicit restarts set it; policy and implicit
+	// restarts after a crash resume.
+	Fresh bool `json:"fresh,omitempty"`
 
 	// bridge_spawned, bridge_exited
 	PID          int    `json:"pid,omitempty"`

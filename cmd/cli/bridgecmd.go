@@ -14,7 +14,6 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge"
 	"github.com/mcpctl/mcpctl/events"
-	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -72,23 +71,11 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	}
 	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})).
 		With("bridge", o.session, "generation", o.generation, "pid", os.Getpid())
-	token, err := jetstream.LoadOrCreateToken(home.TokenFile())
+	log, store, closeConn, err := dialBridgeConn(ctx, f, home)
 	if err != nil {
 		return err
 	}
-	nc, err := jetstream.DialHub(ctx, home.AddressFile(), token)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	log, err := jetstream.NewLog(ctx, nc)
-	if err != nil {
-		return err
-	}
-	store, err := jetstream.OpenStore(ctx, log.JetStream())
-	if err != nil {
-		return err
-	}
+	defer closeConn()
 	br := &bridgeRun{log: log, node: node, name: o.session, gen: o.generation, logger: logger, pid: os.Getpid()}
 	s, err := br.current(ctx, store)
 	if err != nil {
@@ -127,6 +114,17 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		return &Error{Code: code, Err: fmt.Errorf("open: %w", err)}
 	}
 	defer b.Close(context.Background())
+
+	// Remote calls are answered from before ready is announced: a caller that sees ready
+	// finds the subscription.
+	if s.Server.Remote {
+		stopRemote, err := serveRemote(log.Conn(), node, o.session, b.SocketPath(), logger)
+		if err != nil {
+			logger.Warn("remote calls unavailable", "err", err)
+		} else {
+			defer stopRemote()
+		}
+	}
 
 	ready := events.New(events.KindBridgeReady, node, o.session, o.generation)
 	ready.PID = os.Getpid()

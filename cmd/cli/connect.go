@@ -24,6 +24,7 @@ type connectOptions struct {
 	restart  string
 	protocol string
 	noWait   bool
+	remote   bool
 }
 
 func newCmdConnect(f *Factory) *cobra.Command {
@@ -58,6 +59,9 @@ Header and env values are kept in a 0600 file, never in the event log or argv.`,
 					if err != nil {
 						return err
 					}
+					if strings.Contains(name, "@") {
+						return usageErr("connect opens sessions on this node: @%s names another node's (run connect there)", name)
+					}
 					o.name = name
 				case o.target == "":
 					o.target = a
@@ -74,6 +78,7 @@ Header and env values are kept in a 0600 file, never in the event log or argv.`,
 	fl.StringVar(&o.restart, "restart", string(events.RestartOnFailure), "restart policy when the bridge dies: on-failure, always, never")
 	fl.StringVar(&o.protocol, "protocol", "", "MCP protocol version to ask for (default: 2025-11-25 for stdio)")
 	fl.BoolVar(&o.noWait, "no-wait", false, "return once the session is created, without waiting for it to be ready")
+	fl.BoolVar(&o.remote, "remote", false, "let other nodes of the NATS cluster call this session (@name@node), as far as NATS permissions allow")
 	return cmd
 }
 
@@ -157,6 +162,7 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 		if o.protocol != "" {
 			t.Server.Protocol = o.protocol
 		}
+		t.Server.Remote = o.remote
 	}
 	return ts, nil
 }

@@ -28,9 +28,10 @@ type Factory struct {
 	Build func() string
 
 	// Global flags, filled by the root command.
-	JSON    bool
-	Verbose bool
-	Timeout time.Duration
+	External externalFlags // --nats-url and friends (external.go)
+	JSON     bool
+	Verbose  bool
+	Timeout  time.Duration
 }
 
 // NewFactory wires the real dependencies.

@@ -101,7 +101,13 @@ func runHubRun(ctx context.Context, o *hubRunOptions) error {
 			h.preferPort, _ = strconv.Atoi(u.Port())
 		}
 	}
-	err = h.run(ctx)
+	if o, external, cerr := f.clusterOptions(); cerr != nil {
+		return cerr
+	} else if external {
+		err = h.runExternal(ctx, o)
+	} else {
+		err = h.run(ctx)
+	}
 	if errors.Is(err, events.ErrLocked) {
 		return withHint(fmt.Errorf("another hub owns the store of %s: %w", home.Dir, err), ExitNetwork,
 			"mcpctl hub status (one hub per home; stop it with mcpctl hub stop)")

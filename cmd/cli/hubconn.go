@@ -49,6 +49,11 @@ func (h *HubConn) Close() {
 // Fast path: read the address file, dial. Slow path, under the spawn lock: check again,
 // replace a hub of another build, start a hub, wait for its address.
 func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
+	if o, external, err := f.clusterOptions(); err != nil {
+		return nil, err
+	} else if external {
+		return connectExternal(ctx, f, o)
+	}
 	home, err := f.Home()
 	if err != nil {
 		return nil, err
@@ -213,7 +218,7 @@ func spawnHub(ctx context.Context, f *Factory, home Home) (int, error) {
 	}
 	defer devnull.Close()
 	cmd := exec.Command(exe, "hub", "run")
-	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home.Dir)
+	cmd.Env = append(append(os.Environ(), f.externalEnv()...), "MCPCTL_HOME="+home.Dir)
 	cmd.Stdin = devnull
 	cmd.Stdout = logf
 	cmd.Stderr = logf

@@ -146,11 +146,14 @@ func newCmdRestart(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			remote := remoteTarget(f, name)
+			hub, name = hub.target(name)
 			s, err := loadSession(ctx, hub, name)
 			if err != nil {
 				return err
 			}
-			s, started, err := requestRestart(ctx, hub, s, "explicit: mcpctl restart", since)
+			s, started, err := requestRestartOpts(ctx, hub, s, projector.RestartOptions{
+				Reason: "explicit: mcpctl restart", Since: since, Fresh: true})
 			if err != nil {
 				return err
 			}
@@ -160,15 +163,23 @@ func newCmdRestart(f *Factory) *cobra.Command {
 				return err
 			}
 			var c *bridge.Client
-			if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
+			if remote {
+				// Another node's bridge: its pid and socket are that machine's. Settled is
+				// all this node can see.
+				if s.Status != projector.StatusReady {
+					return &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s@%s is %s after the restart: %s", name, hub.Node, s.Status, firstNonEmpty(s.Error, s.Reason))}
+				}
+			} else if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
 				c, _ = bridge.Dial(ctx, s.Bridge.Socket)
 			}
-			if c == nil {
+			if c == nil && !remote {
 				if c, s, err = connectBridge(ctx, f, name, "restart"); err != nil {
 					return err
 				}
 			}
-			c.Close()
+			if c != nil {
+				c.Close()
+			}
 			r := restartResult{Session: name, Started: started, Generation: s.Generation, Status: string(s.Status)}
 			if s.Bridge != nil {
 				r.PID = s.Bridge.PID
@@ -196,6 +207,8 @@ func newCmdClose(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			remote := remoteTarget(f, name)
+			hub, name = hub.target(name)
 			s, err := loadSession(ctx, hub, name)
 			if err != nil {
 				return err
@@ -220,7 +233,9 @@ func newCmdClose(f *Factory) *cobra.Command {
 			if s.Status == "" || (s.Cleaned && !closedNow) {
 				return notFoundErr(name)
 			}
-			removeSecrets(hub.Home, s.Server.Secrets)
+			if !remote { // another node's secrets are on that machine
+				removeSecrets(hub.Home, s.Server.Secrets)
+			}
 			if f.JSON {
 				return writeJSON(f.IO.Out, map[string]any{"session": name, "closed": true, "already_closed": !closedNow})
 			}

@@ -84,6 +84,7 @@ durable log that you can tail with 'mcpctl events'.
 	pf.BoolVar(&f.JSON, "json", false, "print one JSON document on stdout (errors as JSON on stderr)")
 	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "say more on stderr (never changes stdout)")
 	pf.DurationVar(&f.Timeout, "timeout", 0, "give up after this long (e.g. 30s); a timed-out call is cancelled, never re-sent")
+	addExternalFlags(pf, f)
 
 	root.AddCommand(
 		newCmdConnect(f),

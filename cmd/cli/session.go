@@ -26,6 +26,15 @@ const (
 // parseSessionArg reads "@name" (the @ may be omitted) and validates the name.
 func parseSessionArg(arg string) (string, error) {
 	name := strings.TrimPrefix(arg, "@")
+	if session, node, ok := strings.Cut(name, "@"); ok { // @name@node: a session of another node
+		if err := events.ValidateSession(session); err != nil {
+			return "", err
+		}
+		if err := events.ValidateNode(node); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
 	if err := events.ValidateSession(name); err != nil {
 		return "", err
 	}
@@ -75,6 +84,13 @@ func notFoundErr(name string) error {
 // compare-and-set re-reads and decides again. It reports whether this caller's request is
 // the one that took effect.
 func requestRestart(ctx context.Context, hub *HubConn, s projector.Session, reason string, since time.Time) (projector.Session, bool, error) {
+	return requestRestartOpts(ctx, hub, s, projector.RestartOptions{Reason: reason, Since: since})
+}
+
+// requestRestartOpts is requestRestart with options (an explicit restart asks for a fresh
+// MCP session).
+func requestRestartOpts(ctx context.Context, hub *HubConn, s projector.Session, o projector.RestartOptions) (projector.Session, bool, error) {
+	reason, since := o.Reason, o.Since
 	if at := invokedAt(); !since.IsZero() && at.Before(since) {
 		since = at
 	}
@@ -83,7 +99,7 @@ func requestRestart(ctx context.Context, hub *HubConn, s projector.Session, reas
 	}
 	// The decision and the conditional append are projector.RequestRestart, shared with
 	// events/subscribe; only the errors get the CLI's hints here.
-	s, started, err := projector.RequestRestart(ctx, hub.Log, s, reason, since)
+	s, started, err := projector.RequestRestartWith(ctx, hub.Log, s, projector.RestartOptions{Reason: reason, Since: since, Fresh: o.Fresh})
 	var se *events.SessionError
 	if errors.As(err, &se) && se.Op == "restart" {
 		if errors.Is(err, events.ErrNotFound) {
@@ -138,7 +154,7 @@ func waitSettled(ctx context.Context, f *Factory, hub *HubConn, s projector.Sess
 			fmt.Errorf("@%s did not become ready within %s", s.Name, defaultReadyTimeout))
 		defer cancel()
 	}
-	updates, err := hub.Store.Watch(wctx, projector.Key(hub.Node, s.Name))
+	updates, err := hub.Store.Watch(wctx, projector.Key(firstNonEmpty(s.Node, hub.Node), s.Name))
 	if err != nil {
 		return s, err
 	}
@@ -191,6 +207,11 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*brid
 	if err != nil {
 		return nil, projector.Session{}, err
 	}
+	if remoteTarget(f, name) {
+		return nil, projector.Session{}, withHint(fmt.Errorf("%s works on this node's sessions; @%s is another node's", command, name), ExitUsage,
+			"call its tools, resources and prompts, restart or close it: mcpctl @"+name+" tools-list")
+	}
+	hub, name = hub.target(name)
 	since := time.Now()
 	s, err := loadSessionKV(ctx, hub, name)
 	if err != nil {
@@ -311,6 +332,9 @@ func firstErr(errs ...error) error {
 func callSession(ctx context.Context, f *Factory, name, method string, params json.RawMessage) (json.RawMessage, projector.Session, error) {
 	ctx, cancel := commandContext(ctx, f)
 	defer cancel()
+	if remoteTarget(f, name) {
+		return callRemote(ctx, f, name, method, params)
+	}
 	c, s, err := connectBridge(ctx, f, name, method)
 	if err != nil {
 		return nil, s, err

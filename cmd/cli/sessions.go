@@ -16,8 +16,9 @@ import (
 )
 
 type sessionsOptions struct {
-	f  *Factory
-	at string
+	f        *Factory
+	at       string
+	allNodes bool
 }
 
 func newCmdSessions(f *Factory) *cobra.Command {
@@ -34,6 +35,7 @@ func newCmdSessions(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.at, "at", "", "time travel: the listing as of a time (RFC 3339 or a duration ago) or an event sequence")
+	cmd.Flags().BoolVar(&o.allNodes, "all-nodes", false, "list the sessions of every node sharing the NATS cluster (address them as @name@node)")
 	return cmd
 }
 
@@ -53,20 +55,29 @@ func runSessions(ctx context.Context, o *sessionsOptions) error {
 		return err
 	}
 	var list []projector.Session
-	if until != nil {
-		p, err := projector.Fold(ctx, hub.Log, events.Query{Node: hub.Node}, until)
-		if err != nil {
-			return err
-		}
-		list = p.List(hub.Node)
-	} else {
-		p, err := projector.LoadAll(ctx, hub.Store, hub.Node)
-		if err != nil {
-			return err
-		}
-		list = p.List(hub.Node)
+	node := hub.Node
+	if o.allNodes {
+		node = ""
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	if until != nil {
+		p, err := projector.Fold(ctx, hub.Log, events.Query{Node: node}, until)
+		if err != nil {
+			return err
+		}
+		list = p.List(node)
+	} else {
+		p, err := projector.LoadAll(ctx, hub.Store, node)
+		if err != nil {
+			return err
+		}
+		list = p.List(node)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Node != list[j].Node {
+			return list[i].Node < list[j].Node
+		}
+		return list[i].Name < list[j].Name
+	})
 	if f.JSON {
 		if list == nil {
 			list = []projector.Session{}
@@ -84,7 +95,11 @@ func runSessions(ctx context.Context, o *sessionsOptions) error {
 		if s.Bridge != nil {
 			pid = strconv.Itoa(s.Bridge.PID)
 		}
-		fmt.Fprintf(tw, "@%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, f.IO.Color(statusColor(s.Status), string(s.Status)),
+		name := s.Name
+		if s.Node != hub.Node {
+			name += "@" + s.Node // how another node's session is addressed
+		}
+		fmt.Fprintf(tw, "@%s\t%s\t%d\t%s\t%s\t%s\n", name, f.IO.Color(statusColor(s.Status), string(s.Status)),
 			s.Generation, pid, serverLabel(s.Server), ago(s.Updated))
 	}
 	return tw.Flush()

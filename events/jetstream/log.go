@@ -56,6 +56,9 @@ func NewLog(ctx context.Context, nc *nats.Conn) (*Log, error) {
 // JetStream returns the JetStream context the log uses (for OpenStore and tools).
 func (l *Log) JetStream() njs.JetStream { return l.js }
 
+// Conn returns the NATS connection the log uses (for request/reply beside the log).
+func (l *Log) Conn() *nats.Conn { return l.nc }
+
 // Append implements events.Log.
 func (l *Log) Append(ctx context.Context, e events.Event, cond events.Expect) (uint64, error) {
 	if err := e.Validate(); err != nil {

@@ -1,0 +1,340 @@
+package cli
+
+// External mode: with --nats-url (or MCPCTL_NATS_URL) the CLI, the hub and the bridges use
+// an existing NATS cluster instead of the embedded server.
+//
+//	mcpctl (CLI) ──► NATS cluster (streams and KV, 3 replicas) ◄── hub of this node:
+//	                                                                 projector + supervisor
+//	                                                                 (no embedded server)
+//
+// The hub is still one per home and node, auto-started, and holds the store lock of the
+// home, so that one supervisor acts for the node.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/bridge/supervisor"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// Environment of the external mode. The flags of the same names override them; secrets
+// (token, password) are taken from the environment only, never from a command line.
+const (
+	envNATSURL      = "MCPCTL_NATS_URL"
+	envNATSCreds    = "MCPCTL_NATS_CREDS"
+	envNATSToken    = "MCPCTL_NATS_TOKEN"
+	envNATSUser     = "MCPCTL_NATS_USER"
+	envNATSPassword = "MCPCTL_NATS_PASSWORD"
+	envNATSTLSCA    = "MCPCTL_NATS_TLS_CA"
+	envNATSTLSCert  = "MCPCTL_NATS_TLS_CERT"
+	envNATSTLSKey   = "MCPCTL_NATS_TLS_KEY"
+	envNATSReplicas = "MCPCTL_NATS_REPLICAS"
+)
+
+// externalFlags are the global flags of the external mode.
+type externalFlags struct {
+	url, creds, tlsCA, tlsCert, tlsKey string
+	replicas                           int
+}
+
+func addExternalFlags(pf *pflag.FlagSet, f *Factory) {
+	pf.StringVar(&f.External.url, "nats-url", "", "use this NATS cluster instead of the embedded server (comma-separated URLs; env "+envNATSURL+")")
+	pf.StringVar(&f.External.creds, "nats-creds", "", "NATS credentials file (env "+envNATSCreds+"; a token or user/password come from "+envNATSToken+", "+envNATSUser+"/"+envNATSPassword+")")
+	pf.StringVar(&f.External.tlsCA, "nats-tls-ca", "", "CA bundle that signs the NATS servers' certificates (env "+envNATSTLSCA+")")
+	pf.StringVar(&f.External.tlsCert, "nats-tls-cert", "", "client certificate for NATS TLS (env "+envNATSTLSCert+")")
+	pf.StringVar(&f.External.tlsKey, "nats-tls-key", "", "key of the client certificate (env "+envNATSTLSKey+")")
+	pf.IntVar(&f.External.replicas, "nats-replicas", 0, "replicas of the streams and the bucket when this CLI creates them (default 3; env "+envNATSReplicas+")")
+}
+
+// clusterOptions returns the external cluster to use, and false in embedded mode.
+func (f *Factory) clusterOptions() (jetstream.ClusterOptions, bool, error) {
+	pick := func(flag, env string) string {
+		if flag != "" {
+			return flag
+		}
+		return os.Getenv(env)
+	}
+	url := pick(f.External.url, envNATSURL)
+	if url == "" {
+		return jetstream.ClusterOptions{}, false, nil
+	}
+	o := jetstream.ClusterOptions{
+		URLs:      jetstream.ParseURLs(url),
+		CredsFile: pick(f.External.creds, envNATSCreds),
+		Token:     os.Getenv(envNATSToken),
+		User:      os.Getenv(envNATSUser),
+		Password:  os.Getenv(envNATSPassword),
+		TLSCA:     pick(f.External.tlsCA, envNATSTLSCA),
+		TLSCert:   pick(f.External.tlsCert, envNATSTLSCert),
+		TLSKey:    pick(f.External.tlsKey, envNATSTLSKey),
+		Replicas:  f.External.replicas,
+	}
+	if o.Replicas == 0 {
+		if v := os.Getenv(envNATSReplicas); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 5 {
+				return o, true, usageErr("%s=%q: want a replica count from 1 to 5", envNATSReplicas, v)
+			}
+			o.Replicas = n
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return o, true, withHint(err, ExitUsage, "see README, \"Running on a cluster\"")
+	}
+	return o, true, nil
+}
+
+// externalEnv is what a hub started by this CLI needs in its environment to reach the same
+// cluster: flags become variables (the secrets are in the environment already).
+func (f *Factory) externalEnv() []string {
+	var env []string
+	add := func(name, v string) {
+		if v != "" {
+			env = append(env, name+"="+v)
+		}
+	}
+	add(envNATSURL, f.External.url)
+	add(envNATSCreds, f.External.creds)
+	add(envNATSTLSCA, f.External.tlsCA)
+	add(envNATSTLSCert, f.External.tlsCert)
+	add(envNATSTLSKey, f.External.tlsKey)
+	if f.External.replicas > 0 {
+		add(envNATSReplicas, strconv.Itoa(f.External.replicas))
+	}
+	return env
+}
+
+// clusterAddress is what an external-mode hub writes as its URL: the server list, so that
+// a CLI pointed at another cluster (or at none) replaces it.
+func clusterAddress(o jetstream.ClusterOptions) string { return strings.Join(o.URLs, ",") }
+
+// connectExternal connects the CLI to the cluster and makes sure this node's hub runs.
+func connectExternal(ctx context.Context, f *Factory, o jetstream.ClusterOptions) (*HubConn, error) {
+	home, err := f.Home()
+	if err != nil {
+		return nil, err
+	}
+	node, err := f.Node()
+	if err != nil {
+		return nil, err
+	}
+	if err := home.Ensure(); err != nil {
+		return nil, err
+	}
+	nc, log, store, err := jetstream.ConnectCluster(ctx, o, false)
+	if err != nil {
+		return nil, withHint(err, ExitNetwork, "check "+envNATSURL+" and the credentials; see README, \"Running on a cluster\"")
+	}
+	addr, err := ensureExternalHub(ctx, f, home, o)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &HubConn{NC: nc, Log: log, Store: store, Addr: addr, Node: node, Home: home}, nil
+}
+
+// externalHubRunning returns the address of a live hub of this build serving this cluster.
+func externalHubRunning(home Home, build, url string) (jetstream.Address, bool) {
+	addr, err := jetstream.ReadAddress(home.AddressFile())
+	if err != nil || addr.Build != build || addr.URL != url {
+		return addr, false
+	}
+	if _, err := proc.StartTime(addr.PID); err != nil || !isHubProcess(addr.PID) {
+		return addr, false
+	}
+	return addr, true
+}
+
+// ensureExternalHub starts this node's hub when none of this build serves the cluster:
+// check, lock, check again, replace whatever hub runs, spawn, wait for its address.
+func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.ClusterOptions) (jetstream.Address, error) {
+	url := clusterAddress(o)
+	if addr, ok := externalHubRunning(home, f.Build(), url); ok {
+		return addr, nil
+	}
+	lock := flock.New(home.SpawnLock())
+	lctx, cancel := context.WithTimeout(ctx, hubStartTimeout)
+	defer cancel()
+	ok, err := lock.TryLockContext(lctx, pollInterval)
+	if err != nil || !ok {
+		return jetstream.Address{}, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
+	}
+	defer lock.Unlock()
+	if addr, ok := externalHubRunning(home, f.Build(), url); ok {
+		return addr, nil
+	}
+	// Another hub owns the home (embedded mode, another build, another cluster): stop it.
+	if owner := storeOwner(home); owner > 0 {
+		if err := stopHubProcess(ctx, jetstream.Address{PID: owner}, hubStopTimeout); err != nil {
+			return jetstream.Address{}, fmt.Errorf("replace the hub (pid %d): %w", owner, err)
+		}
+	}
+	pid, err := spawnHub(ctx, f, home)
+	if err != nil {
+		return jetstream.Address{}, err
+	}
+	for {
+		if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.PID == pid {
+			return addr, nil
+		}
+		if _, err := proc.StartTime(pid); err != nil {
+			return jetstream.Address{}, withHint(fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid,
+				firstNonEmpty(tailFile(home.HubLog(), 5), "no log")), ExitNetwork, "mcpctl hub run (in the foreground, to see why)")
+		}
+		select {
+		case <-lctx.Done():
+			return jetstream.Address{}, fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, lctx.Err())
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// dialBridgeConn connects a bridge to the event log: the cluster in external mode, else
+// the hub named in the home's address file.
+func dialBridgeConn(ctx context.Context, f *Factory, home Home) (*jetstream.Log, *jetstream.Store, func(), error) {
+	o, external, err := f.clusterOptions()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if external {
+		nc, log, store, err := jetstream.ConnectCluster(ctx, o, true)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return log, store, nc.Close, nil
+	}
+	token, err := jetstream.LoadOrCreateToken(home.TokenFile())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nc, err := jetstream.DialHub(ctx, home.AddressFile(), token)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log, err := jetstream.NewLog(ctx, nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	store, err := jetstream.OpenStore(ctx, log.JetStream())
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return log, store, nc.Close, nil
+}
+
+// runExternal is `hub run` in external mode: the store lock of the home (one hub per home
+// and node), the cluster connection, the projector of this node and the supervisor.
+func (h *hub) runExternal(ctx context.Context, o jetstream.ClusterOptions) error {
+	if err := os.MkdirAll(h.home.StoreDir(), 0o700); err != nil {
+		return err
+	}
+	lockPath := filepath.Join(h.home.StoreDir(), jetstream.LockFile)
+	lk := flock.New(lockPath, flock.SetPermissions(0o600))
+	got, err := lk.TryLock()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", lockPath, err)
+	}
+	if !got {
+		return fmt.Errorf("%w: %s", events.ErrLocked, lockPath)
+	}
+	defer lk.Unlock()
+	if err := os.WriteFile(lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return err
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nc, log, store, err := jetstream.ConnectCluster(cctx, o, true)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	sup := supervisor.New(log, h.node, h.spawnBridge)
+	sup.Logger = h.logger.With("part", "supervisor")
+	follower := projector.NewFollower(log, store)
+	follower.Logger = h.logger.With("part", "projector")
+	follower.Node = h.node
+	follower.OnChange = func(_, s projector.Session) { sup.Notify(s) }
+	if err := follower.Open(ctx); err != nil {
+		return fmt.Errorf("projector: %w", err)
+	}
+	defer follower.Close()
+	var head uint64
+	if err := jetstream.Retry(ctx, func(ctx context.Context) error { head, err = log.Head(ctx); return err }); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = follower.WaitPos(wctx, head)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("projector catch-up to %d: %w", head, err)
+		}
+	}
+	if err := sup.Open(ctx, follower.List(h.node)); err != nil {
+		return err
+	}
+	defer sup.Close()
+
+	addr := jetstream.Address{URL: clusterAddress(o), PID: os.Getpid(), Build: h.build, Started: time.Now().UTC()}
+	if err := jetstream.WriteAddress(h.home.AddressFile(), addr); err != nil {
+		return err
+	}
+	defer h.removeAddress(addr)
+	h.logger.Info("hub running on an external cluster", "servers", addr.URL, "pid", addr.PID, "build", addr.Build,
+		"home", h.home.Dir, "node", h.node)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return h.idleExternal(gctx, follower) })
+	g.Go(func() error { return h.keepAddress(gctx, addr) })
+	err = g.Wait()
+	if errors.Is(err, errIdle) || errors.Is(err, context.Canceled) {
+		h.logger.Info("hub stopping", "why", context.Cause(gctx))
+		return nil
+	}
+	return err
+}
+
+// idleExternal ends the hub after h.idle with no live session of its node. Clients of the
+// cluster are not counted: they are every node's.
+func (h *hub) idleExternal(ctx context.Context, f *projector.Follower) error {
+	if h.idle <= 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	tick := time.NewTicker(h.idle / 10)
+	defer tick.Stop()
+	idleSince := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		busy := false
+		for _, s := range f.List(h.node) {
+			if s.Status.Live() && !s.Cleaned {
+				busy = true
+				break
+			}
+		}
+		if busy {
+			idleSince = time.Now()
+		} else if time.Since(idleSince) >= h.idle {
+			return errIdle
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package cli
+
+// Sessions of other nodes. A session belongs to the node whose hub supervises it; another
+// node addresses it as @name@node. Lifecycle requests (restart, close) are appended to the
+// log on the session's own subjects, under the same compare-and-set as local ones, and the
+// owning node's supervisor acts on them. MCP calls go over NATS request/reply to the bridge,
+// on mcpctl.rpc.<node>.<session>, when the session was opened with `connect --remote`.
+// Who may call is decided by the NATS server's permissions (docs/cluster.md).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpctl/mcpctl/bridge"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// Remote calls.
+const (
+	rpcPrefix = "mcpctl.rpc"
+	// rpcQueue makes one bridge answer while two generations overlap for a moment.
+	rpcQueue = "bridge"
+	// rpcDeadlineHeader carries the caller's remaining time in milliseconds: the bridge
+	// cancels the call upstream when it passes (notifications/cancelled), as a local
+	// --timeout does.
+	rpcDeadlineHeader   = "Mcpctl-Deadline-Ms"
+	defaultRemoteCallTO = 5 * time.Minute
+)
+
+// RPCSubject is the subject a remote-enabled bridge answers MCP requests on.
+func RPCSubject(node, session string) string { return rpcPrefix + "." + node + "." + session }
+
+// rpcRequest and rpcReply are the messages of a remote call.
+type rpcRequest struct {
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+type rpcReply struct {
+	Result json.RawMessage  `json:"result,omitempty"`
+	Error  *bridge.RPCError `json:"error,omitempty"`
+}
+
+// splitTarget splits "name@node" ("" node: no node given).
+func splitTarget(name string) (session, node string) {
+	session, node, _ = strings.Cut(name, "@")
+	return session, node
+}
+
+// target resolves "name@node" to the connection as seen from that node (its Node is the
+// session's node) and the plain session name. A name without a node, or with this node's,
+// is local.
+func (h *HubConn) target(name string) (*HubConn, string) {
+	session, node := splitTarget(name)
+	if node == "" || node == h.Node {
+		return h, session
+	}
+	c := *h
+	c.Node = node
+	return &c, session
+}
+
+// remoteTarget reports whether name addresses a session of another node.
+func remoteTarget(f *Factory, name string) bool {
+	_, node := splitTarget(name)
+	if node == "" {
+		return false
+	}
+	local, err := f.Node()
+	return err != nil || node != local
+}
+
+// callRemote makes one MCP request on a session of another node, over NATS to its bridge.
+// A crashed session is restarted through the conditional path (its node's supervisor
+// spawns); a session still starting is waited for.
+func callRemote(ctx context.Context, f *Factory, name, method string, params json.RawMessage) (json.RawMessage, projector.Session, error) {
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return nil, projector.Session{}, err
+	}
+	since := time.Now()
+	rh, session := hub.target(name)
+	s, err := loadSession(ctx, rh, session)
+	if err != nil {
+		return nil, s, err
+	}
+	for attempt := 0; attempt < maxSessionAttempts; attempt++ {
+		if !s.IsOpen() {
+			if s.Status == "" || s.Cleaned {
+				return nil, s, notFoundErr(name)
+			}
+			return nil, s, &events.SessionError{Op: method, Node: rh.Node, Session: session, Err: events.ErrClosed}
+		}
+		if !s.Server.Remote {
+			return nil, s, withHint(fmt.Errorf("@%s is not open to calls from other nodes", name), ExitUsage,
+				"on node "+rh.Node+": mcpctl connect --remote … @"+session)
+		}
+		switch s.Status {
+		case projector.StatusReady:
+			res, err := remoteRequest(ctx, hub.NC, rh.Node, session, method, params)
+			if !errors.Is(err, nats.ErrNoResponders) {
+				return res, s, err
+			}
+			// Ready in the log but nobody answers: the bridge just went away and its node
+			// has not recorded it yet. Wait for the log to say what happened.
+			select {
+			case <-ctx.Done():
+				return nil, s, timeoutErr(ctx, method+" on @"+name)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if s, err = projector.Refresh(ctx, rh.Log, s); err != nil {
+				return nil, s, err
+			}
+			continue
+		case projector.StatusCrashed, projector.StatusExpired:
+			if s, _, err = requestRestart(ctx, rh, s, fmt.Sprintf("implicit: %s from node %s found the session %s", method, hub.Node, s.Status), since); err != nil {
+				return nil, s, err
+			}
+		case projector.StatusStarting, projector.StatusRestarting:
+		default:
+			return nil, s, &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s is %s: %s", name, s.Status, firstNonEmpty(s.Error, s.Reason))}
+		}
+		if s, err = waitSettled(ctx, f, rh, s); err != nil {
+			return nil, s, err
+		}
+	}
+	return nil, s, &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s)", name, maxSessionAttempts, s.Status)}
+}
+
+// remoteRequest sends one MCP request to the bridge of node/session and maps the answer as
+// callError does for local calls.
+func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method string, params json.RawMessage) (json.RawMessage, error) {
+	name := session + "@" + node
+	body, err := json.Marshal(rpcRequest{Method: method, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(RPCSubject(node, session))
+	msg.Data = body
+	deadline := defaultRemoteCallTO
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, deadline)
+		defer cancel()
+	}
+	msg.Header.Set(rpcDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
+	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, err
+	case errors.Is(err, nats.ErrPermissionViolation) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation")):
+		return nil, &Error{Code: ExitAuth, Err: fmt.Errorf("%s on @%s: the NATS server does not allow this client to call node %s's sessions (%v)", method, name, node, err),
+			Hint: "see docs/cluster.md, \"Who may call a session\""}
+	case err != nil:
+		return nil, callError(ctx, name, method, err)
+	}
+	var r rpcReply
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: bad answer from the bridge: %v", method, name, err)}
+	}
+	if r.Error != nil {
+		return nil, callError(ctx, name, method, r.Error)
+	}
+	return r.Result, nil
+}
+
+// serveRemote answers the session's remote calls until the returned stop is called: each
+// request is made on the bridge's own socket, like a local caller's, so that the bridge
+// treats both alike.
+func serveRemote(nc *nats.Conn, node, session, socket string, logger *slog.Logger) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, err := nc.QueueSubscribe(RPCSubject(node, session), rpcQueue, func(m *nats.Msg) {
+		go answerRemote(ctx, m, socket, logger)
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("remote calls: subscribe %s: %w", RPCSubject(node, session), err)
+	}
+	if err := nc.Flush(); err != nil {
+		cancel()
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("remote calls: %w", err)
+	}
+	return func() { _ = sub.Drain(); cancel() }, nil
+}
+
+func answerRemote(ctx context.Context, m *nats.Msg, socket string, logger *slog.Logger) {
+	reply := func(r rpcReply) {
+		b, _ := json.Marshal(r)
+		if err := m.Respond(b); err != nil {
+			logger.Warn("remote call: reply", "err", err)
+		}
+	}
+	var req rpcRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil || req.Method == "" {
+		reply(rpcReply{Error: &bridge.RPCError{Code: bridge.CodeInvalidRequest, Message: "mcpctl remote call: not a request"}})
+		return
+	}
+	timeout := defaultRemoteCallTO
+	if ms, err := strconv.ParseInt(m.Header.Get(rpcDeadlineHeader), 10, 64); err == nil && ms > 0 {
+		timeout = min(timeout, time.Duration(ms)*time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := bridge.Dial(ctx, socket)
+	if err != nil {
+		reply(rpcReply{Error: &bridge.RPCError{Code: bridge.CodeUpstreamUnavailable, Message: err.Error()}})
+		return
+	}
+	defer c.Close()
+	res, err := c.Call(ctx, req.Method, req.Params)
+	var rpcErr *bridge.RPCError
+	switch {
+	case errors.As(err, &rpcErr):
+		reply(rpcReply{Error: rpcErr})
+	case err != nil:
+		reply(rpcReply{Error: &bridge.RPCError{Code: bridge.CodeUpstreamUnavailable, Message: err.Error()}})
+	default:
+		reply(rpcReply{Result: res})
+	}
+}
