@@ -126,6 +126,7 @@ func transition(s Session, e events.Event) (Session, bool) {
 			RequestedBy: e.Actor,
 			RequestSeq:  e.Seq,
 			RequestedAt: e.Time,
+			Fresh:       true,
 			Created:     e.Time,
 			LastSeq:     s.LastSeq,
 		}, true
@@ -139,6 +140,7 @@ func transition(s Session, e events.Event) (Session, bool) {
 		s.Status = StatusRestarting
 		s.RequestSeq = e.Seq
 		s.RequestedAt = e.Time
+		s.Fresh = e.Fresh
 		s.RequestedBy = e.Actor
 		s.Reason = e.Reason
 		s.Restarts++

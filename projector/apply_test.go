@@ -118,7 +118,7 @@ func TestApply(t *testing.T) {
 			changes(func(s *Session, e events.Event) {
 				*s = Session{Node: testNode, Name: testSession, Status: StatusStarting, Generation: 1,
 					Server:  events.Server{Transport: events.TransportStdio, Command: "srv", Args: []string{"--x"}},
-					Restart: events.RestartOnFailure, Reason: "connect", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time,
+					Restart: events.RestartOnFailure, Reason: "connect", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time, Fresh: true,
 					Created: e.Time}
 			})},
 		{"created keeps an explicit restart policy", nil,
@@ -126,7 +126,7 @@ func TestApply(t *testing.T) {
 			changes(func(s *Session, e events.Event) {
 				*s = Session{Node: testNode, Name: testSession, Status: StatusStarting, Generation: 1,
 					Server:  events.Server{Transport: events.TransportStdio, Command: "srv", Args: []string{"--x"}},
-					Restart: events.RestartNever, Reason: "connect", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time,
+					Restart: events.RestartNever, Reason: "connect", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time, Fresh: true,
 					Created: e.Time}
 			})},
 		{"created on a ready session is ignored", hReady, ev(events.KindCreated, 2), unchanged},
@@ -137,14 +137,14 @@ func TestApply(t *testing.T) {
 			changes(func(s *Session, e events.Event) {
 				*s = Session{Node: testNode, Name: testSession, Status: StatusStarting, Generation: 2,
 					Server:  events.Server{Transport: events.TransportStdio, Command: "srv", Args: []string{"--x"}},
-					Restart: events.RestartOnFailure, Reason: "again", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time,
+					Restart: events.RestartOnFailure, Reason: "again", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time, Fresh: true,
 					Created: e.Time}
 			})},
 		{"created after cleaned reopens and is no longer cleaned", hCleaned, ev(events.KindCreated, 2),
 			changes(func(s *Session, e events.Event) {
 				*s = Session{Node: testNode, Name: testSession, Status: StatusStarting, Generation: 2,
 					Server:  events.Server{Transport: events.TransportStdio, Command: "srv", Args: []string{"--x"}},
-					Restart: events.RestartOnFailure, Reason: "connect", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time,
+					Restart: events.RestartOnFailure, Reason: "connect", RequestedBy: e.Actor, RequestSeq: e.Seq, RequestedAt: e.Time, Fresh: true,
 					Created: e.Time}
 			})},
 		{"created after close with an old generation is ignored", hClosed, ev(events.KindCreated, 1), unchanged},
@@ -163,7 +163,7 @@ func TestApply(t *testing.T) {
 			ev(events.KindRestartRequested, 2, withReason("user")),
 			changes(func(s *Session, e events.Event) {
 				s.Generation, s.Bridge, s.Status = 2, nil, StatusRestarting
-				s.RequestSeq, s.RequestedAt, s.RequestedBy, s.Reason = e.Seq, e.Time, e.Actor, "user"
+				s.RequestSeq, s.RequestedAt, s.RequestedBy, s.Reason, s.Fresh = e.Seq, e.Time, e.Actor, "user", false
 				s.Restarts = 1
 				s.ReadyAt = time.Time{}
 			})},
@@ -171,13 +171,13 @@ func TestApply(t *testing.T) {
 			ev(events.KindRestartRequested, 2),
 			changes(func(s *Session, e events.Event) {
 				s.Generation, s.Bridge, s.Status = 2, nil, StatusRestarting
-				s.RequestSeq, s.RequestedAt, s.RequestedBy, s.Reason = e.Seq, e.Time, e.Actor, ""
+				s.RequestSeq, s.RequestedAt, s.RequestedBy, s.Reason, s.Fresh = e.Seq, e.Time, e.Actor, "", false
 				s.Restarts, s.Error, s.ReadyAt = 1, "", time.Time{}
 			})},
 		{"restart_requested on a failed session revives it", hFailed, ev(events.KindRestartRequested, 2),
 			changes(func(s *Session, e events.Event) {
 				s.Generation, s.Bridge, s.Status = 2, nil, StatusRestarting
-				s.RequestSeq, s.RequestedAt, s.RequestedBy, s.Reason = e.Seq, e.Time, e.Actor, ""
+				s.RequestSeq, s.RequestedAt, s.RequestedBy, s.Reason, s.Fresh = e.Seq, e.Time, e.Actor, "", false
 				s.Restarts, s.Error, s.ReadyAt = 1, "", time.Time{}
 			})},
 		{"restart_requested for an older generation changes nothing", hRestarted,

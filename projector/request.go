@@ -17,6 +17,21 @@ import (
 // A session that does not exist, was cleaned or was closed is an *events.SessionError
 // wrapping events.ErrNotFound or events.ErrClosed.
 func RequestRestart(ctx context.Context, log events.Log, s Session, reason string, since time.Time) (Session, bool, error) {
+	return RequestRestartWith(ctx, log, s, RestartOptions{Reason: reason, Since: since})
+}
+
+// RestartOptions qualify a restart request.
+type RestartOptions struct {
+	Reason string
+	// Since: a restart requested at or after this time satisfies the caller (zero: none).
+	Since time.Time
+	// Fresh asks for a new MCP session rather than resuming the current one.
+	Fresh bool
+}
+
+// RequestRestartWith is RequestRestart with options.
+func RequestRestartWith(ctx context.Context, log events.Log, s Session, o RestartOptions) (Session, bool, error) {
+	reason, since := o.Reason, o.Since
 	for {
 		switch {
 		case s.Status == "" || s.Cleaned:
@@ -30,6 +45,7 @@ func RequestRestart(ctx context.Context, log events.Log, s Session, reason strin
 		}
 		e := events.New(events.KindRestartRequested, s.Node, s.Name, s.Generation+1)
 		e.Reason = reason
+		e.Fresh = o.Fresh
 		seq, err := log.Append(ctx, e, events.After(s.LastSeq))
 		if err == nil {
 			e.Seq = seq

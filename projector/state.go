@@ -74,6 +74,9 @@ type Session struct {
 	RequestedBy events.Actor `json:"requested_by"`
 	RequestSeq  uint64       `json:"request_seq"` // seq of the created/restart_requested of Generation
 	RequestedAt time.Time    `json:"requested_at,omitzero"`
+	// Fresh: the current generation must start a new MCP session rather than resume
+	// MCPSessionID (an explicit restart, or a new session).
+	Fresh bool `json:"fresh,omitempty"`
 
 	LastExit *Exit  `json:"last_exit,omitempty"`
 	Error    string `json:"error,omitempty"` // last server_lost/expired/unauthorized/failed text

@@ -92,7 +92,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	}
 	notes := newNotifyPublisher(log, node, o.session, logger)
 	defer notes.Close()
-	b := bridge.New(bridge.Config{
+	cfg := bridge.Config{
 		Session:        o.session,
 		Server:         s.Server,
 		Headers:        sec.Headers,
@@ -102,9 +102,26 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Logger:         logger,
 		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: Version},
 		OnNotification: notes.Publish,
-	})
+	}
+	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
+	// the initialize result its previous bridge cached; an explicit restart starts afresh.
+	resumed := false
+	if s.Server.Transport == events.TransportHTTP && !s.Fresh && s.MCPSessionID != "" {
+		if init, err := readInitCache(home, o.session, s.MCPSessionID); err == nil {
+			cfg.ResumeSessionID, cfg.ResumeInitialize = s.MCPSessionID, init
+			resumed = true
+		}
+	}
+	b := bridge.New(cfg)
 	openCtx, cancel := context.WithTimeout(ctx, bridgeOpenTimeout)
 	err = b.Open(openCtx)
+	if err != nil && resumed {
+		logger.Info("resuming the MCP session failed; starting a new one", "mcp_session", cfg.ResumeSessionID, "err", err)
+		_ = b.Close(context.Background())
+		cfg.ResumeSessionID, cfg.ResumeInitialize = "", nil
+		b = bridge.New(cfg)
+		err = b.Open(openCtx)
+	}
 	cancel()
 	if err != nil {
 		kind, code := classifyLoss(err)
@@ -114,6 +131,11 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		return &Error{Code: code, Err: fmt.Errorf("open: %w", err)}
 	}
 	defer b.Close(context.Background())
+	if id := b.MCPSessionID(); id != "" {
+		if err := writeInitCache(home, o.session, id, b.InitializeResult()); err != nil {
+			logger.Warn("cache initialize result", "err", err)
+		}
+	}
 
 	// Remote calls are answered from before ready is announced: a caller that sees ready
 	// finds the subscription.
@@ -159,7 +181,10 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 			actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_, _ = log.Append(actx, st, events.Unconditional())
 			cancel()
-			_ = b.CloseWith(context.Background(), bridge.CloseOptions{EndSession: errors.Is(why, errClosedSession)})
+			// A close, or an explicit restart, ends the server's MCP session (HTTP DELETE);
+			// a restart after a crash leaves it for the next bridge to resume.
+			end := errors.Is(why, errClosedSession) || (errors.Is(why, errSuperseded) && br.freshNext)
+			_ = b.CloseWith(context.Background(), bridge.CloseOptions{EndSession: end})
 			logger.Info("stopping", "why", why)
 			return nil
 		}
@@ -199,6 +224,8 @@ type bridgeRun struct {
 	gen    uint64
 	pid    int
 	logger *slog.Logger
+
+	freshNext bool // the generation that superseded this one asked for a fresh MCP session
 }
 
 // current reads the session from the KV and folds what the KV has not caught up with.
@@ -264,6 +291,7 @@ func (r *bridgeRun) watch(ctx context.Context, s projector.Session, stop context
 			case !s.IsOpen():
 				return errClosedSession
 			case s.Generation > r.gen:
+				r.freshNext = s.Fresh
 				return errSuperseded
 			}
 			return nil
