@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// TestHTTP_ExpiredSessionIsRecordedAndRestartGetsANewOne: the server forgets the MCP
+// session (404, or 400 "unknown session"); the bridge records expired and exits, and
+// `mcpctl restart` opens a new MCP session that works.
+func TestHTTP_ExpiredSessionIsRecordedAndRestartGetsANewOne(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"404", "400"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e := shared(t)
+			name := uniqueName(t)
+			// 3 POSTs per MCP session: initialize, initialized, one call.
+			url, _ := startHTTPServer(t, "--expire-after", "3", "--expire-mode", mode)
+			e.ok("connect", url, "@"+name)
+			t.Cleanup(func() { e.run("close", "@"+name) })
+			first, _ := e.session(name)
+			if first.MCPSessionID == "" {
+				t.Fatalf("no mcp_session_id recorded for an HTTP session: %+v", first)
+			}
+			if r := e.ok("@"+name, "tools-call", "add", "a:=1", "b:=2"); strings.TrimSpace(r.Stdout) != "3" {
+				t.Fatalf("first call:\n%s", r)
+			}
+			r := e.run("@"+name, "tools-call", "add", "a:=1", "b:=2")
+			if r.Code != 3 || !strings.Contains(r.Stderr, "expired") {
+				t.Fatalf("the call the server refused: want exit 3 saying expired\n%s", r)
+			}
+			waitFor(t, 5*time.Second, func() error {
+				if s, _ := e.session(name); s.Status != projector.StatusExpired || s.Bridge != nil {
+					return fmt.Errorf("status %s bridge %+v, want expired without a bridge", s.Status, s.Bridge)
+				}
+				return nil
+			})
+			evs := e.sessionEvents(name)
+			assertOrder(t, evs, step{events.KindBridgeReady, first.Generation}, step{events.KindExpired, first.Generation},
+				step{events.KindBridgeExited, first.Generation})
+			if n := countKind(evs, events.KindRestartRequested); n != 0 {
+				t.Fatalf("an expired session was restarted without being asked: %v", kindsOf(evs))
+			}
+
+			var rr struct {
+				Started    bool   `json:"started"`
+				Generation uint64 `json:"generation"`
+			}
+			e.jsonOK(&rr, "restart", "@"+name)
+			if !rr.Started || rr.Generation != first.Generation+1 {
+				t.Fatalf("restart of an expired session: %+v, want started generation %d", rr, first.Generation+1)
+			}
+			if r := e.ok("@"+name, "tools-call", "add", "a:=2", "b:=2"); strings.TrimSpace(r.Stdout) != "4" {
+				t.Fatalf("call after the restart:\n%s", r)
+			}
+			second, _ := e.session(name)
+			if second.MCPSessionID == "" || second.MCPSessionID == first.MCPSessionID {
+				t.Fatalf("mcp_session_id after restart %q, before %q: want a new one", second.MCPSessionID, first.MCPSessionID)
+			}
+		})
+	}
+}
+
+// TestSecrets_NeverLeaveTheSecretsFile connects an HTTP session with a secret header and a
+// stdio session with a secret env value, proves with whoami that both reached the server,
+// and then looks for the values everywhere else: the events, the listing (the KV), every
+// file under the home but secrets/, the logs, and every process's command line.
+func TestSecrets_NeverLeaveTheSecretsFile(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	header := "s3cr3t-VALUE-" + suffix
+	envValue := "env-s3cr3t-" + suffix
+	hname, sname := uniqueName(t)+"-h", uniqueName(t)+"-s"
+
+	url, srv := startHTTPServer(t, "--require-header", "X-Secret-Token="+header)
+	// Without the header the server refuses: the header is what gets us in.
+	r := e.run("connect", url, "@"+hname+"-noauth")
+	if r.Code != 4 {
+		t.Fatalf("connect without the required header: want exit 4 (auth)\n%s", r)
+	}
+	e.ok("connect", url, "@"+hname, "-H", "X-Secret-Token: "+header)
+	t.Cleanup(func() { e.run("close", "@"+hname) })
+	e.ok("connect", "@"+sname, "-e", "MCPTEST_SECRET="+envValue, "--", serverBin)
+	t.Cleanup(func() { e.run("close", "@"+sname) })
+
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	var who struct {
+		Headers map[string]string `json:"headers"`
+		Env     map[string]string `json:"env"`
+	}
+	whoami := func(session string) {
+		r := e.ok("@"+session, "tools-call", "whoami")
+		who.Headers, who.Env = nil, nil
+		if err := json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &who); err != nil {
+			t.Fatalf("whoami output: %v\n%s", err, r)
+		}
+	}
+	whoami(hname)
+	if got := who.Headers["X-Secret-Token"]; got != sum(header) {
+		t.Fatalf("the server saw X-Secret-Token hashed %q, want the hash of our value %q", got, sum(header))
+	}
+	whoami(sname)
+	if got := who.Env["MCPTEST_SECRET"]; got != sum(envValue) {
+		t.Fatalf("the server saw MCPTEST_SECRET hashed %q, want the hash of our value %q", got, sum(envValue))
+	}
+	// A restart reads the secrets again from their file.
+	e.ok("restart", "@"+hname)
+	whoami(hname)
+	if got := who.Headers["X-Secret-Token"]; got != sum(header) {
+		t.Fatalf("after restart the server saw X-Secret-Token hashed %q, want %q", got, sum(header))
+	}
+
+	secrets := []string{header, envValue}
+	leak := func(where, text string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("secret %q appears in %s", s, where)
+			}
+		}
+	}
+	leak("mcpctl events --json", e.ok("events", "--json").Stdout)
+	leak("mcpctl sessions --json", e.ok("--json", "sessions").Stdout)
+	leak("mcpctl @"+hname+" --json", e.ok("--json", "@"+hname).Stdout)
+	leak("mcpctl @"+hname+" logs", e.ok("@"+hname, "logs", "-n", "0").Stdout)
+	leak("mcpctl @"+sname+" logs", e.ok("@"+sname, "logs", "-n", "0").Stdout)
+	for _, session := range []string{hname, sname} {
+		var s projector.Session
+		for _, ev := range e.sessionEvents(session, events.KindCreated) {
+			if ev.Server != nil {
+				s.Server = *ev.Server
+			}
+		}
+		if len(s.Server.HeaderNames)+len(s.Server.EnvNames) != 1 {
+			t.Errorf("@%s created event names %v %v, want the one secret's name", session, s.Server.HeaderNames, s.Server.EnvNames)
+		}
+	}
+	secretsDir := filepath.Join(e.home, "secrets")
+	found := 0
+	err := filepath.WalkDir(e.home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // files come and go under a live home
+		}
+		if d.IsDir() {
+			if path == secretsDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		leak(path, string(b))
+		found++
+		return nil
+	})
+	if err != nil || found == 0 {
+		t.Fatalf("walk %s: %v (%d files)", e.home, err, found)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if p == fmt.Sprintf("/proc/%d/cmdline", srv.Process.Pid) {
+			continue // the test server is told the value it requires on its command line
+		}
+		b, _ := os.ReadFile(p)
+		leak(p, string(b))
+	}
+	// The values are in the secrets directory, and only there.
+	var inSecrets int
+	_ = filepath.WalkDir(secretsDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(path)
+			for _, s := range secrets {
+				if strings.Contains(string(b), s) {
+					inSecrets++
+				}
+			}
+			if fi, err := d.Info(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("secrets file %s has mode %v, want 0600", path, fi.Mode().Perm())
+			}
+		}
+		return nil
+	})
+	if inSecrets != 2 {
+		t.Errorf("found the secret values %d times under %s, want each once", inSecrets, secretsDir)
+	}
+}
