@@ -74,7 +74,19 @@ durable log that you can tail with 'mcpctl events'.
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		// cobra.NoArgs would say "unknown command" without the "did you mean" cobra offers
+		// on its own only when Args is unset.
+		SuggestionsMinimumDistance: 2,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			err := fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				return &Error{Code: ExitUsage, Err: err, Hint: "did you mean " + strings.Join(s, " or ") + "? (all commands: mcpctl --help)"}
+			}
+			return err
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSessions(cmd.Context(), &sessionsOptions{f: f})
 		},
