@@ -1,7 +1,7 @@
 // Command bench measures mcpctl against @apify/mcpc on this machine, call by call, and
 // writes the results to docs/benchmarks.md and docs/benchmarks.svg.
 //
-//	go run ./e2e/bench [-n 30] [-slow 5] [-storm 32] [-mem-calls 1000] [-no-mcpc]
+//	go run ./e2e/bench [-n 20] [-slow 4] [-storm 32] [-mem-calls 1000] [-no-mcpc]
 //
 // Both tools get their own temporary home, talk to the same two stdio servers
 // (@modelcontextprotocol/server-everything and our Go test server), and run with stdin from
@@ -41,8 +41,8 @@ type config struct {
 
 func main() {
 	var c config
-	flag.IntVar(&c.warm, "n", 30, "samples per warm operation (tools-list, tools-call, ping, raw floor)")
-	flag.IntVar(&c.slow, "slow", 5, "samples per connect, restart and close")
+	flag.IntVar(&c.warm, "n", 20, "samples per warm operation (tools-list, tools-call, ping, raw floor)")
+	flag.IntVar(&c.slow, "slow", 4, "samples per connect, restart and close")
 	flag.IntVar(&c.storm, "storm", 32, "parallel processes in the call and restart storms (0: skip storms)")
 	flag.IntVar(&c.memCalls, "mem-calls", 1000, "calls between the two memory readings")
 	flag.StringVar(&c.docs, "docs", "docs", "directory for benchmarks.md and benchmarks.svg")

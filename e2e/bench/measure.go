@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -120,6 +121,46 @@ func (b *bench) teardown() {
 		b.tools[1].run(ctx, "--json", "clean", "all")
 	}
 	b.tools[0].run(ctx, "hub", "stop")
+	if n := endLeftovers(map[string]bool{"MCPCTL_HOME=" + b.env.MCPCTLHome: true, "MCPC_HOME_DIR=" + b.env.MCPCHome: true}); n > 0 {
+		logf("ended %d leftover processes of this run (bridges their tool no longer tracks)", n)
+	}
+}
+
+// endLeftovers ends the processes this run started that outlived their tool's own cleanup:
+// those whose environment names one of this run's homes. mcpc's restart storm orphans
+// bridges that no longer appear in its sessions.json, so `mcpc clean all` cannot stop them.
+func endLeftovers(homes map[string]bool) int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if homes[kv] {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for _, pid := range pids {
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return len(pids)
 }
 
 func (b *bench) runAll(ctx context.Context) error {
