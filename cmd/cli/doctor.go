@@ -136,6 +136,11 @@ func replayCheck(ctx context.Context, hub *HubConn) check {
 		c.Detail = err.Error()
 		return c
 	}
+	// Every node's sessions, but this node's position: the hub writes _position.<node>.
+	if kv.Pos, err = projector.NodePosition(ctx, hub.Store, hub.Node); err != nil {
+		c.Detail = err.Error()
+		return c
+	}
 	info, _ := hub.Log.Info(ctx)
 	if info.FirstSeq > 1 {
 		c.OK = true
