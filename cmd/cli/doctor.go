@@ -15,7 +15,10 @@ import (
 	"github.com/mcpctl/mcpctl/projector"
 )
 
-type doctorOptions struct{ f *Factory }
+type doctorOptions struct {
+	f      *Factory
+	repair bool
+}
 
 type check struct {
 	Name   string   `json:"name"`
@@ -26,7 +29,7 @@ type check struct {
 
 func newCmdDoctor(f *Factory) *cobra.Command {
 	o := &doctorOptions{f: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the hub, the store lock, and that the session state equals a replay of the log",
 		Args:  cobra.NoArgs,
@@ -34,6 +37,8 @@ func newCmdDoctor(f *Factory) *cobra.Command {
 			return runDoctor(cmd.Context(), o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.repair, "repair", false, "rebuild the session state from the log (recreate the KV bucket and fold every event) and say what could not be recovered")
+	return cmd
 }
 
 func runDoctor(ctx context.Context, o *doctorOptions) error {
@@ -46,6 +51,9 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 		return err
 	}
 	add(homeCheck(home))
+	if c, bad := addressCheck(home); bad {
+		add(c)
+	}
 	hub, err := f.Hub(ctx)
 	if err != nil {
 		add(check{Name: "hub", Detail: err.Error()})
@@ -60,7 +68,18 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 		add(check{Name: "event log", OK: true, Detail: fmt.Sprintf("%d events (seq %d..%d), %s", info.Msgs, info.FirstSeq,
 			info.LastSeq, humanBytes(info.Bytes))})
 	}
+	add(integrityCheck(ctx, hub))
 	add(replayCheck(ctx, hub))
+	if o.repair {
+		r := repairProjection(ctx, hub)
+		for i := range checks {
+			if checks[i].Name == "projection" && !checks[i].OK {
+				checks[i] = replayCheck(ctx, hub)
+				checks[i].Detail = "after repair: " + checks[i].Detail
+			}
+		}
+		add(r)
+	}
 	return finishDoctor(f, checks)
 }
 
