@@ -40,8 +40,10 @@ func RequestRestartWith(ctx context.Context, log events.Log, s Session, o Restar
 			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrClosed}
 		case s.Status == StatusStarting || s.Status == StatusRestarting:
 			return s, false, nil // join the pending generation
-		case !since.IsZero() && !s.RequestedAt.IsZero() && !s.RequestedAt.Before(since):
-			return s, false, nil // a restart requested after the caller was asked satisfies it
+		case s.Status == StatusReady && !since.IsZero() && !s.RequestedAt.IsZero() && !s.RequestedAt.Before(since):
+			// A generation requested after the caller was asked satisfies it, if it works: one
+			// that already crashed or expired does not, and the caller asks for the next.
+			return s, false, nil
 		}
 		e := events.New(events.KindRestartRequested, s.Node, s.Name, s.Generation+1)
 		e.Reason = reason

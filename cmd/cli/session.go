@@ -94,9 +94,6 @@ func requestRestartOpts(ctx context.Context, hub *HubConn, s projector.Session, 
 	if at := invokedAt(); !since.IsZero() && at.Before(since) {
 		since = at
 	}
-	if !since.IsZero() {
-		since = since.Add(-restartJoinWindow)
-	}
 	if s.Node == "" {
 		s.Node = hub.Node
 	}
@@ -115,13 +112,6 @@ func requestRestartOpts(ctx context.Context, hub *HubConn, s projector.Session, 
 	}
 	return s, started, err
 }
-
-// restartJoinWindow widens "a restart requested after you asked satisfies you" backwards:
-// a restart requested up to this long before this process started is joined too. A storm of
-// restarts launched together (a fleet of agents reacting to one failure) then makes exactly
-// one generation even when some of its processes are scheduled late on a loaded machine;
-// a restart asked for a second after the previous one finished still makes a new one.
-const restartJoinWindow = time.Second
 
 // invokedAt is when this process started: the moment the user asked. time.Now() inside a
 // command is later by the process start-up, which on a loaded machine (32 `mcpctl restart`
