@@ -39,7 +39,9 @@ func TestHTTP_ExpiredSessionIsRecordedAndRestartGetsANewOne(t *testing.T) {
 				t.Fatalf("first call:\n%s", r)
 			}
 			r := e.run("@"+name, "tools-call", "add", "a:=1", "b:=2")
-			if r.Code != 3 || !strings.Contains(r.Stderr, "expired") {
+			// The bridge may exit (expired) before it answers the call in flight; then the
+			// CLI can only say the bridge went away. Either way: exit 3, never a server error.
+			if r.Code != 3 || !(strings.Contains(r.Stderr, "expired") || strings.Contains(r.Stderr, "the bridge went away")) {
 				t.Fatalf("the call the server refused: want exit 3 saying expired\n%s", r)
 			}
 			waitFor(t, 5*time.Second, func() error {
