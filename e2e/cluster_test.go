@@ -209,6 +209,15 @@ func restartStorm(t *testing.T, owner *cnode, name string, count int, during fun
 		during()
 	}
 	rs := <-done
+	defer func() {
+		if t.Failed() {
+			for _, ev := range owner.events(name) {
+				t.Logf("%d %s g%d %s %s pid=%d %s", ev.Seq, ev.Type, ev.Generation, ev.Time.Format("15:04:05.000"), ev.Actor.Command, ev.Actor.PID, firstNonEmpty(ev.Reason, ev.Error))
+			}
+			b, _ := os.ReadFile(filepath.Join(owner.home, "logs", "hub.log"))
+			t.Logf("hub log:\n%s", b)
+		}
+	}()
 	started := 0
 	for i, r := range rs {
 		if r.Code != 0 {
@@ -315,12 +324,13 @@ func TestCluster_NATSNodeKilledDuringARestartStorm(t *testing.T) {
 		// Kill the events stream's leader while the storm is on: the election happens
 		// under the restarts' conditional appends.
 		waitFor(t, 20*time.Second, func() error {
-			for _, ev := range a.events("s") {
+			evs := a.events("s")
+			for _, ev := range evs {
 				if ev.Type == events.KindRestartRequested && ev.Seq > before[len(before)-1].Seq {
 					return nil
 				}
 			}
-			return errors.New("no restart requested yet")
+			return fmt.Errorf("no restart requested after %d yet: %v", before[len(before)-1].Seq, kindsOf(evs))
 		})
 		c.Stop(streamLeader(t, c))
 	}, func(int) (*cnode, []string) { return a, []string{"--json", "restart", "@s"} })
@@ -444,4 +454,13 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

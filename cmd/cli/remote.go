@@ -155,7 +155,19 @@ func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method str
 		defer cancel()
 	}
 	msg.Header.Set(rpcDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
+	// A publish the server's permissions refuse is reported asynchronously, and the request
+	// would only time out: watch for the refusal of this subject and end the request.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), msg.Subject) {
+			cancel(err)
+		}
+	})
 	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		err = cause
+	}
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, err

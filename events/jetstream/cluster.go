@@ -119,8 +119,8 @@ func (o ClusterOptions) natsOptions() []nats.Option {
 // DialCluster connects to an external cluster. Every server in the list is tried; a
 // connection that drops moves to another server of the list (servers the cluster
 // advertises are ignored: behind NAT or Docker they are often not reachable from here).
-// A long-lived client (hub, bridge) reconnects forever; a short-lived one (the CLI) gives up
-// after a few rounds, and its operations are bounded by their contexts.
+// Both kinds reconnect without a limit; a short-lived client (the CLI) buffers nothing
+// meanwhile, and its operations are bounded by their contexts.
 func DialCluster(ctx context.Context, o ClusterOptions, longLived bool, opts ...nats.Option) (*nats.Conn, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -136,10 +136,13 @@ func DialCluster(ctx context.Context, o ClusterOptions, longLived bool, opts ...
 		nats.ReconnectWait(DefaultReconnectDelay),
 		nats.ReconnectJitter(DefaultReconnectDelay, DefaultReconnectDelay),
 	}
-	if longLived {
-		base = append(base, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
-	} else {
-		base = append(base, nats.MaxReconnects(3*len(o.URLs)), nats.ReconnectBufSize(-1))
+	// Reconnect without a limit: every operation is bounded by its context, and a client
+	// whose server died must find the survivors however long the election takes.
+	base = append(base, nats.MaxReconnects(-1))
+	if !longLived {
+		// A short-lived client buffers nothing while reconnecting: a publish fails at once
+		// and is retried (with its message id) by Retry.
+		base = append(base, nats.ReconnectBufSize(-1))
 	}
 	base = append(base, o.natsOptions()...)
 	nc, err := nats.Connect(strings.Join(o.URLs, ","), append(base, opts...)...)
@@ -240,7 +243,8 @@ func Transient(err error) bool {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, njs.ErrNoStreamResponse),
-		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting):
+		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrReconnectBufExceeded):
 		return true
 	}
 	// nats.go reports some server answers as plain text only.

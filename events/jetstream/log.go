@@ -26,6 +26,9 @@ const (
 	// caller-supplied message id inspects to recognize its own earlier write.
 	ownWriteScan = 64
 	apiPrefix    = "$JS.API."
+	// shortReadSpan: a read whose range of sequences is shorter than this uses gets, not a
+	// consumer.
+	shortReadSpan = 64
 )
 
 // Log is the events.Log on JetStream.
@@ -177,7 +180,12 @@ func (l *Log) NotifyInfo(ctx context.Context) (StreamState, error) {
 }
 
 func (l *Log) streamState(ctx context.Context, name string) (StreamState, error) {
-	st, err := l.js.Stream(ctx, name)
+	var st njs.Stream
+	err := Retry(ctx, func(ctx context.Context) error {
+		var err error
+		st, err = l.js.Stream(ctx, name)
+		return err
+	})
 	if err != nil {
 		return StreamState{}, fmt.Errorf("stream %s: %w", name, err)
 	}
@@ -366,6 +374,30 @@ func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint6
 			return nil
 		}
 		start = m.Seq
+		// A short tail (the events a writer missed since its last read) is fetched message by
+		// message: no consumer to create, which on a cluster needs the meta leader and is
+		// what stalls while a killed node's leadership is re-elected.
+		if head-start < shortReadSpan {
+			for {
+				end := m.Seq >= head
+				if err := fn(m, end); err != nil {
+					return err
+				}
+				if end {
+					return nil
+				}
+				m, err = l.getMsg(ctx, stream, msgRequest{Seq: m.Seq + 1, NextFor: filter})
+				if errors.Is(err, events.ErrNotFound) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if m.Seq > head {
+					return nil
+				}
+			}
+		}
 	}
 	cfg := njs.OrderedConsumerConfig{DeliverPolicy: njs.DeliverByStartSequencePolicy, OptStartSeq: start}
 	// A filter the stream's own subjects already imply costs the server a subject match

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	njs "github.com/nats-io/nats.go/jetstream"
 
@@ -90,14 +91,26 @@ func (s *Store) List(ctx context.Context, prefix string) (map[string][]byte, err
 
 // Watch delivers key's current value, then each new one, until ctx ends; then the channel
 // is closed. A deleted key is delivered as nil.
+//
+// The watcher is created in the background, retried until it exists: on a cluster it is a
+// consumer, whose creation waits for a meta leader, and a caller that also polls the log
+// must not be held up meanwhile.
 func (s *Store) Watch(ctx context.Context, key string) (<-chan []byte, error) {
-	w, err := s.kv.Watch(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("session store: watch %q: %w", key, err)
-	}
 	out := make(chan []byte, 1)
 	go func() {
 		defer close(out)
+		var w njs.KeyWatcher
+		for {
+			var err error
+			if w, err = s.kv.Watch(ctx, key); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retryPauseMax):
+			}
+		}
 		defer w.Stop()
 		for {
 			select {
