@@ -78,6 +78,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 				checks[i].Detail = "after repair: " + checks[i].Detail
 			}
 		}
+		restartHubAfterRepair(ctx, hub, &r)
 		add(r)
 	}
 	return finishDoctor(f, checks)

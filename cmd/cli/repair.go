@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	njs "github.com/nats-io/nats.go/jetstream"
 
@@ -45,6 +46,12 @@ func integrityCheck(ctx context.Context, hub *HubConn) check {
 		if span := info.LastSeq - info.FirstSeq + 1; info.Msgs < span {
 			problems = append(problems, fmt.Sprintf("%d event(s) missing between seq %d and %d (deleted, or lost to a damaged store block)",
 				span-info.Msgs, info.FirstSeq, info.LastSeq))
+		}
+	}
+	if hub.Store != nil {
+		if pos, err := projector.NodePosition(ctx, hub.Store, hub.Node); err == nil && pos > info.LastSeq {
+			problems = append(problems, fmt.Sprintf("the log ends at seq %d but the session state was built from events up to seq %d: events %d..%d were lost (a damaged store block?); run mcpctl doctor --repair",
+				info.LastSeq, pos, info.LastSeq+1, pos))
 		}
 	}
 	var skipped []string
@@ -148,4 +155,16 @@ func repairProjection(ctx context.Context, hub *HubConn) check {
 	}
 	c.OK = true
 	return c
+}
+
+// restartHubAfterRepair stops the hub so that the next command starts one whose projector
+// loads the rebuilt bucket (the running one holds its position in memory, and after a log
+// that went backwards it would skip the new events). Bridges keep running and are adopted.
+func restartHubAfterRepair(ctx context.Context, hub *HubConn, c *check) {
+	if err := stopHubProcess(ctx, hub.Addr, 10*time.Second); err != nil {
+		c.OK = false
+		c.Detail += fmt.Sprintf("; stopping the hub to reload the state failed: %v (run mcpctl hub stop)", err)
+		return
+	}
+	c.Detail += "; the hub was stopped to reload it (the next command starts it, bridges are adopted)"
 }
