@@ -464,6 +464,11 @@ func (c *serverConn) request(m incoming) {
 		var line []byte
 		var rpcErr *RPCError
 		switch {
+		case err == nil && len(result) > c.s.MaxLine:
+			// Clients read lines of at most MaxLine (plus slack): a bigger answer would only
+			// break their connection and read as "the bridge went away". Say what happened.
+			line = appendError(nil, id, &RPCError{Code: CodeInternalError, Message: fmt.Sprintf(
+				"the server's result is %d bytes, more than the %d bytes a bridge answer may have", len(result), c.s.MaxLine)})
 		case err == nil:
 			line = appendResult(make([]byte, 0, len(result)+len(id)+40), id, result)
 		case errors.As(err, &rpcErr):
