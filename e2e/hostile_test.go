@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mcpctl/mcpctl/events/jetstream"
 )
@@ -177,4 +179,45 @@ func TestHostile_HomeAndFileModes(t *testing.T) {
 	}
 	must(t, os.Chmod(e.home, 0o700))
 	e.ok("@m", "ping")
+}
+
+// TestSecrets_NotInAnyProcessEnvironmentOrArgv complements TestSecrets_NeverLeaveTheSecretsFile
+// (events, KV, files, logs, argv): a header value and an env value given to connect appear in
+// no process's environment or argv — not the CLI's children, the hub's, or the bridges' —
+// except the stdio MCP server's own environment, where the env value is meant to be.
+func TestSecrets_NotInAnyProcessEnvironmentOrArgv(t *testing.T) {
+	t.Parallel()
+	e := isolated(t)
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	envValue, header := "env-leak-"+suffix, "hdr-leak-"+suffix
+	e.ok("connect", "@envs", "-e", "MCPTEST_SECRET="+envValue, "--", serverBin)
+	url, srv := startHTTPServer(t, "--require-header", "X-Secret-Token="+header)
+	e.ok("connect", url, "@hdrs", "-H", "X-Secret-Token: "+header)
+	e.ok("restart", "@envs")
+	e.ok("@envs", "ping")
+	e.ok("@hdrs", "ping")
+
+	checked, seenInServer := 0, false
+	for _, pid := range pidsUnder(e.home) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		isServer := strings.HasPrefix(string(cmdline), serverBin+"\x00") || string(cmdline) == serverBin
+		if isServer && strings.Contains(string(environ), envValue) {
+			seenInServer = true
+		}
+		for _, v := range []string{envValue, header} {
+			if strings.Contains(string(cmdline), v) {
+				t.Errorf("pid %d (%s) has a secret in its argv", pid, strings.ReplaceAll(string(cmdline), "\x00", " "))
+			}
+			if strings.Contains(string(environ), v) && !(isServer && v == envValue) {
+				t.Errorf("pid %d (%s) has a secret in its environment", pid, strings.ReplaceAll(string(cmdline), "\x00", " "))
+			}
+		}
+		checked++
+	}
+	if checked < 3 || !seenInServer {
+		// The probe must be able to see a secret where it belongs, or it proves nothing.
+		t.Fatalf("checked %d processes; env value seen in the stdio server's environment: %v", checked, seenInServer)
+	}
+	_ = srv
 }
