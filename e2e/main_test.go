@@ -60,14 +60,31 @@ func run(m *testing.M) int {
 	}
 	// Short home path: bridge sockets live under it and sun_path is 108 bytes.
 	sharedHome = filepath.Join(workDir, "h")
+	// Every process the suite starts inherits this, so the leftover check below also finds
+	// servers whose command line and MCPCTL_HOME say nothing of workDir (node, npm).
+	os.Setenv(runMarker, workDir)
 	code := m.Run()
 	stopHub(sharedHome)
-	if left := leftoverProcesses(workDir); len(left) > 0 && code == 0 {
+	// Processes ending by themselves (a bridge's server group, a killed hub's children) get
+	// a moment; what is still there then was left behind, and is killed after the report.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pidsUnder(workDir)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := leftoverProcesses(workDir); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "e2e: processes left behind after the suite:\n  %s\n", strings.Join(left, "\n  "))
-		code = 1
+		for _, p := range pidsUnder(workDir) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		if code == 0 {
+			code = 1
+		}
 	}
 	return code
 }
+
+// runMarker names the environment variable that marks the processes of this run.
+const runMarker = "MCPCTL_E2E_RUN"
 
 // stopHub ends a home's hub and every bridge started from it, as a user cleaning up would.
 func stopHub(home string) {
@@ -90,7 +107,8 @@ func stopHub(home string) {
 }
 
 // pidsUnder lists processes whose command line or environment mentions dir (our binaries
-// live there, and every process we start gets MCPCTL_HOME under it).
+// live there, every process we start gets MCPCTL_HOME under it, and the run's marker is
+// workDir).
 func pidsUnder(dir string) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
@@ -105,7 +123,8 @@ func pidsUnder(dir string) []int {
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
 			continue // a zombie is not running; its parent reaps it
 		}
-		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte("MCPCTL_HOME="+dir)) {
+		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte("MCPCTL_HOME="+dir)) ||
+			bytes.Contains(append([]byte{0}, environ...), []byte("\x00"+runMarker+"="+dir+"\x00")) {
 			pids = append(pids, pid)
 		}
 	}
