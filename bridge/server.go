@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"github.com/mcpctl/mcpctl/bridge/rpc"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -135,7 +137,7 @@ func (s *Server) accept(ln *net.UnixListener) {
 		}
 		if len(s.conns) >= s.MaxConns {
 			s.mu.Unlock()
-			_, _ = nc.Write(appendError(nil, nil, &RPCError{Code: CodeTooManyConnections,
+			_, _ = nc.Write(rpc.AppendError(nil, nil, &RPCError{Code: CodeTooManyConnections,
 				Message: "too many connections to this bridge (" + strconv.Itoa(s.MaxConns) + ")"}))
 			_ = nc.Close()
 			continue
@@ -164,7 +166,7 @@ func (s *Server) Notify(method string, params json.RawMessage) {
 		// About the server's own requests to the bridge; clients never saw those.
 		return
 	}
-	line := appendNotification(nil, method, params)
+	line := rpc.AppendNotification(nil, method, params)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
@@ -180,7 +182,7 @@ func (s *Server) routeProgress(params json.RawMessage) {
 		return
 	}
 	s.progressMu.Lock()
-	route, ok := s.progress[idKey(fields["progressToken"])]
+	route, ok := s.progress[rpc.IDKey(fields["progressToken"])]
 	s.progressMu.Unlock()
 	if !ok {
 		return
@@ -190,7 +192,7 @@ func (s *Server) routeProgress(params json.RawMessage) {
 	if err != nil {
 		return
 	}
-	route.c.send(appendNotification(nil, "notifications/progress", p), false)
+	route.c.send(rpc.AppendNotification(nil, "notifications/progress", p), false)
 }
 
 // withProgressToken replaces the progress token in params with one unique to this bridge
@@ -380,7 +382,7 @@ func (c *serverConn) read() {
 		}
 		var m incoming
 		if err := json.Unmarshal(line, &m); err != nil {
-			c.send(appendError(nil, nil, &RPCError{Code: CodeParseError, Message: "parse error: " + err.Error()}), true)
+			c.send(rpc.AppendError(nil, nil, &RPCError{Code: CodeParseError, Message: "parse error: " + err.Error()}), true)
 			continue
 		}
 		switch {
@@ -393,7 +395,7 @@ func (c *serverConn) read() {
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		c.send(appendError(nil, nil, &RPCError{Code: CodeInvalidRequest,
+		c.send(rpc.AppendError(nil, nil, &RPCError{Code: CodeInvalidRequest,
 			Message: fmt.Sprintf("message longer than %d bytes; closing the connection", c.s.MaxLine)}), true)
 	}
 }
@@ -410,7 +412,7 @@ func (c *serverConn) notification(m incoming) {
 			return
 		}
 		c.mu.Lock()
-		cancel := c.inflight[idKey(p.RequestID)]
+		cancel := c.inflight[rpc.IDKey(p.RequestID)]
 		c.mu.Unlock()
 		if cancel != nil {
 			cancel(errClientCancelled)
@@ -430,16 +432,16 @@ func (c *serverConn) request(m incoming) {
 	id := m.ID // json.Unmarshal copied it out of the scanner's buffer
 	if m.Method == "initialize" {
 		c.initialized.Store(true)
-		c.send(appendResult(nil, id, c.s.init), true)
+		c.send(rpc.AppendResult(nil, id, c.s.init), true)
 		return
 	}
-	key := idKey(id)
+	key := rpc.IDKey(id)
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.mu.Lock()
 	if _, dup := c.inflight[key]; dup {
 		c.mu.Unlock()
 		cancel(nil)
-		c.send(appendError(nil, id, &RPCError{Code: CodeInvalidRequest, Message: "request id " + key + " is already in flight"}), true)
+		c.send(rpc.AppendError(nil, id, &RPCError{Code: CodeInvalidRequest, Message: "request id " + key + " is already in flight"}), true)
 		return
 	}
 	c.inflight[key] = cancel
@@ -467,14 +469,14 @@ func (c *serverConn) request(m incoming) {
 		case err == nil && len(result) > c.s.MaxLine:
 			// Clients read lines of at most MaxLine (plus slack): a bigger answer would only
 			// break their connection and read as "the bridge went away". Say what happened.
-			line = appendError(nil, id, &RPCError{Code: CodeInternalError, Message: fmt.Sprintf(
+			line = rpc.AppendError(nil, id, &RPCError{Code: CodeInternalError, Message: fmt.Sprintf(
 				"the server's result is %d bytes, more than the %d bytes a bridge answer may have", len(result), c.s.MaxLine)})
 		case err == nil:
-			line = appendResult(make([]byte, 0, len(result)+len(id)+40), id, result)
+			line = rpc.AppendResult(make([]byte, 0, len(result)+len(id)+40), id, result)
 		case errors.As(err, &rpcErr):
-			line = appendError(nil, id, rpcErr)
+			line = rpc.AppendError(nil, id, rpcErr)
 		default:
-			line = appendError(nil, id, upstreamError(err))
+			line = rpc.AppendError(nil, id, upstreamError(err))
 		}
 		c.send(line, true)
 	}()

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"github.com/mcpctl/mcpctl/bridge/rpc"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -83,7 +85,7 @@ func TestServer_SocketModes(t *testing.T) {
 func TestServer_LongPathFallsBack(t *testing.T) {
 	long := filepath.Join(socketDir(t), strings.Repeat("d", 120), "sess.123.sock")
 	s := listenServer(t, echoUpstream(), long, nil)
-	if got := s.Path(); filepath.Dir(got) != FallbackDir() || len(got) > maxSocketPath {
+	if got := s.Path(); filepath.Dir(got) != FallbackDir() || len(got) > rpc.MaxSocketPath {
 		t.Fatalf("Path = %q, want a short path in %s", got, FallbackDir())
 	}
 	if fi, err := os.Stat(FallbackDir()); err != nil || fi.Mode().Perm() != 0o700 {
@@ -94,7 +96,7 @@ func TestServer_LongPathFallsBack(t *testing.T) {
 	call(t, c, "ping", nil)
 
 	longName := filepath.Join(socketDir(t), strings.Repeat("n", 120)+".sock")
-	if got := SocketPath(longName); len(got) > maxSocketPath || filepath.Dir(got) != FallbackDir() {
+	if got := SocketPath(longName); len(got) > rpc.MaxSocketPath || filepath.Dir(got) != FallbackDir() {
 		t.Errorf("SocketPath(long name) = %q", got)
 	}
 	if SocketPath(longName) == SocketPath(longName+"x") {

@@ -1,43 +1,17 @@
 package bridge
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
 	"golang.org/x/sys/unix"
 )
-
-// maxSocketPath is the longest path a Unix socket can be bound to: sun_path holds 108
-// bytes including the terminating NUL.
-const maxSocketPath = 107
-
-// FallbackDir is the short directory used when a socket path is too long for sun_path.
-func FallbackDir() string { return filepath.Join("/tmp", "mcpctl-"+strconv.Itoa(os.Getuid())) }
-
-// SocketPath returns the path a socket asked for at path is actually bound to: path itself
-// when it fits in sun_path, else a name in FallbackDir derived from path (its base name
-// when short enough, else a hash of the whole path).
-func SocketPath(path string) string {
-	if len(path) <= maxSocketPath {
-		return path
-	}
-	dir := FallbackDir()
-	name := filepath.Base(path)
-	if len(dir)+1+len(name) > maxSocketPath {
-		sum := sha256.Sum256([]byte(path))
-		name = hex.EncodeToString(sum[:12]) + ".sock"
-	}
-	return filepath.Join(dir, name)
-}
 
 // privateDir makes sure dir exists, belongs to us and is 0700. An existing directory of our
 // own with wider modes is tightened; one of another user is refused.

@@ -1,4 +1,4 @@
-package bridge
+package rpc
 
 import (
 	"bytes"
@@ -26,23 +26,23 @@ const (
 	DefaultMaxConns = 256
 )
 
-// idKey is the map key of a JSON-RPC id: its raw text without surrounding space.
-func idKey(id json.RawMessage) string { return string(bytes.TrimSpace(id)) }
+// IDKey is the map key of a JSON-RPC id: its raw text without surrounding space.
+func IDKey(id json.RawMessage) string { return string(bytes.TrimSpace(id)) }
 
-// appendResult appends the line {"jsonrpc":"2.0","id":id,"result":result}\n.
-func appendResult(b []byte, id, result json.RawMessage) []byte {
+// AppendResult appends the line {"jsonrpc":"2.0","id":id,"result":result}\n.
+func AppendResult(b []byte, id, result json.RawMessage) []byte {
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, id...)
 	b = append(b, `,"result":`...)
 	if len(result) == 0 {
 		result = json.RawMessage("null")
 	}
-	b = append(b, oneLine(result)...)
+	b = append(b, OneLine(result)...)
 	return append(b, "}\n"...)
 }
 
-// appendError appends an error response line. A nil id is written as null.
-func appendError(b []byte, id json.RawMessage, e *RPCError) []byte {
+// AppendError appends an error response line. A nil id is written as null.
+func AppendError(b []byte, id json.RawMessage, e *RPCError) []byte {
 	if len(id) == 0 {
 		id = json.RawMessage("null")
 	}
@@ -57,21 +57,21 @@ func appendError(b []byte, id json.RawMessage, e *RPCError) []byte {
 	return append(b, "}\n"...)
 }
 
-// appendNotification appends {"jsonrpc":"2.0","method":m,"params":p}\n.
-func appendNotification(b []byte, method string, params json.RawMessage) []byte {
+// AppendNotification appends {"jsonrpc":"2.0","method":m,"params":p}\n.
+func AppendNotification(b []byte, method string, params json.RawMessage) []byte {
 	mb, _ := json.Marshal(method)
 	b = append(b, `{"jsonrpc":"2.0","method":`...)
 	b = append(b, mb...)
 	if len(params) > 0 {
 		b = append(b, `,"params":`...)
-		b = append(b, oneLine(params)...)
+		b = append(b, OneLine(params)...)
 	}
 	return append(b, "}\n"...)
 }
 
-// oneLine returns raw without line breaks: a server may pretty-print over HTTP, and one
+// OneLine returns raw without line breaks: a server may pretty-print over HTTP, and one
 // message must stay one line on the socket.
-func oneLine(raw json.RawMessage) json.RawMessage {
+func OneLine(raw json.RawMessage) json.RawMessage {
 	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 {
 		return raw
 	}
@@ -82,8 +82,8 @@ func oneLine(raw json.RawMessage) json.RawMessage {
 	return buf.Bytes()
 }
 
-// appendRequest appends {"jsonrpc":"2.0","id":id,"method":m,"params":p}\n.
-func appendRequest(b []byte, id json.RawMessage, method string, params json.RawMessage) []byte {
+// AppendRequest appends {"jsonrpc":"2.0","id":id,"method":m,"params":p}\n.
+func AppendRequest(b []byte, id json.RawMessage, method string, params json.RawMessage) []byte {
 	mb, _ := json.Marshal(method)
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, id...)

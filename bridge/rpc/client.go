@@ -1,4 +1,4 @@
-package bridge
+package rpc
 
 import (
 	"bufio"
@@ -70,7 +70,7 @@ func (c *Client) Call(ctx context.Context, method string, params json.RawMessage
 		c.mu.Unlock()
 	}
 
-	if err := c.write(ctx, appendRequest(nil, json.RawMessage(id), method, params)); err != nil {
+	if err := c.write(ctx, AppendRequest(nil, json.RawMessage(id), method, params)); err != nil {
 		forget()
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (c *Client) Call(ctx context.Context, method string, params json.RawMessage
 			Reason    string          `json:"reason"`
 		}{json.RawMessage(id), context.Cause(ctx).Error()})
 		wctx, done := context.WithTimeout(context.Background(), time.Second)
-		_ = c.write(wctx, appendNotification(nil, "notifications/cancelled", cancel))
+		_ = c.write(wctx, AppendNotification(nil, "notifications/cancelled", cancel))
 		done()
 		return nil, ctx.Err()
 	case <-c.done:
@@ -97,7 +97,7 @@ func (c *Client) Call(ctx context.Context, method string, params json.RawMessage
 
 // Notify sends a notification to the bridge.
 func (c *Client) Notify(ctx context.Context, method string, params json.RawMessage) error {
-	return c.write(ctx, appendNotification(nil, method, params))
+	return c.write(ctx, AppendNotification(nil, method, params))
 }
 
 func (c *Client) write(ctx context.Context, line []byte) error {
@@ -158,15 +158,15 @@ func (c *Client) read() {
 			default:
 				c.dropped.Add(1)
 			}
-		case m.Method == "" && (m.ID == nil || idKey(m.ID) == "null"):
+		case m.Method == "" && (m.ID == nil || IDKey(m.ID) == "null"):
 			// An error about the connection itself (too many connections, line too long).
 			if m.Error != nil {
 				fatal = m.Error
 			}
 		case m.Method == "":
 			c.mu.Lock()
-			ch := c.pending[idKey(m.ID)]
-			delete(c.pending, idKey(m.ID))
+			ch := c.pending[IDKey(m.ID)]
+			delete(c.pending, IDKey(m.ID))
 			c.mu.Unlock()
 			if ch != nil {
 				ch <- m
