@@ -166,7 +166,7 @@ func TestCorrupt_UnknownKindAndNewerSchemaAreSkippedAndReported(t *testing.T) {
 	}
 	e.ok("@u", "ping")
 	rep, r := e.doctor()
-	d := rep.failed("log integrity")
+	d := rep.failed("integrity")
 	if r.Code != 3 || !strings.Contains(d, "2 event(s) of an unknown kind or a newer schema version") || !strings.Contains(d, "teleported") ||
 		!strings.Contains(d, "upgrade") {
 		t.Errorf("doctor does not report the skipped events:\n%s", r)

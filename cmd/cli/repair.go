@@ -35,7 +35,7 @@ func addressCheck(home Home) (check, bool) {
 // (a damaged store block that the server dropped on recovery), and events the fold cannot
 // apply (an unknown kind, a newer schema version: written by a newer mcpctl).
 func integrityCheck(ctx context.Context, hub *HubConn) check {
-	c := check{Name: "log integrity"}
+	c := check{Name: "integrity"}
 	info, err := hub.Log.Info(ctx)
 	if err != nil {
 		c.Detail = err.Error()
