@@ -203,9 +203,9 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 	}
 }
 
-// dialBridgeConn connects a bridge to the event log: the cluster in external mode, else
+// DialBridgeConn connects a bridge to the event log: the cluster in external mode, else
 // the hub named in the home's address file.
-func dialBridgeConn(ctx context.Context, f *Factory, home Home) (*jetstream.Log, *jetstream.Store, func(), error) {
+func DialBridgeConn(ctx context.Context, f *Factory, home Home) (*jetstream.Log, *jetstream.Store, func(), error) {
 	o, external, err := f.clusterOptions()
 	if err != nil {
 		return nil, nil, nil, err

@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"strconv"
+
+	"github.com/mcpctl/mcpctl/bridge/rpc"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,4 +79,10 @@ func DefaultNode() (string, error) {
 	}
 	host, _ := os.Hostname()
 	return events.SanitizeNode(host), nil
+}
+
+// BridgeSocketPath is where the bridge of session with pid listens. The supervisor computes
+// the same path from the child's pid to record it in bridge_spawned.
+func BridgeSocketPath(home Home, session string, pid int) string {
+	return rpc.SocketPath(filepath.Join(home.BridgeDir(), session+"."+strconv.Itoa(pid)+".sock"))
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -177,7 +178,7 @@ const maxSessionLog = 10 << 20
 // and is adopted by the next one), stdin from /dev/null, output to the session's log.
 // Nothing secret is on its command line: it reads the secrets file the session names.
 func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor.Child, error) {
-	exe, err := h.exe()
+	exe, err := bridgeExecutable(h.exe)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +216,7 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 	return &supervisor.Child{
 		PID:       pid,
 		StartTime: start,
-		Socket:    bridgeSocketPath(h.home, s.Name, pid),
+		Socket:    BridgeSocketPath(h.home, s.Name, pid),
 		Wait: func() (*int, string) {
 			err := cmd.Wait()
 			ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
@@ -229,4 +230,20 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 			return &code, ""
 		},
 	}, nil
+}
+
+// bridgeExecutable finds mcpctl-bridge: $MCPCTL_BRIDGE, else next to the mcpctl binary.
+func bridgeExecutable(self func() (string, error)) (string, error) {
+	if p := os.Getenv("MCPCTL_BRIDGE"); p != "" {
+		return p, nil
+	}
+	exe, err := self()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(exe), "mcpctl-bridge")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("mcpctl-bridge not found next to %s: build both binaries (go build -o bin/ ./cmd/mcpctl ./cmd/mcpctl-bridge), or set MCPCTL_BRIDGE", exe)
+	}
+	return p, nil
 }

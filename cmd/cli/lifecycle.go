@@ -17,8 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcpctl/mcpctl/bridge"
 	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -162,7 +162,7 @@ func newCmdRestart(f *Factory) *cobra.Command {
 			if s, err = waitSettled(ctx, f, hub, s); err != nil {
 				return err
 			}
-			var c *bridge.Client
+			var c *rpc.Client
 			if remote {
 				// Another node's bridge: its pid and socket are that machine's. Settled is
 				// all this node can see.
@@ -170,7 +170,7 @@ func newCmdRestart(f *Factory) *cobra.Command {
 					return &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s@%s is %s after the restart: %s", name, hub.Node, s.Status, firstNonEmpty(s.Error, s.Reason))}
 				}
 			} else if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
-				c, _ = bridge.Dial(ctx, s.Bridge.Socket)
+				c, _ = rpc.Dial(ctx, s.Bridge.Socket)
 			}
 			if c == nil && !remote {
 				if c, s, err = connectBridge(ctx, f, name, "restart"); err != nil {
@@ -341,7 +341,7 @@ func runClean(ctx context.Context, o *cleanOptions) error {
 // not keep a dead bridge's socket either).
 func cleanSockets(home Home) int {
 	removed := 0
-	for _, dir := range []string{home.BridgeDir(), bridge.FallbackDir()} {
+	for _, dir := range []string{home.BridgeDir(), rpc.FallbackDir()} {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			continue
@@ -546,7 +546,7 @@ func newCmdProxy(f *Factory) *cobra.Command {
 			// The bridge speaks newline-delimited MCP on its socket, as a stdio server does:
 			// the proxy only copies bytes both ways.
 			var d net.Dialer
-			conn, err := d.DialContext(ctx, "unix", bridge.SocketPath(s.Bridge.Socket))
+			conn, err := d.DialContext(ctx, "unix", rpc.SocketPath(s.Bridge.Socket))
 			if err != nil {
 				return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
 			}

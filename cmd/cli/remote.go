@@ -12,14 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/mcpctl/mcpctl/bridge"
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -27,27 +26,27 @@ import (
 // Remote calls.
 const (
 	rpcPrefix = "mcpctl.rpc"
-	// rpcQueue makes one bridge answer while two generations overlap for a moment.
-	rpcQueue = "bridge"
-	// rpcDeadlineHeader carries the caller's remaining time in milliseconds: the bridge
+	// RemoteQueue makes one bridge answer while two generations overlap for a moment.
+	RemoteQueue = "bridge"
+	// RemoteDeadlineHeader carries the caller's remaining time in milliseconds: the bridge
 	// cancels the call upstream when it passes (notifications/cancelled), as a local
 	// --timeout does.
-	rpcDeadlineHeader   = "Mcpctl-Deadline-Ms"
-	defaultRemoteCallTO = 5 * time.Minute
+	RemoteDeadlineHeader     = "Mcpctl-Deadline-Ms"
+	DefaultRemoteCallTimeout = 5 * time.Minute
 )
 
 // RPCSubject is the subject a remote-enabled bridge answers MCP requests on.
 func RPCSubject(node, session string) string { return rpcPrefix + "." + node + "." + session }
 
-// rpcRequest and rpcReply are the messages of a remote call.
-type rpcRequest struct {
+// RemoteRequest and RemoteReply are the messages of a remote call.
+type RemoteRequest struct {
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params,omitempty"`
 }
 
-type rpcReply struct {
-	Result json.RawMessage  `json:"result,omitempty"`
-	Error  *bridge.RPCError `json:"error,omitempty"`
+type RemoteReply struct {
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *rpc.RPCError   `json:"error,omitempty"`
 }
 
 // splitTarget splits "name@node" ("" node: no node given).
@@ -140,13 +139,13 @@ func callRemote(ctx context.Context, f *Factory, name, method string, params jso
 // callError does for local calls.
 func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method string, params json.RawMessage) (json.RawMessage, error) {
 	name := session + "@" + node
-	body, err := json.Marshal(rpcRequest{Method: method, Params: params})
+	body, err := json.Marshal(RemoteRequest{Method: method, Params: params})
 	if err != nil {
 		return nil, err
 	}
 	msg := nats.NewMsg(RPCSubject(node, session))
 	msg.Data = body
-	deadline := defaultRemoteCallTO
+	deadline := DefaultRemoteCallTimeout
 	if d, ok := ctx.Deadline(); ok {
 		deadline = time.Until(d)
 	} else {
@@ -154,7 +153,7 @@ func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method str
 		ctx, cancel = context.WithTimeout(ctx, deadline)
 		defer cancel()
 	}
-	msg.Header.Set(rpcDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
+	msg.Header.Set(RemoteDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
 	// A publish the server's permissions refuse is reported asynchronously, and the request
 	// would only time out: watch for the refusal of this subject and end the request.
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -177,7 +176,7 @@ func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method str
 	case err != nil:
 		return nil, callError(ctx, name, method, err)
 	}
-	var r rpcReply
+	var r RemoteReply
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
 		return nil, &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: bad answer from the bridge: %v", method, name, err)}
 	}
@@ -185,60 +184,4 @@ func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method str
 		return nil, callError(ctx, name, method, r.Error)
 	}
 	return r.Result, nil
-}
-
-// serveRemote answers the session's remote calls until the returned stop is called: each
-// request is made on the bridge's own socket, like a local caller's, so that the bridge
-// treats both alike.
-func serveRemote(nc *nats.Conn, node, session, socket string, logger *slog.Logger) (stop func(), err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sub, err := nc.QueueSubscribe(RPCSubject(node, session), rpcQueue, func(m *nats.Msg) {
-		go answerRemote(ctx, m, socket, logger)
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("remote calls: subscribe %s: %w", RPCSubject(node, session), err)
-	}
-	if err := nc.Flush(); err != nil {
-		cancel()
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("remote calls: %w", err)
-	}
-	return func() { _ = sub.Drain(); cancel() }, nil
-}
-
-func answerRemote(ctx context.Context, m *nats.Msg, socket string, logger *slog.Logger) {
-	reply := func(r rpcReply) {
-		b, _ := json.Marshal(r)
-		if err := m.Respond(b); err != nil {
-			logger.Warn("remote call: reply", "err", err)
-		}
-	}
-	var req rpcRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil || req.Method == "" {
-		reply(rpcReply{Error: &bridge.RPCError{Code: bridge.CodeInvalidRequest, Message: "mcpctl remote call: not a request"}})
-		return
-	}
-	timeout := defaultRemoteCallTO
-	if ms, err := strconv.ParseInt(m.Header.Get(rpcDeadlineHeader), 10, 64); err == nil && ms > 0 {
-		timeout = min(timeout, time.Duration(ms)*time.Millisecond)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c, err := bridge.Dial(ctx, socket)
-	if err != nil {
-		reply(rpcReply{Error: &bridge.RPCError{Code: bridge.CodeUpstreamUnavailable, Message: err.Error()}})
-		return
-	}
-	defer c.Close()
-	res, err := c.Call(ctx, req.Method, req.Params)
-	var rpcErr *bridge.RPCError
-	switch {
-	case errors.As(err, &rpcErr):
-		reply(rpcReply{Error: rpcErr})
-	case err != nil:
-		reply(rpcReply{Error: &bridge.RPCError{Code: bridge.CodeUpstreamUnavailable, Message: err.Error()}})
-	default:
-		reply(rpcReply{Result: res})
-	}
 }

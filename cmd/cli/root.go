@@ -21,17 +21,23 @@ import (
 )
 
 // Main runs mcpctl with the process's arguments and streams and returns the exit code.
-func Main() int {
-	return Run(context.Background(), os.Args[1:], System())
+// extra adds commands that live in other binaries' packages: mcpctl-bridge adds its
+// hidden `bridge` command, so the bridge process shares the factory, flags and exit codes
+// while the mcpctl binary does not link the MCP client.
+func Main(extra ...func(*Factory) *cobra.Command) int {
+	return Run(context.Background(), os.Args[1:], System(), extra...)
 }
 
 // Run runs mcpctl with args on the given streams. Signals are handled here, once: the first
 // SIGINT/SIGTERM cancels the command's context.
-func Run(ctx context.Context, args []string, io *IOStreams) int {
+func Run(ctx context.Context, args []string, io *IOStreams, extra ...func(*Factory) *cobra.Command) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	f := NewFactory(io)
 	root := NewRootCmd(f)
+	for _, mk := range extra {
+		root.AddCommand(mk(f))
+	}
 	root.SetArgs(rewriteSessionArgs(args))
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
@@ -112,7 +118,6 @@ durable log that you can tail with 'mcpctl events'.
 		newCmdEvents(f),
 		newCmdHub(f),
 		newCmdDoctor(f),
-		newCmdBridge(f),
 	)
 	root.AddCommand(newMCPCommands(f)...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

@@ -63,8 +63,8 @@ func writeSecrets(home Home, session string, s secrets) (string, error) {
 	return ref, nil
 }
 
-// readSecrets loads the values a reference names.
-func readSecrets(home Home, ref string) (secrets, error) {
+// ReadSecrets loads the values a reference names.
+func ReadSecrets(home Home, ref string) (secrets, error) {
 	var s secrets
 	if ref == "" {
 		return s, nil

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mcpctl/mcpctl/bridge"
 	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -202,7 +202,7 @@ func timeoutErr(ctx context.Context, what string) error {
 // connectBridge returns a client on a ready bridge of the session. A session whose bridge
 // is dead (crashed, expired, or a recorded PID that is gone) is restarted through the same
 // conditional path as `restart`; parallel callers join one generation.
-func connectBridge(ctx context.Context, f *Factory, name, command string) (*bridge.Client, projector.Session, error) {
+func connectBridge(ctx context.Context, f *Factory, name, command string) (*rpc.Client, projector.Session, error) {
 	hub, err := f.Hub(ctx)
 	if err != nil {
 		return nil, projector.Session{}, err
@@ -218,7 +218,7 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*brid
 		return nil, s, err
 	}
 	if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
-		if c, err := bridge.Dial(ctx, s.Bridge.Socket); err == nil {
+		if c, err := rpc.Dial(ctx, s.Bridge.Socket); err == nil {
 			return c, s, nil // the fast path: the KV says ready and the bridge answers
 		}
 	}
@@ -239,7 +239,7 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*brid
 				break // ready announced before the spawn was recorded: wait below
 			}
 			if proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
-				c, err := bridge.Dial(ctx, s.Bridge.Socket)
+				c, err := rpc.Dial(ctx, s.Bridge.Socket)
 				if err == nil {
 					return c, s, nil
 				}
@@ -303,16 +303,16 @@ func firstNonEmpty(ss ...string) string {
 
 // callError maps what a bridge call returned to an exit code and a message.
 func callError(ctx context.Context, name, method string, err error) error {
-	var rpc *bridge.RPCError
+	var rpcErr *rpc.RPCError
 	switch {
 	case ctx.Err() != nil:
 		return &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: %w; the request was cancelled and not re-sent",
 			method, name, firstErr(context.Cause(ctx), ctx.Err()))}
-	case errors.Is(err, bridge.ErrUnauthorized):
+	case errors.Is(err, rpc.ErrUnauthorized):
 		return &Error{Code: ExitAuth, Err: fmt.Errorf("%s on @%s: %w", method, name, err)}
-	case errors.As(err, &rpc) && rpc.Code != bridge.CodeUpstreamUnavailable && !errors.Is(err, bridge.ErrDisconnected):
-		return &Error{Code: ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s", method, name, rpc.Code, rpc.Message)}
-	case errors.Is(err, bridge.ErrDisconnected):
+	case errors.As(err, &rpcErr) && rpcErr.Code != rpc.CodeUpstreamUnavailable && !errors.Is(err, rpc.ErrDisconnected):
+		return &Error{Code: ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s", method, name, rpcErr.Code, rpcErr.Message)}
+	case errors.Is(err, rpc.ErrDisconnected):
 		return &Error{Code: ExitNetwork, Err: fmt.Errorf("%s on @%s: the bridge went away during the call; it was not re-sent (it may or may not have run)", method, name),
 			Hint: "mcpctl events --session " + name + " -n 5"}
 	}

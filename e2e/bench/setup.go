@@ -62,6 +62,10 @@ func setup(ctx context.Context, c config, tmp string) (*environment, error) {
 	if err := goBuild(ctx, root, env.MCPCTL, "./cmd/mcpctl"); err != nil {
 		return nil, err
 	}
+	// The hub starts bridges from mcpctl-bridge next to mcpctl.
+	if err := goBuild(ctx, root, filepath.Join(filepath.Dir(env.MCPCTL), "mcpctl-bridge"), "./cmd/mcpctl-bridge"); err != nil {
+		return nil, err
+	}
 	if err := goBuild(ctx, root, env.TestServer, "./e2e/mcptestserver"); err != nil {
 		return nil, err
 	}

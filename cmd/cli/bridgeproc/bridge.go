@@ -1,4 +1,9 @@
-package cli
+// Package bridgeproc is the bridge process: it holds one session generation's MCP
+// connection (package bridge), records bridge_ready and losses in the event log, follows the
+// session to exit when superseded or closed, publishes server notifications, and answers
+// remote calls. It runs as a binary of its own, mcpctl-bridge, so that the mcpctl binary
+// links no MCP client library and starts quickly.
+package bridgeproc
 
 import (
 	"context"
@@ -6,13 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcpctl/mcpctl/bridge"
+	"github.com/mcpctl/mcpctl/cmd/cli"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -26,12 +30,14 @@ const (
 )
 
 type bridgeOptions struct {
-	f          *Factory
+	f          *cli.Factory
 	session    string
 	generation uint64
 }
 
-func newCmdBridge(f *Factory) *cobra.Command {
+// NewCmd is the hidden `bridge` command of the mcpctl-bridge binary: the hub starts one per
+// session generation.
+func NewCmd(f *cli.Factory) *cobra.Command {
 	o := &bridgeOptions{f: f}
 	cmd := &cobra.Command{
 		Use:    "bridge",
@@ -47,19 +53,13 @@ func newCmdBridge(f *Factory) *cobra.Command {
 	return cmd
 }
 
-// bridgeSocketPath is where the bridge of session with pid listens. The supervisor computes
-// the same path from the child's pid to record it in bridge_spawned.
-func bridgeSocketPath(home Home, session string, pid int) string {
-	return bridge.SocketPath(filepath.Join(home.BridgeDir(), session+"."+strconv.Itoa(pid)+".sock"))
-}
-
 func runBridge(ctx context.Context, o *bridgeOptions) error {
 	f := o.f
 	if err := events.ValidateSession(o.session); err != nil {
 		return err
 	}
 	if o.generation == 0 {
-		return usageErr("--generation is required")
+		return &cli.Error{Code: cli.ExitUsage, Err: errors.New("--generation is required")}
 	}
 	home, err := f.Home()
 	if err != nil {
@@ -71,7 +71,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	}
 	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})).
 		With("bridge", o.session, "generation", o.generation, "pid", os.Getpid())
-	log, store, closeConn, err := dialBridgeConn(ctx, f, home)
+	log, store, closeConn, err := cli.DialBridgeConn(ctx, f, home)
 	if err != nil {
 		return err
 	}
@@ -85,10 +85,10 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		logger.Info("superseded before start", "session_generation", s.Generation, "status", s.Status)
 		return nil
 	}
-	sec, err := readSecrets(home, s.Server.Secrets)
+	sec, err := cli.ReadSecrets(home, s.Server.Secrets)
 	if err != nil {
 		br.lost(ctx, s, events.KindServerLost, err)
-		return &Error{Code: bridgeExitLost, Err: err}
+		return &cli.Error{Code: bridgeExitLost, Err: err}
 	}
 	notes := newNotifyPublisher(log, node, o.session, logger)
 	defer notes.Close()
@@ -97,10 +97,10 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Server:         s.Server,
 		Headers:        sec.Headers,
 		Env:            sec.Env,
-		SocketPath:     bridgeSocketPath(home, o.session, os.Getpid()),
+		SocketPath:     cli.BridgeSocketPath(home, o.session, os.Getpid()),
 		Stderr:         f.IO.ErrOut,
 		Logger:         logger,
-		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: Version},
+		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: cli.Version},
 		OnNotification: notes.Publish,
 	}
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
@@ -128,7 +128,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		s, _ = projector.Refresh(ctx, log, s)
 		br.lost(ctx, s, kind, err)
 		_ = b.Close(context.Background())
-		return &Error{Code: code, Err: fmt.Errorf("open: %w", err)}
+		return &cli.Error{Code: code, Err: fmt.Errorf("open: %w", err)}
 	}
 	defer b.Close(context.Background())
 	if id := b.MCPSessionID(); id != "" {
@@ -195,7 +195,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		cur, _ := projector.Refresh(context.Background(), log, s)
 		br.lost(context.Background(), cur, kind, err)
 		logger.Warn("server lost", "err", err)
-		return &Error{Code: code, Err: err}
+		return &cli.Error{Code: code, Err: err}
 	}
 }
 

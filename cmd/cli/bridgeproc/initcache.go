@@ -1,6 +1,8 @@
-package cli
+package bridgeproc
 
 import (
+	"github.com/mcpctl/mcpctl/cmd/cli"
+
 	"encoding/json"
 	"errors"
 	"os"
@@ -16,11 +18,11 @@ type initCache struct {
 	Initialize   json.RawMessage `json:"initialize"`
 }
 
-func initCachePath(home Home, session string) string {
+func initCachePath(home cli.Home, session string) string {
 	return filepath.Join(home.BridgeDir(), session+".init.json")
 }
 
-func writeInitCache(home Home, session, id string, init json.RawMessage) error {
+func writeInitCache(home cli.Home, session, id string, init json.RawMessage) error {
 	b, err := json.Marshal(initCache{MCPSessionID: id, Initialize: init})
 	if err != nil {
 		return err
@@ -41,7 +43,7 @@ func writeInitCache(home Home, session, id string, init json.RawMessage) error {
 	return os.Rename(tmp.Name(), initCachePath(home, session))
 }
 
-func readInitCache(home Home, session, id string) (json.RawMessage, error) {
+func readInitCache(home cli.Home, session, id string) (json.RawMessage, error) {
 	b, err := os.ReadFile(initCachePath(home, session))
 	if err != nil {
 		return nil, err

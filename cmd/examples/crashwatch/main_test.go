@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 	}
 	mcpctlBin = filepath.Join(binDir, "mcpctl")
 	serverBin = filepath.Join(binDir, "mcptestserver")
-	for bin, pkg := range map[string]string{mcpctlBin: "../../mcpctl", serverBin: "../../../e2e/mcptestserver"} {
+	for bin, pkg := range map[string]string{mcpctlBin: "../../mcpctl", filepath.Join(binDir, "mcpctl-bridge"): "../../mcpctl-bridge",
+		serverBin: "../../../e2e/mcptestserver"} {
 		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
 			os.Exit(1)
