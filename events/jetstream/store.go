@@ -17,6 +17,7 @@ import (
 // with "_".
 type Store struct {
 	kv njs.KeyValue
+	js njs.JetStream
 }
 
 // OpenStore opens the session bucket (EnsureStreams creates it).
@@ -25,7 +26,7 @@ func OpenStore(ctx context.Context, js njs.JetStream) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session store: %w", err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, js: js}, nil
 }
 
 // Get returns the value of key; an absent or deleted key gives an error wrapping
@@ -57,7 +58,13 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List returns every key starting with prefix and its value, read in one watch round.
+// List returns every key starting with prefix and its value.
+//
+// One watch round delivers the last value of each key, but not always all of them: the
+// server snapshots each key's last sequence when the watch starts, and a key rewritten
+// before its turn is skipped when its new sequence falls below the snapshot's end (seen
+// as sessions missing from a listing during restart storms). So List then asks the stream
+// which keys exist, and reads the ones the watch did not deliver one by one.
 func (s *Store) List(ctx context.Context, prefix string) (map[string][]byte, error) {
 	// A prefix ending on a token boundary narrows the watch on the server; any other
 	// prefix is matched here.
@@ -65,28 +72,72 @@ func (s *Store) List(ctx context.Context, prefix string) (map[string][]byte, err
 	if strings.HasSuffix(prefix, ".") {
 		filter = prefix + ">"
 	}
-	w, err := s.kv.Watch(ctx, filter, njs.IgnoreDeletes())
+	w, err := s.kv.Watch(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("session store: list %q: %w", prefix, err)
 	}
 	defer w.Stop()
 	out := map[string][]byte{}
-	for {
+	seen := map[string]bool{} // delivered, as a value or as a delete
+	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case e, ok := <-w.Updates():
-			if !ok {
+			switch {
+			case !ok:
 				return nil, fmt.Errorf("session store: list %q: watch ended", prefix)
-			}
-			if e == nil { // initial values done
-				return out, nil
-			}
-			if strings.HasPrefix(e.Key(), prefix) {
-				out[e.Key()] = e.Value()
+			case e == nil: // initial values done, as far as the watch knows
+				done = true
+			case strings.HasPrefix(e.Key(), prefix):
+				seen[e.Key()] = true
+				if e.Operation() == njs.KeyValuePut {
+					out[e.Key()] = e.Value()
+				} else {
+					delete(out, e.Key())
+				}
 			}
 		}
 	}
+	w.Stop()
+	keys, err := s.subjects(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("session store: list %q: %w", prefix, err)
+	}
+	for _, key := range keys {
+		if seen[key] || !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		v, err := s.Get(ctx, key)
+		switch {
+		case errors.Is(err, events.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			out[key] = v
+		}
+	}
+	return out, nil
+}
+
+// subjects returns the keys that have a message in the bucket's stream (values and
+// delete markers), matching a key filter.
+func (s *Store) subjects(ctx context.Context, filter string) ([]string, error) {
+	stream := "KV_" + s.kv.Bucket()
+	st, err := s.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	kvPrefix := "$KV." + s.kv.Bucket() + "."
+	info, err := st.Info(ctx, njs.WithSubjectFilter(kvPrefix+filter))
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subj, kvPrefix))
+	}
+	return keys, nil
 }
 
 // Watch delivers key's current value, then each new one, until ctx ends; then the channel
