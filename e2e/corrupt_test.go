@@ -125,7 +125,7 @@ func TestCorrupt_TamperedKVIsReportedAndRepaired(t *testing.T) {
 	}
 	// The repaired bucket keeps following the log.
 	e.ok("restart", "@a")
-	waitFor(t, 10*time.Second, func() error {
+	waitFor(t, 30*time.Second, func() error {
 		if s, _ := e.session("a"); s.Generation != 2 || s.Status != "ready" {
 			return fmt.Errorf("@a %s gen %d", s.Status, s.Generation)
 		}
