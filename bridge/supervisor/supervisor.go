@@ -233,10 +233,30 @@ func (s *Supervisor) track(name string, t *tracked, wait func() (code *int, sig 
 	s.mu.Lock()
 	s.running[key] = t
 	s.mu.Unlock()
+	type exit struct {
+		code   *int
+		sig    string
+		exited bool
+	}
+	// A child of ours is waited for in a goroutine of its own that Close does not wait
+	// for: bridges outlive the hub (the next one adopts them), and a hub that waited for
+	// them on the way out would not stop until it was killed. That goroutine ends with the
+	// process at the latest.
+	exits := make(chan exit, 1)
+	go func() {
+		code, sig, exited := wait()
+		exits <- exit{code, sig, exited}
+	}()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		code, sig, exited := wait()
+		var x exit
+		select {
+		case x = <-exits:
+		case <-s.ctx.Done():
+			return // stopping: the next hub adopts the bridge and records its exit
+		}
+		code, sig, exited := x.code, x.sig, x.exited
 		close(t.done)
 		s.mu.Lock()
 		delete(s.running, key)
