@@ -1,6 +1,24 @@
 // Package e2e runs the real mcpctl binary as separate processes against real MCP servers,
 // on one shared MCPCTL_HOME by default (the hard case: one hub, many sessions, many CLI
 // processes at once). Every test asserts what the user sees and what the log recorded.
+//
+// Servers: our own e2e/mcptestserver (built by TestMain), and the MCP reference server
+// @modelcontextprotocol/server-everything from npm, pinned in e2e/package.json and
+// installed with `(cd e2e && npm ci)` (.ci/run does it). Without node or the package its
+// tests fail when CI is set and are skipped otherwise.
+//
+// Running it:
+//
+//	go test ./e2e                              # the suite (CI: go test -race -count=1 ./...)
+//	go test ./e2e -count=10                    # flake hunting: the whole suite 10 times in one run
+//	go test ./e2e -run 'Storms|Chaos' -count=5 -storms.rounds=5
+//	go test ./e2e -run Chaos -v -chaos.rounds=200 -chaos.duration=15m -chaos.seed=N
+//	go test ./e2e -run X -keep-home            # keep the homes under $TMPDIR/mcpctl-e2e-*
+//
+// Test flags go after the package (go test stops reading its own flags at the first one it
+// does not know). The chaos test prints its seed; -chaos.seed replays the same schedule.
+// At the end TestMain fails the run if any process it started (marked with MCPCTL_E2E_RUN
+// in its environment, so servers are found too) is still running, and kills it.
 package e2e
 
 import (
@@ -89,14 +107,21 @@ const runMarker = "MCPCTL_E2E_RUN"
 
 // stopHub ends a home's hub and every bridge started from it, as a user cleaning up would.
 func stopHub(home string) {
+	// The node the tests' sessions are on (env.cmd): clean --all closes only this node's.
 	cmd := exec.Command(mcpctlBin, "clean", "--all")
-	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home)
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home, "MCPCTL_NODE=e2e")
 	_ = cmd.Run()
+	// Closed bridges learn of it from the hub: one that lost its hub earlier (a test
+	// killed or stopped it) needs the running one a little longer to see it.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && len(homeBridges(home)) > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
 	cmd = exec.Command(mcpctlBin, "hub", "stop")
-	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home)
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home, "MCPCTL_NODE=e2e")
 	_ = cmd.Run()
 	// Bridges exit by themselves once closed; wait for them, then make sure.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(deadline) && len(leftoverProcesses(home)) > 0 {
@@ -105,6 +130,20 @@ func stopHub(home string) {
 	for _, p := range pidsUnder(home) {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
+}
+
+// homeBridges lists the live bridge processes of exactly this home, of any session.
+func homeBridges(home string) []int {
+	var out []int
+	for _, p := range pidsUnder(home) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p))
+		if args := strings.Split(string(b), "\x00"); len(args) > 1 && args[1] == "bridge" &&
+			bytes.Contains(append([]byte{0}, env...), []byte("\x00MCPCTL_HOME="+home+"\x00")) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // pidsUnder lists processes whose command line or environment mentions dir (our binaries
@@ -124,8 +163,10 @@ func pidsUnder(dir string) []int {
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
 			continue // a zombie is not running; its parent reaps it
 		}
-		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte("MCPCTL_HOME="+dir)) ||
-			bytes.Contains(append([]byte{0}, environ...), []byte("\x00"+runMarker+"="+dir+"\x00")) {
+		environ = append([]byte{0}, environ...)
+		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte("\x00MCPCTL_HOME="+dir+"\x00")) ||
+			bytes.Contains(environ, []byte("\x00MCPCTL_HOME="+dir+"/")) ||
+			bytes.Contains(environ, []byte("\x00"+runMarker+"="+dir+"\x00")) {
 			pids = append(pids, pid)
 		}
 	}
