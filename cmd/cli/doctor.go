@@ -151,6 +151,9 @@ func replayCheck(ctx context.Context, hub *HubConn) check {
 		c.Detail = err.Error()
 		return c
 	}
+	// The replay covers the log up to head even when the last events are gone (a store
+	// block that lost its tail): the follower's position moves to the head the same way.
+	fresh.Pos = max(fresh.Pos, head)
 	kv, err := projector.LoadAll(ctx, hub.Store, "")
 	if err != nil {
 		c.Detail = err.Error()
