@@ -202,10 +202,11 @@ func TestRestart_SupersededBridgeExitsAndLeavesItsSuccessorsSocket(t *testing.T)
 
 // TestClean_KeepsLiveSocketsAndRemovesStaleOnes runs clean while a session is live: its
 // socket stays and calls still work; socket files of a dead pid, and of a pid that is not
-// a bridge of that session, are removed.
+// a bridge of that session, are removed. (A home of its own: on the shared home clean
+// would also forget the sessions other tests crash on purpose.)
 func TestClean_KeepsLiveSocketsAndRemovesStaleOnes(t *testing.T) {
 	t.Parallel()
-	e := shared(t)
+	e := isolated(t)
 	name := uniqueName(t)
 	e.connectTest(name)
 	s, _ := e.session(name)

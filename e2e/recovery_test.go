@@ -95,9 +95,11 @@ func TestServerLost_NoticedAndRecovered(t *testing.T) {
 		name string
 		lose func(t *testing.T, e *env, name string, s projector.Session)
 	}{{"kill-9", kill}, {"crash-tool", crash}} {
+		// Homes of their own: a crashed session is what `clean` forgets, and other tests run
+		// clean on the shared home.
 		t.Run(tc.name+"/on-failure", func(t *testing.T) {
 			t.Parallel()
-			e := shared(t)
+			e := isolated(t)
 			name := uniqueName(t)
 			e.connectTest(name)
 			s, _ := e.session(name)
@@ -131,7 +133,7 @@ func TestServerLost_NoticedAndRecovered(t *testing.T) {
 		})
 		t.Run(tc.name+"/never", func(t *testing.T) {
 			t.Parallel()
-			e := shared(t)
+			e := isolated(t)
 			name := uniqueName(t)
 			e.connectTest(name, "--restart", "never")
 			s, _ := e.session(name)

@@ -55,7 +55,10 @@ func TestCommands_EveryCommandOverStdioAndHTTP(t *testing.T) {
 	for _, transportName := range []string{"stdio", "http"} {
 		t.Run(transportName, func(t *testing.T) {
 			t.Parallel()
-			e := shared(t)
+			// A home of its own: the lifecycle part runs `clean`, which on the shared home
+			// would also forget the sessions other tests crash on purpose (seen as
+			// "not found" in their next command).
+			e := isolated(t)
 			name := uniqueName(t)
 			if transportName == "stdio" {
 				e.connectTest(name)
@@ -212,7 +215,7 @@ func TestCommands_EveryCommandOverStdioAndHTTP(t *testing.T) {
 			if r := e.run(s, "ping"); r.Code != 1 || !strings.Contains(r.Stderr, "closed") {
 				t.Fatalf("ping on a closed session: want exit 1 saying closed\n%s", r)
 			}
-			e.ok("clean") // other tests may clean it first; either way it ends up cleaned
+			e.ok("clean")
 			if _, listed := e.session(name); listed {
 				t.Fatalf("@%s still listed after clean", name)
 			}
