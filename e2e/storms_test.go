@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -449,4 +450,47 @@ func TestStorms_HubKilledInTheMiddleOfAStorm(t *testing.T) {
 			t.Fatalf("round %d: the projection differs from a replay after the hub was killed: %+v", round, c)
 		}
 	}
+}
+
+// TestBridgeExit_KeepsTheSocketThatTookOverItsPath: a bridge's socket path is taken over
+// while it runs (its file removed and another socket bound there, as a successor with a
+// reused pid would); when the session closes, the exiting bridge removes only its own
+// socket, so the other one survives and keeps answering.
+func TestBridgeExit_KeepsTheSocketThatTookOverItsPath(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	name := uniqueName(t)
+	e.connectTest(name)
+	s, _ := e.session(name)
+	path := s.Bridge.Socket
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	t.Cleanup(func() { l.Close(); os.Remove(path) })
+	successor, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.ok("close", "@"+name)
+	waitFor(t, 10*time.Second, func() error {
+		if procAlive(s.Bridge.PID) {
+			return fmt.Errorf("bridge %d still running after close", s.Bridge.PID)
+		}
+		return nil
+	})
+	fi, err := os.Lstat(path)
+	if err != nil || !os.SameFile(fi, successor) {
+		t.Fatalf("the socket that took over %s after the bridge exited: %v (same file: %v), want it kept", path, err, err == nil && os.SameFile(fi, successor))
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("the socket that took over %s no longer answers: %v", path, err)
+	}
+	c.Close()
 }
