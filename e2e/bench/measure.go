@@ -461,28 +461,16 @@ func (b *bench) storm(ctx context.Context, t *tool, s server, kind string) storm
 	if kind == "restarts" {
 		args = t.restart(s.Key)
 	}
-	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-	)
-	start := time.Now()
-	for range b.c.storm {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := t.run(ctx, args...)
-			if r.Err != nil {
-				mu.Lock()
-				res.Fails++
-				if res.FirstErr == "" {
-					res.FirstErr = oneLine(r.Err.Error())
-				}
-				mu.Unlock()
+	// Wall time runs from the release of the gate to the last process's exit.
+	for _, r := range t.runGated(ctx, b.c.storm, args...) {
+		res.Wall = max(res.Wall, r.Dur)
+		if r.Err != nil {
+			res.Fails++
+			if res.FirstErr == "" {
+				res.FirstErr = oneLine(r.Err.Error())
 			}
-		}()
+		}
 	}
-	wg.Wait()
-	res.Wall = time.Since(start)
 	// Let superseded bridges finish exiting before counting the live ones.
 	deadline := time.Now().Add(10 * time.Second)
 	for len(bridgePIDs(t, s.Key)) > 1 && time.Now().Before(deadline) {
