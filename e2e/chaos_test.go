@@ -43,9 +43,11 @@ const (
 	chaosOps      = 6 // concurrent CLI operations per round
 )
 
-// chaosRun runs mcpctl without touching t (it is called from many goroutines).
+// chaosRun runs mcpctl without touching t (it is called from many goroutines). Its limit
+// is above the CLI's own 60 s wait for a session to become ready: a command that outlives
+// it hangs.
 func (e *env) chaosRun(ctx context.Context, args ...string) result {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := e.cmd(ctx, args...)
 	var out, errb bytes.Buffer
@@ -60,7 +62,7 @@ func (e *env) chaosRun(ctx context.Context, args ...string) result {
 		r.Code, r.Stderr = -1, err.Error()
 	}
 	if ctx.Err() != nil {
-		r.Code, r.Stderr = -1, "timed out after 1m: "+r.Stderr
+		r.Code, r.Stderr = -1, "hung: killed after 2m: "+r.Stderr
 	}
 	return r
 }
@@ -75,6 +77,7 @@ type chaosLedger struct {
 	kills     map[string]int    // bridge, server, hub
 	ops       map[string]int    // operation -> count
 	opFails   map[string]int
+	slow      []string // operations that took more than chaosSlow
 	problems  []string
 }
 
@@ -86,9 +89,16 @@ func (l *chaosLedger) problem(format string, args ...any) {
 	}
 }
 
-func (l *chaosLedger) op(name string, r result) {
+// chaosSlow: an operation that took longer is reported (a CLI whose hub was killed
+// under it may wait up to its 60 s ready timeout before it gives up with exit 3).
+const chaosSlow = 10 * time.Second
+
+func (l *chaosLedger) op(name string, r result, took time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if took > chaosSlow {
+		l.slow = append(l.slow, fmt.Sprintf("%s took %s (exit %d: %s)", name, took.Round(time.Second), r.Code, strings.TrimSpace(r.Stderr)))
+	}
 	l.ops[name]++
 	if r.Code != 0 {
 		l.opFails[name]++
@@ -210,8 +220,9 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 				defer wg.Done()
 				switch o.kind {
 				case "call":
+					t0 := time.Now()
 					r := e.chaosRun(ctx, "@"+o.session, "tools-call", "count", "key:="+o.key)
-					l.op(o.kind, r)
+					l.op(o.kind, r, time.Since(t0))
 					l.mu.Lock()
 					if r.Code == 0 {
 						l.succeeded[o.key] = o.session
@@ -226,25 +237,29 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 						l.problem("call: %s", r)
 					}
 				case "restart":
+					t0 := time.Now()
 					r := e.chaosRun(ctx, "restart", "@"+o.session)
-					l.op(o.kind, r)
+					l.op(o.kind, r, time.Since(t0))
 					if !chaosAllowed(r) {
 						l.problem("restart: %s", r)
 					}
 				case "close+connect":
+					t0 := time.Now()
 					r := e.chaosRun(ctx, "close", "@"+o.session)
-					l.op("close", r)
+					l.op("close", r, time.Since(t0))
 					if !chaosAllowed(r) {
 						l.problem("close: %s", r)
 					}
+					t0 = time.Now()
 					r = e.chaosRun(ctx, connectArgs(o.session)...)
-					l.op("connect", r)
+					l.op("connect", r, time.Since(t0))
 					if !chaosAllowed(r) {
 						l.problem("connect: %s", r)
 					}
 				case "list":
+					t0 := time.Now()
 					r := e.chaosRun(ctx, "--json", "sessions")
-					l.op(o.kind, r)
+					l.op(o.kind, r, time.Since(t0))
 					var list []projector.Session
 					if r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &list) != nil {
 						l.problem("sessions --json printed no list: %s", r)
@@ -253,8 +268,9 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 						l.problem("list: %s", r)
 					}
 				case "events":
+					t0 := time.Now()
 					r := e.chaosRun(ctx, "events", "--json")
-					l.op(o.kind, r)
+					l.op(o.kind, r, time.Since(t0))
 					if r.Code == 0 {
 						l.record(r.Stdout)
 					} else if !chaosAllowed(r) {
@@ -298,6 +314,9 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 	elapsed := time.Since(start)
 	t.Logf("chaos: %d rounds in %s; kills %v; operations %v, of which failed %v; %d calls succeeded, %d failed; %d events recorded",
 		rounds, elapsed.Round(time.Millisecond), l.kills, l.ops, l.opFails, len(l.succeeded), len(l.failedKey), len(l.events))
+	if len(l.slow) > 0 {
+		t.Logf("chaos: %d operations took more than %s:\n  %s", len(l.slow), chaosSlow, strings.Join(l.slow, "\n  "))
+	}
 	if len(l.problems) > 0 {
 		t.Fatalf("chaos: during the rounds:\n  %s", strings.Join(l.problems, "\n  "))
 	}
