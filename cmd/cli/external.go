@@ -22,13 +22,10 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/spf13/pflag"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
-	"github.com/mcpctl/mcpctl/bridge/supervisor"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
-	"github.com/mcpctl/mcpctl/projector"
 )
 
 // Environment of the external mode. The flags of the same names override them; secrets
@@ -265,76 +262,6 @@ func (h *hub) runExternal(ctx context.Context, o jetstream.ClusterOptions) error
 		return err
 	}
 	defer nc.Close()
-	sup := supervisor.New(log, h.node, h.spawnBridge)
-	sup.Logger = h.logger.With("part", "supervisor")
-	follower := projector.NewFollower(log, store)
-	follower.Logger = h.logger.With("part", "projector")
-	follower.Node = h.node
-	follower.OnChange = func(_, s projector.Session) { sup.Notify(s) }
-	if err := follower.Open(ctx); err != nil {
-		return fmt.Errorf("projector: %w", err)
-	}
-	defer follower.Close()
-	var head uint64
-	if err := jetstream.Retry(ctx, func(ctx context.Context) error { head, err = log.Head(ctx); return err }); err == nil {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = follower.WaitPos(wctx, head)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("projector catch-up to %d: %w", head, err)
-		}
-	}
-	if err := sup.Open(ctx, follower.List(h.node)); err != nil {
-		return err
-	}
-	defer sup.Close()
-
-	addr := jetstream.Address{URL: clusterAddress(o), PID: os.Getpid(), Build: h.build, Started: time.Now().UTC()}
-	if err := jetstream.WriteAddress(h.home.AddressFile(), addr); err != nil {
-		return err
-	}
-	defer h.removeAddress(addr)
-	h.logger.Info("hub running on an external cluster", "servers", addr.URL, "pid", addr.PID, "build", addr.Build,
-		"home", h.home.Dir, "node", h.node)
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return h.idleExternal(gctx, follower) })
-	g.Go(func() error { return h.keepAddress(gctx, addr) })
-	err = g.Wait()
-	if errors.Is(err, errIdle) || errors.Is(err, context.Canceled) {
-		h.logger.Info("hub stopping", "why", context.Cause(gctx))
-		return nil
-	}
-	return err
-}
-
-// idleExternal ends the hub after h.idle with no live session of its node. Clients of the
-// cluster are not counted: they are every node's.
-func (h *hub) idleExternal(ctx context.Context, f *projector.Follower) error {
-	if h.idle <= 0 {
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	tick := time.NewTicker(h.idle / 10)
-	defer tick.Stop()
-	idleSince := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		busy := false
-		for _, s := range f.List(h.node) {
-			if s.Status.Live() && !s.Cleaned {
-				busy = true
-				break
-			}
-		}
-		if busy {
-			idleSince = time.Now()
-		} else if time.Since(idleSince) >= h.idle {
-			return errIdle
-		}
-	}
+	// Clients of the cluster are not counted: they are every node's.
+	return h.serve(ctx, log, store, clusterAddress(o), nil)
 }

@@ -62,6 +62,14 @@ func (h *hub) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Clients besides the hub's own connection keep the hub from idling.
+	return h.serve(ctx, log, store, srv.ClientURL(), func() int { return srv.NATS().NumClients() - 1 })
+}
+
+// serve runs the parts every hub runs, embedded or on a cluster: the projector of this node
+// (materializing into store), the supervisor it feeds, the address file, and the idle exit.
+// clients counts the other clients that keep the hub busy (nil: not counted).
+func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.Store, url string, clients func() int) error {
 	sup := supervisor.New(log, h.node, h.spawnBridge)
 	sup.Logger = h.logger.With("part", "supervisor")
 	follower := projector.NewFollower(log, store)
@@ -73,7 +81,13 @@ func (h *hub) run(ctx context.Context) error {
 	}
 	defer follower.Close()
 	// Catch up with the log before judging which bridges are alive.
-	if head, err := log.Head(ctx); err == nil {
+	var head uint64
+	err := jetstream.Retry(ctx, func(ctx context.Context) error {
+		var err error
+		head, err = log.Head(ctx)
+		return err
+	})
+	if err == nil {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = follower.WaitPos(wctx, head)
 		cancel()
@@ -86,7 +100,7 @@ func (h *hub) run(ctx context.Context) error {
 	}
 	defer sup.Close()
 
-	addr := jetstream.Address{URL: srv.ClientURL(), PID: os.Getpid(), Build: h.build, Started: time.Now().UTC()}
+	addr := jetstream.Address{URL: url, PID: os.Getpid(), Build: h.build, Started: time.Now().UTC()}
 	if err := jetstream.WriteAddress(h.home.AddressFile(), addr); err != nil {
 		return err
 	}
@@ -94,7 +108,7 @@ func (h *hub) run(ctx context.Context) error {
 	h.logger.Info("hub running", "url", addr.URL, "pid", addr.PID, "build", addr.Build, "home", h.home.Dir, "node", h.node)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return h.idleLoop(gctx, srv, follower) })
+	g.Go(func() error { return h.idleLoop(gctx, follower, clients) })
 	g.Go(func() error { return h.keepAddress(gctx, addr) })
 	err = g.Wait()
 	if errors.Is(err, errIdle) || errors.Is(err, context.Canceled) {
@@ -106,8 +120,9 @@ func (h *hub) run(ctx context.Context) error {
 
 var errIdle = errors.New("idle: no live session and no client")
 
-// idleLoop ends the hub when, for h.idle, no session is live and no other client is connected.
-func (h *hub) idleLoop(ctx context.Context, srv *jetstream.Server, f *projector.Follower) error {
+// idleLoop ends the hub when, for h.idle, no session of its node is live and (when clients
+// is given) no other client is connected.
+func (h *hub) idleLoop(ctx context.Context, f *projector.Follower, clients func() int) error {
 	if h.idle <= 0 {
 		<-ctx.Done()
 		return ctx.Err()
@@ -121,8 +136,8 @@ func (h *hub) idleLoop(ctx context.Context, srv *jetstream.Server, f *projector.
 			return ctx.Err()
 		case <-tick.C:
 		}
-		busy := srv.NATS().NumClients() > 1 // our own connection
-		for _, s := range f.List("") {
+		busy := clients != nil && clients() > 0
+		for _, s := range f.List(h.node) {
 			if s.Status.Live() && !s.Cleaned {
 				busy = true
 				break
