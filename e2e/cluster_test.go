@@ -6,15 +6,11 @@ package e2e
 // guarding remote calls.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,10 +26,7 @@ import (
 
 // cnode is one mcpctl node (a home and a node name) in external mode.
 type cnode struct {
-	t     testing.TB
-	home  string
-	node  string
-	extra []string // MCPCTL_NATS_* of this node
+	*env // its extra holds the MCPCTL_NATS_* of this node
 }
 
 func newCNode(t testing.TB, node string, extra ...string) *cnode {
@@ -42,55 +35,13 @@ func newCNode(t testing.TB, node string, extra ...string) *cnode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &cnode{t: t, home: dir, node: node, extra: extra}
+	n := &cnode{&env{t: t, home: dir, node: node, extra: extra}}
 	t.Cleanup(n.stop)
 	return n
 }
 
 func clusterNode(t testing.TB, c *jstest.Cluster, node string) *cnode {
 	return newCNode(t, node, "MCPCTL_NATS_URL="+c.URL(), "MCPCTL_NATS_TOKEN="+c.Token)
-}
-
-func (n *cnode) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, mcpctlBin, args...)
-	cmd.Env = append(append(os.Environ(), "MCPCTL_HOME="+n.home, "MCPCTL_NODE="+n.node, "NO_COLOR=1"), n.extra...)
-	return cmd
-}
-
-func (n *cnode) run(args ...string) result {
-	n.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := n.cmd(ctx, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{Args: args, Stdout: out.String(), Stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	case err != nil:
-		n.t.Fatalf("mcpctl %v: %v", args, err)
-	}
-	return r
-}
-
-func (n *cnode) ok(args ...string) result {
-	n.t.Helper()
-	r := n.run(args...)
-	if r.Code != 0 {
-		n.t.Fatalf("node %s: want exit 0:\n%s", n.node, r)
-	}
-	return r
-}
-
-func (n *cnode) jsonOK(v any, args ...string) {
-	n.t.Helper()
-	r := n.ok(append([]string{"--json"}, args...)...)
-	if err := json.Unmarshal([]byte(r.Stdout), v); err != nil {
-		n.t.Fatalf("decode JSON of %s: %v", r, err)
-	}
 }
 
 // sessions lists the sessions as `sessions --json` prints them (with --all-nodes: every node's).
@@ -154,49 +105,6 @@ func (n *cnode) stop() {
 	}
 }
 
-// clusterRunMany is runMany for several nodes: argsFor returns the node and the arguments
-// of process i; all are released together.
-func clusterRunMany(t testing.TB, count int, argsFor func(i int) (*cnode, []string)) []result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out := make([]result, count)
-	cmds := make([]*exec.Cmd, count)
-	gates := make([]io.WriteCloser, count)
-	bufs := make([][2]bytes.Buffer, count)
-	for i := range count {
-		n, args := argsFor(i)
-		out[i].Args = args
-		cmd := n.cmd(ctx)
-		cmd.Path = "/bin/sh"
-		cmd.Args = append([]string{"sh", "-c", `read _; exec "$0" "$@" </dev/null`, mcpctlBin}, args...)
-		cmd.Stdout, cmd.Stderr = &bufs[i][0], &bufs[i][1]
-		var err error
-		if gates[i], err = cmd.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds[i] = cmd
-	}
-	for _, g := range gates {
-		g.Close()
-	}
-	for i, cmd := range cmds {
-		err := cmd.Wait()
-		out[i].Stdout, out[i].Stderr = bufs[i][0].String(), bufs[i][1].String()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			out[i].Code = ee.ExitCode()
-		case err != nil:
-			t.Fatalf("mcpctl %v: %v", out[i].Args, err)
-		}
-	}
-	return out
-}
-
 // restartStorm runs count restarts of one session, from the nodes argsFor picks, and checks
 // that all succeed, exactly one started the restart, and the log has exactly one request
 // and one spawn for exactly one new generation.
@@ -204,7 +112,9 @@ func restartStorm(t *testing.T, owner *cnode, name string, count int, during fun
 	t.Helper()
 	before := owner.session(owner.node, name)
 	done := make(chan []result, 1)
-	go func() { done <- clusterRunMany(t, count, argsFor) }()
+	go func() {
+		done <- runManyOn(t, count, func(i int) (*env, []string) { n, args := argsFor(i); return n.env, args })
+	}()
 	if during != nil {
 		during()
 	}
@@ -279,8 +189,8 @@ func TestCluster_RaceScenariosHoldOnTheCluster(t *testing.T) {
 		if err := syscall.Kill(s.Bridge.PID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		rs := clusterRunMany(t, 16, func(i int) (*cnode, []string) {
-			return a, []string{"@s", "tools-call", "add", fmt.Sprintf("a:=%d", i), "b:=1000"}
+		rs := runManyOn(t, 16, func(i int) (*env, []string) {
+			return a.env, []string{"@s", "tools-call", "add", fmt.Sprintf("a:=%d", i), "b:=1000"}
 		})
 		for i, r := range rs {
 			if r.Code != 0 || strings.TrimSpace(r.Stdout) != fmt.Sprint(i+1000) {

@@ -28,6 +28,12 @@ import (
 // milliseconds, longer than a whole restart, and they would not be "together".
 func runMany(e *env, n int, argsFor func(i int) []string) []result {
 	e.t.Helper()
+	return runManyOn(e.t, n, func(i int) (*env, []string) { return e, argsFor(i) })
+}
+
+// runManyOn is runMany where each process may run on another home or node.
+func runManyOn(t testing.TB, n int, argsFor func(i int) (*env, []string)) []result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out := make([]result, n)
@@ -35,17 +41,18 @@ func runMany(e *env, n int, argsFor func(i int) []string) []result {
 	gates := make([]io.WriteCloser, n)
 	bufs := make([][2]bytes.Buffer, n)
 	for i := range n {
-		out[i].Args = argsFor(i)
+		var e *env
+		e, out[i].Args = argsFor(i)
 		cmd := e.cmd(ctx)
 		cmd.Path = "/bin/sh"
 		cmd.Args = append([]string{"sh", "-c", `read _; exec "$0" "$@" </dev/null`, mcpctlBin}, out[i].Args...)
 		cmd.Stdout, cmd.Stderr = &bufs[i][0], &bufs[i][1]
 		var err error
 		if gates[i], err = cmd.StdinPipe(); err != nil {
-			e.t.Fatal(err)
+			t.Fatal(err)
 		}
 		if err := cmd.Start(); err != nil {
-			e.t.Fatal(err)
+			t.Fatal(err)
 		}
 		cmds[i] = cmd
 	}
@@ -60,7 +67,7 @@ func runMany(e *env, n int, argsFor func(i int) []string) []result {
 		case errors.As(err, &ee):
 			out[i].Code = ee.ExitCode()
 		case err != nil:
-			e.t.Fatalf("mcpctl %v: %v", out[i].Args, err)
+			t.Fatalf("mcpctl %v: %v", out[i].Args, err)
 		}
 	}
 	return out

@@ -186,9 +186,10 @@ func leftoverProcesses(dir string) []string {
 
 // env is one MCPCTL_HOME (and node) the CLI runs against.
 type env struct {
-	t    testing.TB
-	home string
-	node string
+	t     testing.TB
+	home  string
+	node  string
+	extra []string // more environment, e.g. MCPCTL_NATS_* of a cluster node
 }
 
 // shared returns the suite's shared home.
@@ -224,6 +225,7 @@ func (r result) String() string {
 func (e *env) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, mcpctlBin, args...)
 	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+e.home, "MCPCTL_NODE="+e.node, "NO_COLOR=1")
+	cmd.Env = append(cmd.Env, e.extra...)
 	return cmd
 }
 
