@@ -403,9 +403,14 @@ func TestConnect_BadInputFailsCleanly(t *testing.T) {
 		if rj.Code != c.code || json.Unmarshal([]byte(rj.Stderr), &doc) != nil || doc.Code != c.code || !strings.Contains(doc.Error, c.msg) {
 			t.Errorf("%s --json: want exit %d and a JSON error on stderr\n%s", c.name, c.code, rj)
 		}
-		if got := listed(); !slices.Equal(got, want) {
-			t.Errorf("%s: sessions %v, want unchanged %v", c.name, got, want)
-		}
+		// The listing is the KV, which the hub folds from the log a moment after connect's
+		// own close and clean were appended: poll it.
+		waitFor(t, 5*time.Second, func() error {
+			if got := listed(); !slices.Equal(got, want) {
+				return fmt.Errorf("%s: sessions %v, want unchanged %v", c.name, got, want)
+			}
+			return nil
+		})
 		evs := e.sessionEvents(bad)
 		switch {
 		case c.attempt && len(evs) > before:
