@@ -135,21 +135,37 @@ func lockCheck(home Home, hubPID int) check {
 
 // replayCheck folds the whole log afresh and compares it with the KV the hub maintains.
 func replayCheck(ctx context.Context, hub *HubConn) check {
+	// The log can grow while the check runs (a bridge exits, a policy restart): a KV read
+	// past the head that was replayed is not a difference. Compare a KV whose position is
+	// the replayed head, read again after the sessions; retry a few times while it moves.
+	var c check
+	for attempt := 0; attempt < 5; attempt++ {
+		var moved bool
+		if c, moved = replayCheckAt(ctx, hub); !moved {
+			break
+		}
+	}
+	return c
+}
+
+// replayCheckAt compares the KV with a replay of the log up to its current head; moved
+// says the log or the KV went past that head meanwhile (a difference proves nothing then).
+func replayCheckAt(ctx context.Context, hub *HubConn) (check, bool) {
 	c := check{Name: "projection"}
 	head, err := hub.Log.Head(ctx)
 	if err != nil {
 		c.Detail = err.Error()
-		return c
+		return c, false
 	}
 	// The KV may trail the log by a few milliseconds: wait for it to reach the head we saw.
 	if err := waitPosition(ctx, hub.Store, hub.Node, head, 5*time.Second); err != nil {
 		c.Detail = fmt.Sprintf("the KV did not reach sequence %d: %v", head, err)
-		return c
+		return c, false
 	}
 	fresh, err := projector.Fold(ctx, hub.Log, events.Query{}, func(e events.Event) bool { return e.Seq > head })
 	if err != nil {
 		c.Detail = err.Error()
-		return c
+		return c, false
 	}
 	// The replay covers the log up to head even when the last events are gone (a store
 	// block that lost its tail): the follower's position moves to the head the same way.
@@ -157,26 +173,27 @@ func replayCheck(ctx context.Context, hub *HubConn) check {
 	kv, err := projector.LoadAll(ctx, hub.Store, "")
 	if err != nil {
 		c.Detail = err.Error()
-		return c
+		return c, false
 	}
 	// Every node's sessions, but this node's position: the hub writes _position.<node>.
 	if kv.Pos, err = projector.NodePosition(ctx, hub.Store, hub.Node); err != nil {
 		c.Detail = err.Error()
-		return c
+		return c, false
 	}
 	info, _ := hub.Log.Info(ctx)
 	if info.FirstSeq > 1 {
 		c.OK = true
 		c.Detail = fmt.Sprintf("the log was truncated by retention (first kept seq %d): a replay cannot rebuild older sessions; KV holds %d", info.FirstSeq, len(kv.Sessions))
-		return c
+		return c, false
 	}
 	if diff := kv.Equal(fresh); len(diff) > 0 {
 		c.Detail = fmt.Sprintf("the KV differs from a replay of %d events", head)
 		c.Diff = diff
-		return c
+		now, err := hub.Log.Head(ctx)
+		return c, kv.Pos > head || (err == nil && now > head)
 	}
 	c.OK, c.Detail = true, fmt.Sprintf("KV equals a fresh replay of %d events (%d sessions, %d skipped)", head, len(fresh.Sessions), fresh.Skipped)
-	return c
+	return c, false
 }
 
 func finishDoctor(f *Factory, checks []check) error {
