@@ -51,7 +51,8 @@ func newMCPCTL(env *environment) *tool {
 		restart: func(session string) []string { return []string{"restart", "@" + session} },
 		close:   func(session string) []string { return []string{"close", "@" + session} },
 		bridgeMatch: func(cl []string, session string) bool {
-			return len(cl) >= 4 && cl[0] == env.MCPCTL && cl[1] == "bridge" && contains(cl, "--session", session)
+			exe := filepath.Join(filepath.Dir(env.MCPCTL), "mcpctl-bridge")
+			return len(cl) >= 4 && cl[0] == exe && cl[1] == "bridge" && contains(cl, "--session", session)
 		},
 	}
 }
