@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -283,7 +284,20 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 		e.Server = &srv
 		e.Restart = policy
 		e.Reason = "connect"
-		seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
+		msgID := fmt.Sprintf("connect-%s-%d-%d", t.Name, os.Getpid(), time.Now().UnixNano())
+		seq, err := hub.Log.Append(ctx, e, events.Expect{LastSeq: s.LastSeq, MsgID: msgID})
+		if err != nil && ctx.Err() != nil {
+			// Interrupted while appending: the event may be stored without this process having
+			// seen the acknowledgement. Retrying with the same message id is idempotent and
+			// tells which; a create of ours must not be left behind.
+			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if _, err2 := hub.Log.Append(bg, e, events.Expect{LastSeq: s.LastSeq, MsgID: msgID}); err2 == nil {
+				undoCreate(bg, hub, t.Name, e.Generation, ref, err)
+			}
+			cancel()
+			r.Action = "failed"
+			return r, err
+		}
 		if err == nil {
 			e.Seq = seq
 			s = projector.Apply(s, e)
@@ -301,13 +315,15 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 		r.State = s
 		return r, nil
 	}
+	created := s.Generation
 	c, s, err := connectBridge(ctx, f, t.Name, "connect")
 	if err != nil {
 		if r.Action == "created" {
 			// The session never worked: take it back off the list, so that a failed connect
-			// leaves the listing (and no process) behind. The log keeps the attempt.
+			// leaves the listing (and no process) behind. The log keeps the attempt. (s may be
+			// empty here: connectBridge returns what it had when it failed.)
 			r.Action = "failed"
-			undoCreate(context.WithoutCancel(ctx), hub, t.Name, s.Generation, ref, err)
+			undoCreate(context.WithoutCancel(ctx), hub, t.Name, created, ref, err)
 		}
 		if tail := tailFile(hub.Home.SessionLog(t.Name), 3); tail != "" && !f.JSON {
 			err = &Error{Code: exitCode(err), Err: fmt.Errorf("%w\n  log: %s", err, tail), Hint: hintOf(err)}
