@@ -182,6 +182,13 @@ func waitSettled(ctx context.Context, f *Factory, hub *HubConn, s projector.Sess
 			if next, err := projector.Refresh(wctx, hub.Log, s); err == nil {
 				s = next
 			}
+			// A hub that died under us is not coming back on this connection: say so now
+			// rather than at the end of the ready timeout. What was requested stands.
+			if hub.NC != nil && hub.NC.IsClosed() {
+				return s, &Error{Code: ExitNetwork,
+					Err:  fmt.Errorf("lost the hub while waiting for @%s (%s, generation %d)", s.Name, s.Status, s.Generation),
+					Hint: "mcpctl @" + s.Name + " wait --for ready   (the next command starts a hub again)"}
+			}
 		}
 		if settled(s) {
 			return s, nil
