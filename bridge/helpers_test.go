@@ -239,6 +239,8 @@ func toolText(t *testing.T, res json.RawMessage) string {
 func waitFor(t *testing.T, d time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
@@ -247,7 +249,7 @@ func waitFor(t *testing.T, d time.Duration, cond func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met after %v: %v", d, err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-tick.C
 	}
 }
 

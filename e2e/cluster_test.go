@@ -97,8 +97,10 @@ func (n *cnode) stop() {
 	_ = n.cmd(context.Background(), "clean", "--all").Run()
 	_ = n.cmd(context.Background(), "hub", "stop").Run()
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for time.Now().Before(deadline) && len(pidsUnder(n.home)) > 0 {
-		time.Sleep(20 * time.Millisecond)
+		<-tick.C
 	}
 	for _, p := range pidsUnder(n.home) {
 		_ = syscall.Kill(p, syscall.SIGKILL)

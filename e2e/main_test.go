@@ -88,8 +88,10 @@ func run(m *testing.M) int {
 	// Processes ending by themselves (a bridge's server group, a killed hub's children) get
 	// a moment; what is still there then was left behind, and is killed after the report.
 	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for len(pidsUnder(workDir)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+		<-tick.C
 	}
 	if left := leftoverProcesses(workDir); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "e2e: processes left behind after the suite:\n  %s\n", strings.Join(left, "\n  "))
@@ -115,16 +117,16 @@ func stopHub(home string) {
 	// Closed bridges learn of it from the hub: one that lost its hub earlier (a test
 	// killed or stopped it) needs the running one a little longer to see it.
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for time.Now().Before(deadline) && len(homeBridges(home)) > 0 {
-		time.Sleep(20 * time.Millisecond)
+		<-tick.C
 	}
 	cmd = exec.Command(mcpctlBin, "hub", "stop")
 	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home, "MCPCTL_NODE=e2e")
 	_ = cmd.Run()
 	// Bridges exit by themselves once closed; wait for them, then make sure.
 	deadline = time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
 	for time.Now().Before(deadline) && len(leftoverProcesses(home)) > 0 {
 		<-tick.C
 	}

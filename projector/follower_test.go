@@ -17,6 +17,8 @@ import (
 func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
@@ -25,7 +27,7 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %s: %v", timeout, err)
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
+		<-tick.C
 	}
 }
 

@@ -272,10 +272,12 @@ func TestCluster_LeaderLossDuringConditionalAppends(t *testing.T) {
 func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met within %s", timeout)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-tick.C
 	}
 }

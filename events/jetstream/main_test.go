@@ -157,6 +157,8 @@ func helperDurable() error {
 func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
@@ -165,6 +167,6 @@ func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met after %s: %v", timeout, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
 	}
 }
