@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -154,8 +155,55 @@ func newWatchTransport(base *http.Client) (*watchTransport, *http.Client) {
 	}
 	w := &watchTransport{base: rt}
 	hc.Transport = w
+	hc.CheckRedirect = checkRedirect
 	return w, hc
 }
+
+// ErrCrossOriginRedirect is a redirect to another origin, which the bridge refuses to follow.
+var ErrCrossOriginRedirect = errors.New("redirect to another origin refused")
+
+// checkRedirect follows a redirect only within the origin of the first request (same
+// scheme, host and port; http→https on the same host is allowed, the headers went to that
+// host already). net/http copies every header of the first request to the next except
+// Authorization and cookies, so a redirect to another host would hand it X-Api-Key and the
+// like; and it would add a Referer with the URL's query, also secret. Dropping the headers
+// instead would send a request the server must refuse, and hide why: refusing says it.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	from, to := via[0].URL, req.URL
+	if !sameOrigin(from, to) {
+		return fmt.Errorf("%w: %s → %s://%s (connect to that URL directly if it is meant)", ErrCrossOriginRedirect,
+			origin(from), to.Scheme, to.Host)
+	}
+	if via[0].Header.Get("Referer") == "" {
+		req.Header.Del("Referer") // the previous URL, with its query
+	}
+	return nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	if !strings.EqualFold(a.Hostname(), b.Hostname()) {
+		return false
+	}
+	if a.Scheme == b.Scheme {
+		return port(a) == port(b)
+	}
+	return a.Scheme == "http" && b.Scheme == "https" && port(a) == "80" && port(b) == "443"
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
 func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodDelete && !w.allowDelete.Load() {
