@@ -21,6 +21,8 @@ type Config struct {
 	// Headers and Env are the secret values named by Server.HeaderNames / EnvNames.
 	Headers map[string]string
 	Env     map[string]string
+	// BaseEnv is the environment a stdio server starts from (StdioOptions.BaseEnv).
+	BaseEnv []string
 	// SocketPath is where to listen ($MCPCTL_HOME/bridges/<session>.<pid>.sock); a path too
 	// long for sun_path falls back to FallbackDir (Bridge.SocketPath says which).
 	SocketPath string
@@ -156,7 +158,7 @@ func (b *Bridge) dial(ctx context.Context) (Upstream, error) {
 	}
 	switch s.Transport {
 	case events.TransportStdio:
-		return StartStdio(ctx, StdioOptions{Command: s.Command, Args: s.Args, Dir: s.Cwd, Env: b.cfg.Env,
+		return StartStdio(ctx, StdioOptions{Command: s.Command, Args: s.Args, Dir: s.Cwd, Env: b.cfg.Env, BaseEnv: b.cfg.BaseEnv,
 			Stderr: b.cfg.Stderr, Protocol: protocol, ClientInfo: b.cfg.ClientInfo, Logger: b.logger})
 	case events.TransportHTTP:
 		return DialHTTP(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,8 +22,13 @@ type StdioOptions struct {
 	Command string
 	Args    []string
 	Dir     string
-	// Env values are added to os.Environ() (and win over it).
-	Env map[string]string
+	// BaseEnv is the environment (NAME=value) the server starts from: the connecting CLI's,
+	// without mcpctl's variables. Env values are added to it and win. The bridge's own
+	// environment never reaches the server; with a nil BaseEnv (a session recorded before
+	// the environment was captured) the bridge's, minus MCPCTL_*, is used instead. A command
+	// without a slash is looked up in BaseEnv's PATH.
+	BaseEnv []string
+	Env     map[string]string
 	// Stderr receives the server's stderr (the session log). Nil discards it.
 	Stderr io.Writer
 	// Protocol is the version asked for in initialize (default DefaultStdioProtocol).
@@ -82,17 +89,16 @@ func StartStdio(ctx context.Context, opts StdioOptions) (Upstream, error) {
 		return nil, fmt.Errorf("stdio: %w", err)
 	}
 
-	cmd := exec.Command(opts.Command, opts.Args...)
+	env := ServerEnv(opts.BaseEnv, opts.Env)
+	path, err := lookPathIn(opts.Command, env, opts.Dir)
+	if err != nil {
+		closeAll(inR, inW, outR, outW, errR, errW)
+		return nil, fmt.Errorf("stdio: start %s: %w", opts.Command, err)
+	}
+	cmd := exec.Command(path, opts.Args...)
+	cmd.Args[0] = opts.Command
 	cmd.Dir = opts.Dir
-	cmd.Env = os.Environ()
-	keys := make([]string, 0, len(opts.Env))
-	for k := range opts.Env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+opts.Env[k])
-	}
+	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	// A group of its own: npx/uvx grandchildren are signalled with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -167,6 +173,62 @@ func (p *stdioProc) stop(ctx context.Context, tr *transport.Stdio, grace time.Du
 	}
 	_ = p.stdout.Close() // unblocks mcp-go's reader if a grandchild kept stdout open
 	return err
+}
+
+// ServerEnv is a stdio server's environment: base (nil: the bridge's own) without
+// mcpctl's variables, then env on top, sorted by name.
+func ServerEnv(base []string, env map[string]string) []string {
+	if base == nil {
+		base = os.Environ()
+	}
+	m := map[string]string{}
+	for _, kv := range base {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.HasPrefix(k, "MCPCTL_") {
+			continue
+		}
+		m[k] = v
+	}
+	for k, v := range env {
+		m[k] = v
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
+
+// lookPathIn finds a command the way the server's own shell would: a name with a slash is
+// used as it is (relative to dir), anything else is searched in env's PATH, not the bridge's.
+func lookPathIn(file string, env []string, dir string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	pathVar := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	for _, d := range filepath.SplitList(pathVar) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, file)
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %q not found in the PATH the server gets", exec.ErrNotFound, file)
 }
 
 func closeAll(fs ...*os.File) {

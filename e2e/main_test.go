@@ -17,7 +17,7 @@
 //
 // Test flags go after the package (go test stops reading its own flags at the first one it
 // does not know). The chaos test prints its seed; -chaos.seed replays the same schedule.
-// At the end TestMain fails the run if any process it started (marked with MCPCTL_E2E_RUN
+// At the end TestMain fails the run if any process it started (marked with E2E_MCPCTL_RUN
 // in its environment, so servers are found too) is still running, and kills it.
 package e2e
 
@@ -105,8 +105,10 @@ func run(m *testing.M) int {
 	return code
 }
 
-// runMarker names the environment variable that marks the processes of this run.
-const runMarker = "MCPCTL_E2E_RUN"
+// runMarker names the environment variable that marks the processes of this run. It is not
+// an MCPCTL_* name: stdio servers get the connecting CLI's environment without those, and
+// the marker must reach them. (The hub and bridges do not get it; their MCPCTL_HOME marks them.)
+const runMarker = "E2E_MCPCTL_RUN"
 
 // stopHub ends a home's hub and every bridge started from it, as a user cleaning up would.
 func stopHub(home string) {

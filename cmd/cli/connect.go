@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -41,8 +42,18 @@ func newCmdConnect(f *Factory) *cobra.Command {
 
 Without @name the session is named after the entry, host or command. Connecting a name
 that is open with the same server reuses it; with another server it is an error.
-Header and env values are kept in a 0600 file, never in the event log or argv.`,
+Header and env values are kept in a 0600 file, never in the event log or argv. So that
+header values need not be on this command line either (other users see argv with ps),
+-H @file reads headers from a file, one 'Name: value' a line, and -H - reads them from
+stdin. A query in the URL (?api_key=…) is kept with them: the log shows its values as
+REDACTED.
+
+A stdio server gets this command's environment, without mcpctl's own variables (MCPCTL_*),
+plus -e/config env values (which win). It is captured now and reused by every restart of
+the session; nothing of the hub's or the bridge's environment reaches the server.`,
 		Example: `  mcpctl connect https://mcp.example.com/mcp @docs -H 'Authorization: Bearer $TOKEN'
+  mcpctl connect https://mcp.example.com/mcp @docs -H @~/.config/docs.headers
+  printf 'Authorization: Bearer %s\n' "$TOKEN" | mcpctl connect https://mcp.example.com/mcp @docs -H -
   mcpctl connect ~/.config/mcp.json:github
   mcpctl connect @fs -- npx -y @modelcontextprotocol/server-filesystem /tmp`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,7 +85,7 @@ Header and env values are kept in a 0600 file, never in the event log or argv.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&o.headers, "header", "H", nil, "HTTP header 'Name: value' (repeatable; the value is kept secret)")
+	fl.StringArrayVarP(&o.headers, "header", "H", nil, "HTTP header 'Name: value', @file (one a line) or - (stdin) (repeatable; values are kept secret)")
 	fl.StringArrayVarP(&o.env, "env", "e", nil, "environment variable NAME=value for a stdio server (repeatable; kept secret)")
 	fl.StringVar(&o.restart, "restart", string(events.RestartOnFailure), "restart policy when the bridge dies: on-failure, always, never")
 	fl.StringVar(&o.protocol, "protocol", "", "MCP protocol version to ask for (default: 2025-11-25 for stdio)")
@@ -123,15 +134,27 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 	if !policy.Valid() {
 		return nil, usageErr("--restart %q: one of on-failure, always, never", o.restart)
 	}
-	headers, err := parseHeaders(o.headers)
+	var in io.Reader
+	if o.f != nil && o.f.IO != nil {
+		in = o.f.IO.In
+	}
+	hs, err := readHeaderArgs(o.headers, in)
+	if err != nil {
+		return nil, err
+	}
+	headers, err := parseHeaders(hs)
 	if err != nil {
 		return nil, err
 	}
 	env := map[string]string{}
-	for _, kv := range o.env {
+	for i, kv := range o.env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, usageErr("malformed --env %q: expected NAME=value", kv)
+			// Not quoted: the text may be a value (a token) without its name.
+			return nil, withHint(fmt.Errorf("malformed --env %d: expected NAME=value", i+1), ExitUsage, "-e NAME=value")
+		}
+		if err := checkEnvName(k, fmt.Sprintf("--env %d", i+1)); err != nil {
+			return nil, err
 		}
 		env[k] = v
 	}
@@ -274,7 +297,11 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 			break
 		}
 		if ref == "" {
-			if ref, err = writeSecrets(hub.Home, t.Name, secrets{Headers: t.Headers, Env: t.Env}); err != nil {
+			sec := secrets{Headers: t.Headers, Env: t.Env, URL: t.RealURL}
+			if t.Server.Transport == events.TransportStdio {
+				sec.Inherited = inheritedEnv(os.Environ())
+			}
+			if ref, err = writeSecrets(hub.Home, t.Name, sec); err != nil {
 				return r, fmt.Errorf("store secrets: %w", err)
 			}
 		}

@@ -104,6 +104,7 @@ func runHubRun(ctx context.Context, o *hubRunOptions) error {
 	if o, external, cerr := f.clusterOptions(); cerr != nil {
 		return cerr
 	} else if external {
+		h.external, h.externalEnv = true, f.externalEnv()
 		err = h.runExternal(ctx, o)
 	} else {
 		err = h.run(ctx)

@@ -218,7 +218,8 @@ func spawnHub(ctx context.Context, f *Factory, home Home) (int, error) {
 	}
 	defer devnull.Close()
 	cmd := exec.Command(exe, "hub", "run")
-	cmd.Env = append(append(os.Environ(), f.externalEnv()...), "MCPCTL_HOME="+home.Dir)
+	_, external, _ := f.clusterOptions()
+	cmd.Env = append(append(daemonEnv(os.Environ(), external), f.externalEnv()...), "MCPCTL_HOME="+home.Dir)
 	cmd.Stdin = devnull
 	cmd.Stdout = logf
 	cmd.Stderr = logf

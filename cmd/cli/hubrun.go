@@ -36,6 +36,10 @@ type hub struct {
 	idle       time.Duration
 	preferPort int
 	logger     *slog.Logger
+	// external: the hub serves a NATS cluster; its bridges get the cluster settings
+	// (MCPCTL_NATS_* of its environment, and externalEnv for what came as flags).
+	external    bool
+	externalEnv []string
 }
 
 func (h *hub) run(ctx context.Context) error {
@@ -212,7 +216,7 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 	}
 	defer devnull.Close()
 	cmd := exec.Command(exe, "bridge", "--session", s.Name, "--generation", strconv.FormatUint(s.Generation, 10))
-	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+h.home.Dir, "MCPCTL_NODE="+h.node)
+	cmd.Env = append(append(daemonEnv(os.Environ(), h.external), h.externalEnv...), "MCPCTL_HOME="+h.home.Dir, "MCPCTL_NODE="+h.node)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.Dir = "/"
 	if s.Server.Cwd != "" {

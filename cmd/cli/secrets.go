@@ -16,12 +16,34 @@ import (
 type secrets struct {
 	Headers map[string]string `json:"headers,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
+	// URL is the server URL with its query (the event's Server.URL shows the values
+	// REDACTED); empty when the URL has no query.
+	URL string `json:"url,omitempty"`
+	// Inherited is the environment of the CLI that connected a stdio server, without
+	// mcpctl's own variables: the server starts from it (Env wins over it). A restart reuses
+	// it; the hub's and the bridge's environment never reach the server.
+	Inherited map[string]string `json:"inherited_env,omitempty"`
+}
+
+// inheritedEnv is what of a connecting CLI's environment a stdio server gets: everything but
+// mcpctl's own variables (MCPCTL_*: home, node, NATS credentials) and entries that are not
+// NAME=value with a shell name.
+func inheritedEnv(environ []string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !envNameRE.MatchString(k) || strings.HasPrefix(k, "MCPCTL_") {
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // writeSecrets stores s under a fresh reference and returns it ("" when there is nothing
 // to store). The file is written whole (temp, fsync, rename) before any event names it.
 func writeSecrets(home Home, session string, s secrets) (string, error) {
-	if len(s.Headers) == 0 && len(s.Env) == 0 {
+	if len(s.Headers) == 0 && len(s.Env) == 0 && s.URL == "" && len(s.Inherited) == 0 {
 		return "", nil
 	}
 	var nonce [8]byte

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,23 +27,28 @@ type serverTarget struct {
 	Server  events.Server
 	Headers map[string]string
 	Env     map[string]string
+	// RealURL is the URL with its query when Server.URL shows it redacted; it goes to the
+	// secrets file, never to the event log.
+	RealURL string
 }
 
 // parseURLTarget accepts http(s) URLs only. Credentials in the URL are refused: they would
-// end up in the event log.
+// end up in the event log. A query is kept apart like a header: the target's Server.URL (what
+// the event log, `sessions` and the logs show) carries its values as REDACTED, and the real
+// URL travels to the bridge in the secrets file (RealURL).
 func parseURLTarget(raw string) (serverTarget, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return serverTarget{}, usageErr("invalid server URL %q: %v", raw, err)
+		return serverTarget{}, usageErr("invalid server URL %q: %v", redactRawURL(raw), redactErr(err, raw))
 	}
 	switch u.Scheme {
 	case "http", "https":
 	default:
-		return serverTarget{}, withHint(fmt.Errorf("unsupported URL scheme %q in %q", u.Scheme, raw), ExitUsage,
+		return serverTarget{}, withHint(fmt.Errorf("unsupported URL scheme %q in %q", u.Scheme, redactRawURL(raw)), ExitUsage,
 			"use an http:// or https:// URL, a config file (file.json:entry), or -- command args")
 	}
 	if u.Host == "" {
-		return serverTarget{}, usageErr("server URL %q has no host", raw)
+		return serverTarget{}, usageErr("server URL %q has no host", redactRawURL(raw))
 	}
 	if u.User != nil {
 		return serverTarget{}, withHint(fmt.Errorf("server URL %q carries credentials", redactURL(u)), ExitUsage,
@@ -52,31 +58,178 @@ func parseURLTarget(raw string) (serverTarget, error) {
 	if strings.HasSuffix(u.Path, "/sse") {
 		transport = events.TransportSSE
 	}
-	return serverTarget{Name: nameFromHost(u.Hostname()), Server: events.Server{Transport: transport, URL: u.String()}}, nil
+	t := serverTarget{Name: nameFromHost(u.Hostname()), Server: events.Server{Transport: transport, URL: redactURL(u)}}
+	if shown := t.Server.URL; shown != u.String() {
+		t.RealURL = u.String()
+	}
+	return t, nil
 }
 
+// redactURL is u as it may be shown and recorded: user info and every query value replaced
+// by REDACTED (an API key in "?api_key=…" is as secret as a header), the fragment dropped.
 func redactURL(u *url.URL) string {
 	c := *u
-	c.User = url.User("REDACTED")
+	if c.User != nil {
+		c.User = url.User("REDACTED")
+	}
+	c.Fragment, c.RawFragment = "", ""
+	if c.RawQuery != "" {
+		var parts []string
+		for _, kv := range strings.Split(c.RawQuery, "&") {
+			k, _, _ := strings.Cut(kv, "=")
+			parts = append(parts, k+"=REDACTED")
+		}
+		c.RawQuery = strings.Join(parts, "&")
+	}
 	return c.String()
 }
 
-// parseHeaders turns -H 'Name: value' into a map, rejecting malformed ones.
+// redactRawURL is redactURL for text that does not parse: everything after '?' or '@' goes.
+func redactRawURL(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i] + "?REDACTED"
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			raw = raw[:j+3] + "REDACTED" + raw[i:]
+		}
+	}
+	return raw
+}
+
+// redactErr is a url.Parse error without the URL it quotes (that is said once, redacted).
+func redactErr(err error, raw string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return strings.ReplaceAll(err.Error(), raw, redactRawURL(raw))
+}
+
+// envNameRE is what a variable name given to a stdio server may look like: a shell name.
+// "A B", "A=B" or an empty name would make an environment entry that means something else.
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkEnvName refuses a variable name that is not a shell name; where says where it came from.
+func checkEnvName(name, where string) error {
+	if !envNameRE.MatchString(name) {
+		return withHint(fmt.Errorf("%s: invalid environment variable name %q", where, name), ExitUsage,
+			"names are letters, digits and _, not starting with a digit: -e NAME=value")
+	}
+	return nil
+}
+
+// checkHeader refuses a header that net/http would reject at send time (or worse, split):
+// a name that is not an HTTP token, a value with a line break or another control character.
+// The value is never quoted: it is a secret.
+func checkHeader(name, value, where string) error {
+	if !validHeaderName(name) {
+		return withHint(fmt.Errorf("%s: invalid header name %q", where, name), ExitUsage,
+			"header names are letters, digits and !#$%&'*+-.^_`|~ (no spaces or colons)")
+	}
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return usageErr("%s: the value of header %s contains a line break or another control character", where, name)
+		}
+	}
+	return nil
+}
+
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseHeaders turns -H 'Name: value' into a map, rejecting malformed ones. Errors name the
+// header by position, never by its text: a line without a colon may be nothing but a token.
 func parseHeaders(hs []string) (map[string]string, error) {
 	out := map[string]string{}
-	for _, h := range hs {
+	for i, h := range hs {
+		where := fmt.Sprintf("header %d", i+1)
 		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, withHint(fmt.Errorf("malformed %s: no colon between name and value (the text is not shown: it may be a secret)", where),
+				ExitUsage, "-H 'Name: value'")
+		}
 		name = strings.TrimSpace(name)
-		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") {
-			return nil, withHint(fmt.Errorf("malformed header %q", h), ExitUsage, "-H 'Name: value'")
+		if name == "" || strings.ContainsAny(name, " \t\r\n") {
+			return nil, withHint(fmt.Errorf("malformed %s: the name before the colon is empty or has spaces", where), ExitUsage, "-H 'Name: value'")
 		}
 		if strings.ContainsAny(value, "\r\n\x00") {
 			return nil, usageErr("header %s: value contains a line break or NUL", name)
 		}
-		out[name] = strings.TrimSpace(value)
+		value = strings.TrimSpace(value)
+		if err := checkHeader(name, value, where); err != nil {
+			return nil, err
+		}
+		out[name] = value
 	}
 	return out, nil
 }
+
+// readHeaderArgs expands -H @file (one header a line) and -H - (the same from stdin) so that
+// header values need not be on a command line, where other users of the machine see them.
+// Blank lines and lines starting with # are skipped.
+func readHeaderArgs(hs []string, stdin io.Reader) ([]string, error) {
+	var out []string
+	usedStdin := false
+	for _, h := range hs {
+		var b []byte
+		var err error
+		switch {
+		case h == "-":
+			if usedStdin {
+				return nil, usageErr("-H - given twice: stdin can be read once")
+			}
+			usedStdin = true
+			if stdin == nil {
+				return nil, usageErr("-H -: no stdin")
+			}
+			b, err = io.ReadAll(io.LimitReader(stdin, maxHeaderFile+1))
+			if err != nil {
+				return nil, usageErr("-H -: read stdin: %v", err)
+			}
+		case strings.HasPrefix(h, "@"):
+			path := h[1:]
+			fi, err := os.Stat(path)
+			if err != nil {
+				return nil, usageErr("-H @%s: %v", path, errors.Unwrap(err))
+			}
+			if !fi.Mode().IsRegular() {
+				return nil, usageErr("-H @%s: not a regular file", path)
+			}
+			if b, err = os.ReadFile(path); err != nil {
+				return nil, usageErr("-H @%s: %v", path, errors.Unwrap(err))
+			}
+		default:
+			out = append(out, h)
+			continue
+		}
+		if len(b) > maxHeaderFile {
+			return nil, usageErr("-H %s: more than %d bytes of headers", h, maxHeaderFile)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSuffix(line, "\r")
+			if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+				continue
+			}
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
+
+const maxHeaderFile = 1 << 20
 
 // configEntry is one server in an mcp.json-style file. Both Claude's "mcpServers" and VS
 // Code's "servers" layouts are read.
@@ -195,7 +348,7 @@ func configTarget(path, name string, e configEntry) (serverTarget, error) {
 		if err != nil {
 			return t, err
 		}
-		t.Server.Transport, t.Server.URL = ut.Server.Transport, ut.Server.URL
+		t.Server.Transport, t.Server.URL, t.RealURL = ut.Server.Transport, ut.Server.URL, ut.RealURL
 		if e.Type == "sse" {
 			t.Server.Transport = events.TransportSSE
 		}
@@ -219,13 +372,21 @@ func configTarget(path, name string, e configEntry) (serverTarget, error) {
 	default:
 		return t, usageErr("%s: the entry has neither \"url\" nor \"command\"", where)
 	}
-	for k, v := range e.Headers {
-		if t.Headers[k], err = expandVars(v, where); err != nil {
+	for _, k := range sortedKeys(e.Headers) {
+		v, err := expandVars(e.Headers[k], where)
+		if err != nil {
 			return t, err
 		}
+		if err := checkHeader(k, v, where+": headers"); err != nil {
+			return t, err
+		}
+		t.Headers[k] = v
 	}
-	for k, v := range e.Env {
-		if t.Env[k], err = expandVars(v, where); err != nil {
+	for _, k := range sortedKeys(e.Env) {
+		if err := checkEnvName(k, where+": env"); err != nil {
+			return t, err
+		}
+		if t.Env[k], err = expandVars(e.Env[k], where); err != nil {
 			return t, err
 		}
 	}

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,14 +71,16 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})).
+	// The log goes through a redactor: until the secrets are read it has nothing to hide.
+	red := &redactor{w: f.IO.ErrOut}
+	logger := slog.New(slog.NewTextHandler(red, &slog.HandlerOptions{Level: slog.LevelInfo})).
 		With("bridge", o.session, "generation", o.generation, "pid", os.Getpid())
 	log, store, closeConn, err := cli.DialBridgeConn(ctx, f, home)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	br := &bridgeRun{log: log, node: node, name: o.session, gen: o.generation, logger: logger, pid: os.Getpid()}
+	br := &bridgeRun{log: log, node: node, name: o.session, gen: o.generation, logger: logger, pid: os.Getpid(), red: red}
 	s, err := br.current(ctx, store)
 	if err != nil {
 		return err
@@ -90,13 +94,42 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		br.lost(ctx, s, events.KindServerLost, err)
 		return &cli.Error{Code: bridgeExitLost, Err: err}
 	}
+	server := s.Server
+	if sec.URL != "" {
+		// The real URL, with its query; error texts that quote it are redacted below.
+		red.add(sec.URL, s.Server.URL)
+		if u, err := url.Parse(sec.URL); err == nil {
+			for _, vs := range u.Query() {
+				for _, v := range vs {
+					red.add(v, "REDACTED")
+				}
+			}
+			for _, v := range strings.Split(u.RawQuery, "&") {
+				if _, raw, ok := strings.Cut(v, "="); ok {
+					red.add(raw, "REDACTED") // as escaped in the URL
+				}
+			}
+		}
+		server.URL = sec.URL
+	}
+	for _, v := range sec.Headers {
+		red.add(v, "REDACTED")
+	}
+	var baseEnv []string
+	if sec.Inherited != nil {
+		baseEnv = []string{}
+		for k, v := range sec.Inherited {
+			baseEnv = append(baseEnv, k+"="+v)
+		}
+	}
 	notes := newNotifyPublisher(log, node, o.session, logger)
 	defer notes.Close()
 	cfg := bridge.Config{
 		Session:        o.session,
-		Server:         s.Server,
+		Server:         server,
 		Headers:        sec.Headers,
 		Env:            sec.Env,
+		BaseEnv:        baseEnv,
 		SocketPath:     cli.BridgeSocketPath(home, o.session, os.Getpid()),
 		Stderr:         f.IO.ErrOut,
 		Logger:         logger,
@@ -128,7 +161,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		s, _ = projector.Refresh(ctx, log, s)
 		br.lost(ctx, s, kind, err)
 		_ = b.Close(context.Background())
-		return &cli.Error{Code: code, Err: fmt.Errorf("open: %w", err)}
+		return &cli.Error{Code: code, Err: fmt.Errorf("open: %s", red.redact(err.Error()))}
 	}
 	defer b.Close(context.Background())
 	if id := b.MCPSessionID(); id != "" {
@@ -195,7 +228,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		cur, _ := projector.Refresh(context.Background(), log, s)
 		br.lost(context.Background(), cur, kind, err)
 		logger.Warn("server lost", "err", err)
-		return &cli.Error{Code: code, Err: err}
+		return &cli.Error{Code: code, Err: errors.New(red.redact(err.Error()))}
 	}
 }
 
@@ -224,6 +257,7 @@ type bridgeRun struct {
 	gen    uint64
 	pid    int
 	logger *slog.Logger
+	red    *redactor // hides secret values in what is recorded
 
 	freshNext bool // the generation that superseded this one asked for a fresh MCP session
 }
@@ -270,7 +304,7 @@ func (r *bridgeRun) appendWhile(ctx context.Context, s projector.Session, e even
 // lost records that this generation lost its server (or never reached it).
 func (r *bridgeRun) lost(ctx context.Context, s projector.Session, kind events.Kind, cause error) {
 	e := events.New(kind, r.node, r.name, r.gen)
-	e.Error = cause.Error()
+	e.Error = r.red.redact(cause.Error())
 	e.PID = r.pid
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
