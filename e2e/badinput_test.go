@@ -27,6 +27,7 @@ type badCase struct {
 	env    []string
 	code   int
 	msg    []string // all must appear on stderr
+	absent []string // none may appear on stderr or stdout (a secret the input carried)
 	stdout bool     // a tool's own error text may be printed on stdout
 	hint   string   // must appear on a "Try:" line; "" when no hint is required
 	// attempt: by design the log keeps the failed attempt (created … closed, cleaned); the
@@ -117,7 +118,13 @@ func badInputCases() []badCase {
 		{name: "URL unparsable", args: []string{"connect", "http://[::1", "@u"}, code: 1, msg: []string{"invalid server URL", "missing ']'"}},
 		{name: "URL with user:pass", args: []string{"connect", "https://alice:hunter2@example.com/mcp", "@u"}, code: 1, msg: []string{"carries credentials", "REDACTED"}, hint: "-H 'Authorization: Bearer"},
 		{name: "URL with user only", args: []string{"connect", "https://alice@example.com/mcp", "@u"}, code: 1, msg: []string{"carries credentials"}, hint: "-H"},
-		{name: "header without colon", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "Authorization Bearer x"}, code: 1, msg: []string{"malformed header"}, hint: "-H 'Name: value'"},
+		{name: "header without colon", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "Authorization Bearer tok3n-v4lue"}, code: 1, msg: []string{"malformed header 1", "no colon"}, absent: []string{"tok3n-v4lue"}, hint: "-H 'Name: value'"},
+		{name: "header without colon, second", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "X-A: 1", "-H", "tok3n-v4lue"}, code: 1, msg: []string{"malformed header 2"}, absent: []string{"tok3n-v4lue"}, hint: "-H 'Name: value'"},
+		{name: "header value with a control character", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "X-A: tok3n\x1bv4lue"}, code: 1, msg: []string{"control character"}, absent: []string{"tok3n"}},
+		{name: "header file missing", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "@{cf}/nosuch.headers"}, code: 1, msg: []string{"nosuch.headers", "no such file"}},
+		{name: "header file line without colon", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "@{cf}/nocolon.headers"}, code: 1, msg: []string{"malformed header 2"}, absent: []string{"tok3n-v4lue"}},
+		{name: "header stdin twice", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "-", "-H", "-"}, stdin: []byte("X-A: 1\n"), code: 1, msg: []string{"-H - given twice"}},
+		{name: "URL query value in an error", args: []string{"connect", "ftp://h/mcp?api_key=tok3n-v4lue", "@u"}, code: 1, msg: []string{`unsupported URL scheme "ftp"`}, absent: []string{"tok3n-v4lue"}},
 		{name: "header name with space", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "X Y: v"}, code: 1, msg: []string{"malformed header"}, hint: "-H 'Name: value'"},
 		{name: "header value with newline", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u", "-H", "X-A: a\r\nX-B: b"}, code: 1, msg: []string{"line break or NUL"}},
 		{name: "unreachable URL", args: []string{"connect", "http://127.0.0.1:1/mcp", "@u"}, code: 3, attempt: true, msg: []string{"@u"}},
@@ -140,6 +147,10 @@ func badInputCases() []badCase {
 		{name: "config unset variable", args: []string{"connect", "{cf}/unset.json"}, code: 1, msg: []string{"NOPE_MCPCTL_VAR is not set"}},
 		{name: "config URL with credentials", args: []string{"connect", "{cf}/creds.json"}, code: 1, msg: []string{"carries credentials"}, hint: "-H"},
 		{name: "config URL scheme ws", args: []string{"connect", "{cf}/ws.json"}, code: 1, msg: []string{`unsupported URL scheme "ws"`}},
+		{name: "config env name with =", args: []string{"connect", "{cf}/envkey.json"}, code: 1, msg: []string{`invalid environment variable name "A=B"`}, hint: "NAME=value"},
+		{name: "config env name with a space", args: []string{"connect", "{cf}/envspace.json"}, code: 1, msg: []string{`invalid environment variable name "A B"`}},
+		{name: "config header value with CRLF", args: []string{"connect", "{cf}/hdrcrlf.json"}, code: 1, msg: []string{"header X-A", "line break"}, absent: []string{"tok3n"}},
+		{name: "config header name with a space", args: []string{"connect", "{cf}/hdrname.json"}, code: 1, msg: []string{`invalid header name "X Y"`}},
 		// ---- events, sessions, wait
 		{name: "events -n negative", args: []string{"events", "-n", "-1"}, code: 1, msg: []string{"-n -1: must be 0 or more"}},
 		{name: "events --after-seq text", args: []string{"events", "--after-seq", "abc"}, code: 1, msg: []string{`invalid argument "abc" for "--after-seq"`}, hint: "events --help"},
@@ -149,6 +160,9 @@ func badInputCases() []badCase {
 		{name: "sessions --at bogus", args: []string{"sessions", "--at", "yesterday"}, code: 1, msg: []string{`--at "yesterday"`}},
 		{name: "wait --for unknown", args: []string{"wait", "@t", "--for", "bogus"}, code: 1, msg: []string{`--for "bogus"`}, hint: "one of: ready, exited"},
 		// ---- environment
+		{name: "-e name with a space", args: []string{"connect", "@x", "-e", "A B=1", "--", "{srv}"}, code: 1, msg: []string{`invalid environment variable name "A B"`}, hint: "NAME=value"},
+		{name: "-e name starting with a digit", args: []string{"connect", "@x", "-e", "1A=1", "--", "{srv}"}, code: 1, msg: []string{`invalid environment variable name "1A"`}},
+		{name: "-e without =", args: []string{"connect", "@x", "-e", "tok3n-v4lue", "--", "{srv}"}, code: 1, msg: []string{"malformed --env 1"}, absent: []string{"tok3n-v4lue"}},
 		{name: "MCPCTL_NODE invalid", args: []string{"sessions"}, env: []string{"MCPCTL_NODE=a.b"}, code: 1, msg: []string{"MCPCTL_NODE"}},
 		{name: "--json error is one JSON object", args: []string{"--json", "@nosuch", "ping"}, code: 1, msg: []string{`"code":1`, `"error":`, `"hint":`}},
 	}
@@ -171,6 +185,11 @@ func writeConfigFixtures(t *testing.T) string {
 		"creds.json":      `{"servers":{"a":{"url":"https://bob:secret@example.com/mcp"}}}`,
 		"ws.json":         `{"servers":{"a":{"url":"ws://127.0.0.1:1/mcp"}}}`,
 		"emptycmd.json":   `{"servers":{"a":{"command":""}}}`,
+		"envkey.json":     `{"servers":{"a":{"command":"x","env":{"A=B":"1"}}}}`,
+		"envspace.json":   `{"servers":{"a":{"command":"x","env":{"A B":"1"}}}}`,
+		"hdrcrlf.json":    `{"servers":{"a":{"url":"http://127.0.0.1:1/mcp","headers":{"X-A":"tok3n\r\nX-B: b"}}}}`,
+		"hdrname.json":    `{"servers":{"a":{"url":"http://127.0.0.1:1/mcp","headers":{"X Y":"v"}}}}`,
+		"nocolon.headers": "# comment\nX-A: 1\ntok3n-v4lue\n",
 		"huge.json":       `{"servers":{}, "pad": "` + strings.Repeat(" ", 5<<20) + `"}`,
 		"dir.json/keep":   "",
 		"loopwrap/README": "",
@@ -311,6 +330,11 @@ func TestBadInput_Catalogue(t *testing.T) {
 			for _, m := range c.msg {
 				if !strings.Contains(r.Stderr, m) {
 					t.Errorf("stderr does not say %q\n%s", m, r)
+				}
+			}
+			for _, m := range c.absent {
+				if strings.Contains(r.Stderr+r.Stdout, m) {
+					t.Errorf("the output repeats %q, a secret of the input\n%s", m, r)
 				}
 			}
 			if c.hint != "" && !hasHint(r.Stderr, c.hint) {

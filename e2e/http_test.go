@@ -98,6 +98,22 @@ func TestSecrets_NeverLeaveTheSecretsFile(t *testing.T) {
 	t.Cleanup(func() { e.run("close", "@"+hname) })
 	e.ok("connect", "@"+sname, "-e", "MCPTEST_SECRET="+envValue, "--", serverBin)
 	t.Cleanup(func() { e.run("close", "@"+sname) })
+	// A key in the URL's query is as secret as a header: the server needs it, nothing
+	// else may show it.
+	query := "q-s3cr3t-" + suffix
+	qname := uniqueName(t) + "-q"
+	qurl, qsrv := startHTTPServer(t, "--require-query", "api_key="+query)
+	if r := e.run("connect", qurl, "@"+qname+"-noauth"); r.Code != 4 {
+		t.Fatalf("connect without the query: want exit 4 (auth)\n%s", r)
+	}
+	e.ok("connect", qurl+"?api_key="+query+"&v=2", "@"+qname)
+	t.Cleanup(func() { e.run("close", "@"+qname) })
+	e.ok("@"+qname, "tools-call", "echo", "text:=q")
+	e.ok("restart", "@"+qname)
+	e.ok("@"+qname, "tools-call", "echo", "text:=q")
+	if s, ok := e.session(qname); !ok || !strings.HasSuffix(s.Server.URL, "?api_key=REDACTED&v=REDACTED") {
+		t.Errorf("@%s lists URL %q, want the query's values REDACTED", qname, s.Server.URL)
+	}
 
 	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	var who struct {
@@ -126,7 +142,7 @@ func TestSecrets_NeverLeaveTheSecretsFile(t *testing.T) {
 		t.Fatalf("after restart the server saw X-Secret-Token hashed %q, want %q", got, sum(header))
 	}
 
-	secrets := []string{header, envValue}
+	secrets := []string{header, envValue, query}
 	leak := func(where, text string) {
 		t.Helper()
 		for _, s := range secrets {
@@ -140,6 +156,8 @@ func TestSecrets_NeverLeaveTheSecretsFile(t *testing.T) {
 	leak("mcpctl @"+hname+" --json", e.ok("--json", "@"+hname).Stdout)
 	leak("mcpctl @"+hname+" logs", e.ok("@"+hname, "logs", "-n", "0").Stdout)
 	leak("mcpctl @"+sname+" logs", e.ok("@"+sname, "logs", "-n", "0").Stdout)
+	leak("mcpctl @"+qname+" logs", e.ok("@"+qname, "logs", "-n", "0").Stdout)
+	leak("mcpctl @"+qname+" --json", e.ok("--json", "@"+qname).Stdout)
 	for _, session := range []string{hname, sname} {
 		var s projector.Session
 		for _, ev := range e.sessionEvents(session, events.KindCreated) {
@@ -179,7 +197,7 @@ func TestSecrets_NeverLeaveTheSecretsFile(t *testing.T) {
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
-		if p == fmt.Sprintf("/proc/%d/cmdline", srv.Process.Pid) {
+		if p == fmt.Sprintf("/proc/%d/cmdline", srv.Process.Pid) || p == fmt.Sprintf("/proc/%d/cmdline", qsrv.Process.Pid) {
 			continue // the test server is told the value it requires on its command line
 		}
 		b, _ := os.ReadFile(p)
@@ -201,7 +219,7 @@ func TestSecrets_NeverLeaveTheSecretsFile(t *testing.T) {
 		}
 		return nil
 	})
-	if inSecrets != 2 {
+	if inSecrets != len(secrets) {
 		t.Errorf("found the secret values %d times under %s, want each once", inSecrets, secretsDir)
 	}
 }

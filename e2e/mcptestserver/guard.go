@@ -22,8 +22,9 @@ const (
 type httpGuard struct {
 	next         http.Handler
 	required     []headerRequirement
-	expireAfter  int // 0: sessions never expire
-	expireStatus int // http.StatusNotFound or http.StatusBadRequest
+	query        []headerRequirement // URL query parameters every request must carry
+	expireAfter  int                 // 0: sessions never expire
+	expireStatus int                 // http.StatusNotFound or http.StatusBadRequest
 
 	mu    sync.Mutex
 	posts map[string]int // session id → POSTs served after initialize
@@ -34,6 +35,12 @@ func (g *httpGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(req.name) != req.value {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mcptestserver"`)
 			http.Error(w, "unauthorized: missing or wrong "+req.name+" header", http.StatusUnauthorized)
+			return
+		}
+	}
+	for _, req := range g.query {
+		if r.URL.Query().Get(req.name) != req.value {
+			http.Error(w, "unauthorized: missing or wrong "+req.name+" query parameter", http.StatusUnauthorized)
 			return
 		}
 	}

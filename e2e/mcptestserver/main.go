@@ -43,6 +43,7 @@ type options struct {
 	expireAfter  int
 	expireStatus int
 	required     []headerRequirement
+	query        []headerRequirement // --require-query: URL query parameters
 	garbage      bool
 	stderrLines  int
 	modern       bool
@@ -78,6 +79,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.expireAfter, "expire-after", 0, "HTTP: forget a session after it has served `N` POSTs, initialize included (0: never)")
 	fs.StringVar(&expireMode, "expire-mode", "404", "HTTP: status for a forgotten session: 404 or 400")
 	fs.Var(headerFlag{&o.required}, "require-header", "HTTP: answer 401 unless the request has header `NAME=VALUE` (repeatable)")
+	fs.Var(headerFlag{&o.query}, "require-query", "HTTP: answer 401 unless the URL's query has `NAME=VALUE` (repeatable)")
 	fs.BoolVar(&o.garbage, "garbage", false, "print non-JSON junk on stdout and exit 1")
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")

@@ -56,6 +56,7 @@ func serveStreamableHTTP(ctx context.Context, ts *testServer, opts options, stdo
 	guard := &httpGuard{
 		next:         mux,
 		required:     opts.required,
+		query:        opts.query,
 		expireAfter:  opts.expireAfter,
 		expireStatus: opts.expireStatus,
 		posts:        make(map[string]int),
@@ -72,7 +73,7 @@ func serveSSE(ctx context.Context, ts *testServer, opts options, stdout io.Write
 	}
 	base := "http://" + ln.Addr().String()
 	sse := server.NewSSEServer(ts.mcp, server.WithBaseURL(base), server.WithSSEEndpoint(ssePath))
-	guard := &httpGuard{next: sse, required: opts.required}
+	guard := &httpGuard{next: sse, required: opts.required, query: opts.query}
 	return serveHTTP(ctx, ln, guard, base+ssePath, stdout, func(ctx context.Context) {
 		_ = sse.Shutdown(ctx)
 	})
