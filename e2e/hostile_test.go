@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,7 +185,8 @@ func TestHostile_HomeAndFileModes(t *testing.T) {
 // TestSecrets_NotInAnyProcessEnvironmentOrArgv complements TestSecrets_NeverLeaveTheSecretsFile
 // (events, KV, files, logs, argv): a header value and an env value given to connect appear in
 // no process's environment or argv — not the CLI's children, the hub's, or the bridges' —
-// except the stdio MCP server's own environment, where the env value is meant to be.
+// except the stdio MCP server's own environment, where the env value is meant to be. The
+// server's environment has no MCPCTL_* variable at all (it is the connecting CLI's, filtered).
 func TestSecrets_NotInAnyProcessEnvironmentOrArgv(t *testing.T) {
 	t.Parallel()
 	e := isolated(t)
@@ -197,13 +199,26 @@ func TestSecrets_NotInAnyProcessEnvironmentOrArgv(t *testing.T) {
 	e.ok("@envs", "ping")
 	e.ok("@hdrs", "ping")
 
+	// The home's processes, and the bridges' servers: those get the connecting CLI's
+	// environment, without MCPCTL_HOME, so pidsUnder does not see them.
+	pids := pidsUnder(e.home)
+	for _, b := range homeBridges(e.home) {
+		for _, c := range childrenOf(b) {
+			if !slices.Contains(pids, c) {
+				pids = append(pids, c)
+			}
+		}
+	}
 	checked, seenInServer := 0, false
-	for _, pid := range pidsUnder(e.home) {
+	for _, pid := range pids {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 		isServer := strings.HasPrefix(string(cmdline), serverBin+"\x00") || string(cmdline) == serverBin
 		if isServer && strings.Contains(string(environ), envValue) {
 			seenInServer = true
+		}
+		if isServer && strings.Contains("\x00"+string(environ), "\x00MCPCTL_") {
+			t.Errorf("pid %d (the stdio server) has an MCPCTL_* variable in its environment", pid)
 		}
 		for _, v := range []string{envValue, header} {
 			if strings.Contains(string(cmdline), v) {

@@ -110,6 +110,11 @@ func run(m *testing.M) int {
 // the marker must reach them. (The hub and bridges do not get it; their MCPCTL_HOME marks them.)
 const runMarker = "E2E_MCPCTL_RUN"
 
+// homeMarker names the variable that marks what a CLI on a home started: stdio servers get
+// the connecting CLI's environment but not its MCPCTL_HOME, so this is how pidsUnder(home)
+// finds them.
+const homeMarker = "E2E_MCPCTL_HOME"
+
 // stopHub ends a home's hub and every bridge started from it, as a user cleaning up would.
 func stopHub(home string) {
 	// The node the tests' sessions are on (env.cmd): clean --all closes only this node's.
@@ -152,8 +157,8 @@ func homeBridges(home string) []int {
 }
 
 // pidsUnder lists processes whose command line or environment mentions dir (our binaries
-// live there, every process we start gets MCPCTL_HOME under it, and the run's marker is
-// workDir).
+// live there, every process we start gets MCPCTL_HOME or the home marker under it, and the
+// run's marker is workDir).
 func pidsUnder(dir string) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
@@ -171,6 +176,8 @@ func pidsUnder(dir string) []int {
 		environ = append([]byte{0}, environ...)
 		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte("\x00MCPCTL_HOME="+dir+"\x00")) ||
 			bytes.Contains(environ, []byte("\x00MCPCTL_HOME="+dir+"/")) ||
+			bytes.Contains(environ, []byte("\x00"+homeMarker+"="+dir+"\x00")) ||
+			bytes.Contains(environ, []byte("\x00"+homeMarker+"="+dir+"/")) ||
 			bytes.Contains(environ, []byte("\x00"+runMarker+"="+dir+"\x00")) {
 			pids = append(pids, pid)
 		}
@@ -229,7 +236,7 @@ func (r result) String() string {
 // cmd prepares mcpctl with args on this home.
 func (e *env) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, mcpctlBin, args...)
-	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+e.home, "MCPCTL_NODE="+e.node, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+e.home, "MCPCTL_NODE="+e.node, "NO_COLOR=1", homeMarker+"="+e.home)
 	cmd.Env = append(cmd.Env, e.extra...)
 	return cmd
 }

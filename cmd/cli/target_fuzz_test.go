@@ -25,6 +25,9 @@ func FuzzReadConfig(f *testing.F) {
 		`[1]`, ``, `null`, `{"mcpServers":{"../x":{"command":"x"}}}`,
 		"{\"mcpServers\":{\"a\":{\"command\":\"\xff\"}}}",
 		"{\"mcpServers\":{\"a\":{\"command\":\"a\x00\"}}}",
+		`{"mcpServers":{"q":{"url":"https://h/mcp?api_key=k&x=1#frag"}}}`,
+		`{"mcpServers":{"a":{"command":"x","env":{"A=B":"1"}}}}`,
+		`{"servers":{"b":{"url":"https://h/mcp","headers":{"X-A":"a\r\nX-B: b"}}}}`,
 	} {
 		f.Add([]byte(s), "")
 		f.Add([]byte(s), "a")
@@ -60,9 +63,29 @@ func FuzzReadConfig(f *testing.F) {
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Host == "" {
 					t.Fatalf("unsafe URL accepted: %q", tg.Server.URL)
 				}
+				for k, vs := range u.Query() {
+					for _, v := range vs {
+						if v != "REDACTED" {
+							t.Fatalf("URL to record %q shows query value %s=%q", tg.Server.URL, k, v)
+						}
+					}
+				}
+				if u.Fragment != "" {
+					t.Fatalf("URL to record %q keeps its fragment", tg.Server.URL)
+				}
+				for k, v := range tg.Headers {
+					if checkHeader(k, v, "fuzz") != nil {
+						t.Fatalf("header %q: %q accepted from %q", k, v, data)
+					}
+				}
 			case events.TransportStdio:
 				if tg.Server.Command == "" || !utf8.ValidString(tg.Server.Command) {
 					t.Fatalf("command %q accepted from %q", tg.Server.Command, data)
+				}
+				for k := range tg.Env {
+					if !envNameRE.MatchString(k) {
+						t.Fatalf("env name %q accepted from %q", k, data)
+					}
 				}
 			default:
 				t.Fatalf("unknown transport %q", tg.Server.Transport)
