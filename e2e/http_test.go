@@ -223,3 +223,37 @@ func TestSecrets_NeverLeaveTheSecretsFile(t *testing.T) {
 		t.Errorf("found the secret values %d times under %s, want each once", inSecrets, secretsDir)
 	}
 }
+
+// TestSecrets_HeadersFromFileAndStdin: -H @file and -H - give header values without putting
+// them on the connecting CLI's command line; the server requires both, so a connect that
+// works proves they arrived, and the log names them only.
+func TestSecrets_HeadersFromFileAndStdin(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	fromFile, fromStdin := "file-"+suffix, "stdin-"+suffix
+	url, _ := startHTTPServer(t, "--require-header", "X-Secret-File="+fromFile, "--require-header", "X-Secret-Stdin="+fromStdin)
+	path := filepath.Join(t.TempDir(), "headers")
+	must(t, os.WriteFile(path, []byte("# for the test\r\nX-Secret-File: "+fromFile+"\r\n\r\n"), 0o600))
+	name := uniqueName(t)
+	r := e.runIn([]byte("X-Secret-Stdin: "+fromStdin+"\n"), "connect", url, "@"+name, "-H", "@"+path, "-H", "-")
+	if r.Code != 0 {
+		t.Fatalf("connect with headers from a file and stdin: want exit 0\n%s", r)
+	}
+	t.Cleanup(func() { e.run("close", "@"+name) })
+	e.ok("@"+name, "ping")
+	evs := e.sessionEvents(name, events.KindCreated)
+	if len(evs) == 0 || evs[len(evs)-1].Server == nil {
+		t.Fatalf("no created event for @%s", name)
+	}
+	srv := evs[len(evs)-1].Server
+	if got := strings.Join(srv.HeaderNames, ","); got != "X-Secret-File,X-Secret-Stdin" {
+		t.Errorf("created event names headers %q, want X-Secret-File,X-Secret-Stdin", got)
+	}
+	out := e.ok("events", "--json", "--session", name).Stdout + e.ok("--json", "sessions").Stdout
+	for _, v := range []string{fromFile, fromStdin} {
+		if strings.Contains(out, v) {
+			t.Errorf("a header value read from a file or stdin appears in events or sessions")
+		}
+	}
+}
