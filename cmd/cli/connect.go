@@ -52,7 +52,7 @@ A stdio server gets this command's environment, without mcpctl's own variables (
 plus -e/config env values (which win). It is captured now and reused by every restart of
 the session; nothing of the hub's or the bridge's environment reaches the server.`,
 		Example: `  mcpctl connect https://mcp.example.com/mcp @docs -H 'Authorization: Bearer $TOKEN'
-  mcpctl connect https://mcp.example.com/mcp @docs -H @~/.config/docs.headers
+  mcpctl connect https://mcp.example.com/mcp @docs -H @$HOME/.config/docs.headers
   printf 'Authorization: Bearer %s\n' "$TOKEN" | mcpctl connect https://mcp.example.com/mcp @docs -H -
   mcpctl connect ~/.config/mcp.json:github
   mcpctl connect @fs -- npx -y @modelcontextprotocol/server-filesystem /tmp`,
