@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// ---- stalls: a stopped process is slow, not dead
+
+// sigPending reports whether sig is pending for pid, sent to the thread (SigPnd) or to the
+// process (ShdPnd), from /proc/<pid>/status.
+func sigPending(t *testing.T, pid int, sig syscall.Signal) bool {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read the status of pid %d: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "SigPnd" && k != "ShdPnd") {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			t.Fatalf("pid %d: %s %q: %v", pid, k, v, err)
+		}
+		if mask&(1<<(uint(sig)-1)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// stopProcess sends SIGSTOP to pid and waits until it is stopped; the cleanup resumes it, so
+// that a failing test leaves nothing frozen behind.
+func stopProcess(t *testing.T, pid int) {
+	t.Helper()
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if st := procState(pid); st != 'T' {
+			return fmt.Errorf("pid %d in state %q, want T (stopped)", pid, st)
+		}
+		return nil
+	})
+}
+
+// resumeProcess sends SIGCONT to pid and waits until it is no longer stopped.
+func resumeProcess(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if st := procState(pid); st == 'T' || st == 0 {
+			return fmt.Errorf("pid %d in state %q after SIGCONT", pid, st)
+		}
+		return nil
+	})
+}
+
+// A hub stopped with SIGSTOP does not answer, but it is not dead: a command waits for it up
+// to its own timeout and fails saying so, and it never signals or replaces the hub. After
+// SIGCONT the same hub serves, with everything it had.
+func TestHubStall_StoppedHubIsWaitedForNotReplaced(t *testing.T) {
+	t.Parallel()
+	e := isolated(t)
+	name := "s"
+	e.connectTest(name)
+	hub := theHub(t, e.home)
+	before := e.events()
+
+	stopProcess(t, hub.PID)
+	start := time.Now()
+	r := e.run("@"+name, "ping", "--timeout", "3s")
+	took := time.Since(start)
+	if r.Code != 3 {
+		t.Errorf("ping with the hub stopped: exit %d, want 3:\n%s", r.Code, r)
+	}
+	for _, want := range []string{fmt.Sprintf("the hub (pid %d) is not answering", hub.PID), "stopped", "kill -CONT " + strconv.Itoa(hub.PID)} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("ping with the hub stopped: stderr does not say %q:\n%s", want, r)
+		}
+	}
+	if strings.Contains(r.Stderr, "replace") {
+		t.Errorf("ping with the hub stopped talks of replacing it:\n%s", r)
+	}
+	if took < 2500*time.Millisecond || took > 8*time.Second {
+		t.Errorf("ping --timeout 3s with the hub stopped returned after %s, want about 3s (it waits for the hub, then gives up)", took)
+	}
+	if st := procState(hub.PID); st != 'T' {
+		t.Errorf("hub %d in state %q after the ping, want still T", hub.PID, st)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGINT} {
+		if sigPending(t, hub.PID, sig) {
+			t.Errorf("%s is pending for the stopped hub %d: the ping signalled it", sig, hub.PID)
+		}
+	}
+	if pids := hubPIDs(e.home); !slices.Equal(pids, []int{hub.PID}) {
+		t.Errorf("hub processes %v with the hub stopped, want only the stopped one %d", pids, hub.PID)
+	}
+
+	resumeProcess(t, hub.PID)
+	if r := e.ok("@"+name, "ping"); strings.TrimSpace(r.Stdout) != "pong" {
+		t.Fatalf("ping after SIGCONT:\n%s", r)
+	}
+	if again := theHub(t, e.home); again.PID != hub.PID || again.URL != hub.URL {
+		t.Errorf("hub after SIGCONT = %+v, want the same %+v", again, hub)
+	}
+	after := e.events()
+	for i, ev := range before {
+		if i >= len(after) || after[i].Seq != ev.Seq || after[i].Type != ev.Type {
+			t.Fatalf("events before the stall %v are not a prefix of the events after it %v", kindsOf(before), kindsOf(after))
+		}
+	}
+	if s, _ := e.session(name); s.Status != projector.StatusReady || s.Crashes != 0 || s.Restarts != 0 {
+		t.Errorf("@%s after the stall: %s, %d crashes, %d restarts; want ready, none", name, s.Status, s.Crashes, s.Restarts)
+	}
+}
+
+// A bridge stopped with SIGSTOP: a call with --timeout fails cleanly (exit 3) and triggers no
+// restart; after SIGCONT the same bridge serves.
+func TestBridgeStall_StoppedBridgeTimesOutWithoutRestart(t *testing.T) {
+	t.Parallel()
+	e := isolated(t)
+	name := "b"
+	calls := e.connectTest(name)
+	before, _ := e.session(name)
+	if before.Bridge == nil {
+		t.Fatalf("@%s has no bridge after connect: %+v", name, before)
+	}
+	pid := before.Bridge.PID
+
+	stopProcess(t, pid)
+	r := e.run("@"+name, "tools-call", "echo", "text:=stalled", "--timeout", "2s")
+	if r.Code != 3 || !strings.Contains(r.Stderr, "not re-sent") {
+		t.Errorf("a call to the stopped bridge: want exit 3, cancelled and not re-sent:\n%s", r)
+	}
+	if r := e.run("@"+name, "ping", "--timeout", "2s"); r.Code != 3 {
+		t.Errorf("ping of the stopped bridge: want exit 3:\n%s", r)
+	}
+	if st := procState(pid); st != 'T' {
+		t.Errorf("bridge %d in state %q, want still stopped", pid, st)
+	}
+	if sigPending(t, pid, syscall.SIGTERM) || sigPending(t, pid, syscall.SIGKILL) {
+		t.Errorf("a signal is pending for the stopped bridge %d", pid)
+	}
+
+	resumeProcess(t, pid)
+	if r := e.ok("@"+name, "tools-call", "echo", "text:=back"); strings.TrimSpace(r.Stdout) != "back" {
+		t.Fatalf("call after SIGCONT:\n%s", r)
+	}
+	after, _ := e.session(name)
+	if after.Generation != before.Generation || after.Bridge == nil || after.Bridge.PID != pid || after.Status != projector.StatusReady {
+		t.Errorf("after the stall: generation %d bridge %+v %s, want generation %d pid %d ready", after.Generation, after.Bridge,
+			after.Status, before.Generation, pid)
+	}
+	evs := e.sessionEvents(name)
+	for _, k := range []events.Kind{events.KindRestartRequested, events.KindBridgeExited, events.KindServerLost} {
+		if n := countKind(evs, k); n != 0 {
+			t.Errorf("the stall produced %d %s events: %v", n, k, kindsOf(evs))
+		}
+	}
+	// The cancelled call never reached the server (the bridge was stopped before reading
+	// it, and a cancelled request is not forwarded), or reached it once: never twice.
+	if n := countCalls(t, calls, "echo"); n > 2 {
+		t.Errorf("echo ran %d times, want at most 2 (the stalled call once at most, then the one after)", n)
+	}
+}
