@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -176,5 +177,163 @@ func TestBridgeStall_StoppedBridgeTimesOutWithoutRestart(t *testing.T) {
 	// it, and a cancelled request is not forwarded), or reached it once: never twice.
 	if n := countCalls(t, calls, "echo"); n > 2 {
 		t.Errorf("echo ran %d times, want at most 2 (the stalled call once at most, then the one after)", n)
+	}
+}
+
+// ---- a hub killed while a bridge starts
+
+// holdFile is a file whose existence holds something back in a shell wrapper; release
+// removes it.
+type holdFile string
+
+func (h holdFile) arm(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(string(h), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h holdFile) release(t *testing.T) {
+	t.Helper()
+	if err := os.Remove(string(h)); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+}
+
+// heldScript writes a shell script that waits while hold exists, then execs exe with its
+// arguments. exec keeps the pid and the start time, so the bridge the hub recorded is the
+// process that ends up running.
+func heldScript(t *testing.T, dir, name string, hold holdFile, exe string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e '%s' ]; do sleep 0.02; done\nexec '%s' \"$@\"\n", hold, exe)
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A hub killed with SIGKILL between bridge_spawned and bridge_ready of a new session: the
+// bridge is held (by a wrapper) before it reaches the hub, or its server is held while it
+// starts. The bridge must wait for the next hub rather than give up, and the next command,
+// which starts that hub, must find the session ready: no crash counted, no `restart` needed.
+func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bridgeHold := holdFile(filepath.Join(dir, "bridge.hold"))
+	serverHold := holdFile(filepath.Join(dir, "server.hold"))
+	e := isolated(t)
+	e.extra = append(e.extra, "MCPCTL_BRIDGE="+heldScript(t, dir, "bridge.sh", bridgeHold, filepath.Join(workDir, "mcpctl-bridge")))
+	server := heldScript(t, dir, "server.sh", serverHold, serverBin)
+
+	const rounds = 3
+	for round := range rounds {
+		for v, variant := range []struct {
+			name       string
+			hold       holdFile
+			killBridge bool // the bridge dies too, as one that gave up waiting for a hub would
+		}{
+			{"before the bridge reaches the hub", bridgeHold, false},
+			{"while the server starts", serverHold, false},
+			{"and the held bridge dies too", bridgeHold, true},
+		} {
+			name := fmt.Sprintf("r%d-v%d", round, v)
+			variant.hold.arm(t)
+			e.ok("connect", "@"+name, "--no-wait", "--", server)
+			t.Cleanup(func() { e.run("close", "@"+name) })
+
+			// The hub spawned the bridge and recorded it; the bridge is held.
+			var spawned events.Event
+			waitFor(t, 10*time.Second, func() error {
+				evs := e.sessionEvents(name, events.KindBridgeSpawned)
+				if len(evs) == 0 {
+					return fmt.Errorf("@%s: no bridge_spawned yet", name)
+				}
+				spawned = evs[0]
+				return nil
+			})
+			if !procAlive(spawned.PID) {
+				t.Fatalf("round %d, %s: the held bridge %d of @%s is not running", round, variant.name, spawned.PID, name)
+			}
+			if n := countKind(e.sessionEvents(name), events.KindBridgeReady); n != 0 {
+				t.Fatalf("round %d, %s: @%s is ready although held", round, variant.name, name)
+			}
+			if variant.hold == serverHold {
+				// The bridge reached the hub and started its (held) server.
+				waitFor(t, 10*time.Second, func() error {
+					if len(childrenOf(spawned.PID)) == 0 {
+						return fmt.Errorf("bridge %d of @%s has not started its server", spawned.PID, name)
+					}
+					return nil
+				})
+			}
+
+			old := theHub(t, e.home)
+			if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 5*time.Second, func() error {
+				if procAlive(old.PID) {
+					return fmt.Errorf("hub %d still running", old.PID)
+				}
+				return nil
+			})
+			if variant.killBridge {
+				if err := syscall.Kill(spawned.PID, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, 5*time.Second, func() error {
+					if procAlive(spawned.PID) {
+						return fmt.Errorf("bridge %d still running", spawned.PID)
+					}
+					return nil
+				})
+			}
+			variant.hold.release(t)
+			if variant.hold == bridgeHold && !variant.killBridge {
+				// The bridge goes on with no hub to reach: it either gives up (and exits) or
+				// says it waits. Only then is the next hub started, so that the bridge cannot
+				// simply find it.
+				log := filepath.Join(e.home, "logs", name+".log")
+				waitFor(t, 10*time.Second, func() error {
+					b, _ := os.ReadFile(log)
+					if !procAlive(spawned.PID) || strings.Contains(string(b), "waiting for the hub") {
+						return nil
+					}
+					return fmt.Errorf("bridge %d of @%s neither exited nor waits for the hub; log: %s", spawned.PID, name, b)
+				})
+			}
+
+			// The next command starts a hub and finds the session.
+			r := e.run("@"+name, "ping")
+			if r.Code != 0 || strings.TrimSpace(r.Stdout) != "pong" {
+				log, _ := os.ReadFile(filepath.Join(e.home, "logs", name+".log"))
+				t.Fatalf("round %d, hub killed %s: ping @%s:\n%s\nevents %v\nsession log:\n%s", round, variant.name, name, r,
+					kindsOf(e.sessionEvents(name)), log)
+			}
+			if hub := theHub(t, e.home); hub.PID == old.PID {
+				t.Fatalf("round %d: hub pid unchanged (%d) after SIGKILL", round, hub.PID)
+			}
+			s, _ := e.session(name)
+			if s.Status != projector.StatusReady || s.Crashes != 0 {
+				t.Fatalf("round %d, hub killed %s: @%s is %s with %d crashes (error %q), want ready with none; events %v", round,
+					variant.name, name, s.Status, s.Crashes, s.Error, kindsOf(e.sessionEvents(name)))
+			}
+			// The held bridge is adopted and serves; one that died is replaced by the next
+			// generation, requested by the new hub without counting a crash.
+			wantGen, wantRestarts := spawned.Generation, 0
+			if variant.killBridge {
+				wantGen, wantRestarts = spawned.Generation+1, 1
+			}
+			if s.Generation != wantGen || s.Restarts != wantRestarts || s.Bridge == nil ||
+				(!variant.killBridge && s.Bridge.PID != spawned.PID) {
+				t.Fatalf("round %d, hub killed %s: @%s at generation %d (%d restarts) bridge %+v; want generation %d (%d restarts)%s",
+					round, variant.name, name, s.Generation, s.Restarts, s.Bridge, wantGen, wantRestarts,
+					map[bool]string{false: fmt.Sprintf(", the held bridge %d adopted", spawned.PID), true: ""}[variant.killBridge])
+			}
+			if r := e.ok("wait", "@"+name, "--for", "ready", "--timeout", "10s"); r.Code != 0 {
+				t.Fatalf("wait --for ready:\n%s", r)
+			}
+		}
 	}
 }
