@@ -100,6 +100,13 @@ func TestHubStall_StoppedHubIsWaitedForNotReplaced(t *testing.T) {
 	if took < 2500*time.Millisecond || took > 8*time.Second {
 		t.Errorf("ping --timeout 3s with the hub stopped returned after %s, want about 3s (it waits for the hub, then gives up)", took)
 	}
+	// Parallel commands each wait for the stopped hub and each say so (none queues behind
+	// another's spawn lock and fails for that instead).
+	for i, r := range runMany(e, 3, func(int) []string { return []string{"@" + name, "ping", "--timeout", "3s"} }) {
+		if r.Code != 3 || !strings.Contains(r.Stderr, fmt.Sprintf("the hub (pid %d) is not answering", hub.PID)) {
+			t.Errorf("parallel command %d with the hub stopped: want exit 3 saying the hub is not answering:\n%s", i, r)
+		}
+	}
 	if st := procState(hub.PID); st != 'T' {
 		t.Errorf("hub %d in state %q after the ping, want still T", hub.PID, st)
 	}

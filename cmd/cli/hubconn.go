@@ -73,9 +73,16 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 		return h, nil
 	}
 
-	lock := flock.New(home.SpawnLock())
 	lctx, cancel := context.WithTimeout(ctx, hubStartTimeout)
 	defer cancel()
+	// A live hub that owns the store is waited for without the spawn lock: parallel
+	// commands facing a stopped hub then each wait for it and each say why they gave up,
+	// instead of queueing behind the one that holds the lock.
+	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build(), false); h != nil || err != nil {
+		return h, err
+	}
+
+	lock := flock.New(home.SpawnLock())
 	ok, err := lock.TryLockContext(lctx, pollInterval)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
@@ -85,7 +92,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
 		return h, nil
 	}
-	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build()); h != nil || err != nil {
+	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build(), true); h != nil || err != nil {
 		return h, err
 	}
 	if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.Build != f.Build() {
@@ -127,8 +134,9 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 // until it answers, its process is gone (the caller then spawns a new hub), or the
 // command's own deadline (at most hubStartTimeout) passes, and then fails with exit 3
 // naming the pid and its state. It never signals a hub because a deadline ran out. It
-// returns (nil, nil) when the caller should go on and spawn.
-func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build string) (*HubConn, error) {
+// returns (nil, nil) when the caller should go on and spawn, or, without mayReplace (the
+// caller does not hold the spawn lock), when the owner is to be replaced.
+func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build string, mayReplace bool) (*HubConn, error) {
 	owner := storeOwner(home)
 	if owner <= 0 {
 		return nil, nil
@@ -143,6 +151,9 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 		named = err == nil && addr.PID == owner
 		if named {
 			if addr.Build != build {
+				if !mayReplace {
+					return nil, nil
+				}
 				return nil, replaceHub(ctx, owner, "of build "+addr.Build)
 			}
 			h, err := dialHub(lctx, home, node, token, build)
@@ -150,6 +161,9 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 				return h, nil
 			}
 			if errors.Is(err, nats.ErrAuthorization) {
+				if !mayReplace {
+					return nil, nil
+				}
 				return nil, replaceHub(ctx, owner, "that refuses this home's token")
 			}
 			lastErr = err
