@@ -320,9 +320,10 @@ func (r *bridgeRun) mine(s projector.Session) bool {
 // appendWhile appends e expecting the session's last sequence while want holds, folding
 // what it missed after each lost compare-and-set.
 func (r *bridgeRun) appendWhile(ctx context.Context, s projector.Session, e events.Event, want func(projector.Session) bool) (projector.Session, bool, error) {
-	// One message id for every attempt: an append whose acknowledgement was lost with the
-	// hub is recognized when it is retried, instead of being stored twice.
-	id := fmt.Sprintf("bridge-%s-%s-%d-%d-%d", e.Type, r.name, r.gen, r.pid, time.Now().UnixNano())
+	// One message id for every attempt, also across calls (untilHub retries this): an
+	// append whose acknowledgement was lost with the hub is recognized when it is retried,
+	// instead of being stored twice. A bridge process appends each kind once.
+	id := fmt.Sprintf("bridge-%s-%s-%s-%d-%d", e.Type, r.node, r.name, r.gen, r.pid)
 	for {
 		if !want(s) {
 			return s, false, nil
