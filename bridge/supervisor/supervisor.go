@@ -257,10 +257,9 @@ func (s *Supervisor) track(name string, t *tracked, wait func() (code *int, sig 
 			return // stopping: the next hub adopts the bridge and records its exit
 		}
 		code, sig, exited := x.code, x.sig, x.exited
-		close(t.done)
-		s.mu.Lock()
-		delete(s.running, key)
-		s.mu.Unlock()
+		// Record the exit before forgetting the process: a reconcile that finds it
+		// unwatched must find its exit in the log too, or it would take it for a bridge
+		// that died while no hub watched (adopt).
 		if exited {
 			reason := ""
 			if t.adopted {
@@ -268,6 +267,10 @@ func (s *Supervisor) track(name string, t *tracked, wait func() (code *int, sig 
 			}
 			s.recordExit(name, t, code, sig, reason)
 		}
+		close(t.done)
+		s.mu.Lock()
+		delete(s.running, key)
+		s.mu.Unlock()
 	}()
 }
 
@@ -289,17 +292,46 @@ func (s *Supervisor) adopt(ctx context.Context, sess projector.Session) {
 	b := sess.Bridge
 	t := &tracked{generation: b.Generation, pid: b.PID, start: b.PIDStartTime, adopted: true, done: make(chan struct{})}
 	if !proc.Alive(b.PID, b.PIDStartTime) {
-		s.recordExit(sess.Name, t, nil, "", "not running when the hub looked (exit status unknown)")
+		s.buryUnwatched(ctx, sess, t)
 		return
 	}
 	wait, err := pidfdWait(b.PID, b.PIDStartTime)
 	if err != nil {
 		s.Logger.Warn("adopt bridge", "session", sess.Name, "pid", b.PID, "err", err)
-		s.recordExit(sess.Name, t, nil, "", "not running when the hub looked (exit status unknown)")
+		s.buryUnwatched(ctx, sess, t)
 		return
 	}
 	s.Logger.Info("adopted bridge", "session", sess.Name, "generation", b.Generation, "pid", b.PID)
 	s.track(sess.Name, t, func() (*int, string, bool) { return nil, "", wait(s.ctx) })
+}
+
+// buryUnwatched records a bridge that ended while no hub watched it. When its generation
+// never became ready and reported no failure (the session is still starting or restarting:
+// a server that failed would have made it crashed), it ended with the hub that started it,
+// or for want of one: that is no server failure, and it must not count toward the restart
+// policy (nor leave a never-ready session crashed for good). The next generation is
+// requested at once, conditionally on that state, and the exit is recorded after it, for
+// the log (about an older generation by then, it changes no state). Any other bridge
+// found dead is recorded as exited: the session is crashed and the policy decides.
+func (s *Supervisor) buryUnwatched(ctx context.Context, sess projector.Session, t *tracked) {
+	const unknown = "not running when the hub looked (exit status unknown)"
+	g := sess.Generation
+	starting := func(cur projector.Session) bool {
+		return cur.Generation == g && (cur.Status == projector.StatusStarting || cur.Status == projector.StatusRestarting) &&
+			cur.Bridge != nil && cur.Bridge.PID == t.pid
+	}
+	if starting(sess) {
+		e := events.New(events.KindRestartRequested, s.Node, sess.Name, g+1)
+		e.Reason = fmt.Sprintf("generation %d's bridge (pid %d) ended before it was ready while no hub watched it: "+
+			"it went with the hub that started it; started again, not counted as a crash", g, t.pid)
+		if s.appendWhile(ctx, sess, e, starting) {
+			s.Logger.Info("bridge lost with its hub before ready; starting the next generation", "session", sess.Name,
+				"generation", g, "pid", t.pid)
+			s.recordExit(sess.Name, t, nil, "", unknown+"; it never became ready")
+			return
+		}
+	}
+	s.recordExit(sess.Name, t, nil, "", unknown)
 }
 
 // stopStale tells bridges of older generations, or of a closed session, to go, if they have

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
@@ -233,6 +234,14 @@ func DialBridgeConn(ctx context.Context, f *Factory, home Home) (*jetstream.Log,
 		return nil, nil, nil, err
 	}
 	return log, store, nc.Close, nil
+}
+
+// HubUnavailable reports an error that says the hub (or the cluster) is not there right
+// now: not running, being replaced, unreachable, or a request nobody answered. A retry
+// against the hub that hub.json names next may succeed; any other error it cannot fix.
+func HubUnavailable(err error) bool {
+	return errors.Is(err, events.ErrNoHub) || jetstream.Transient(err) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoServers)
 }
 
 // runExternal is `hub run` in external mode: the store lock of the home (one hub per home

@@ -73,9 +73,16 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 		return h, nil
 	}
 
-	lock := flock.New(home.SpawnLock())
 	lctx, cancel := context.WithTimeout(ctx, hubStartTimeout)
 	defer cancel()
+	// A live hub that owns the store is waited for without the spawn lock: parallel
+	// commands facing a stopped hub then each wait for it and each say why they gave up,
+	// instead of queueing behind the one that holds the lock.
+	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build(), false); h != nil || err != nil {
+		return h, err
+	}
+
+	lock := flock.New(home.SpawnLock())
 	ok, err := lock.TryLockContext(lctx, pollInterval)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
@@ -85,7 +92,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
 		return h, nil
 	}
-	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build()); h != nil || err != nil {
+	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build(), true); h != nil || err != nil {
 		return h, err
 	}
 	if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.Build != f.Build() {
@@ -119,38 +126,97 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	}
 }
 
-// joinStoreOwner handles a live hub that owns the store while hub.json does not name it: it
-// is still starting (it writes the file once ready), or the file was damaged (the hub
-// rewrites it). Starting a second hub would only meet the store lock, so wait for the owner's
-// address and use it; an owner that still cannot be reached (another build, another token)
-// is stopped so that the caller starts a fresh one. It returns (nil, nil) when the caller
-// should go on and spawn.
-func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build string) (*HubConn, error) {
+// joinStoreOwner handles a live hub that owns the store but did not answer the dial. It
+// applies the liveness rule (docs/design.md, "Hub liveness"): one failed dial is no proof
+// that a hub is dead, so a CLI replaces the owner only when hub.json names it and it is of
+// another build, or when it answered and refused this home's token. Otherwise the owner is
+// slow, stopped, still starting, or rewriting a damaged hub.json: the CLI keeps dialing it
+// until it answers, its process is gone (the caller then spawns a new hub), or the
+// command's own deadline (at most hubStartTimeout) passes, and then fails with exit 3
+// naming the pid and its state. It never signals a hub because a deadline ran out. It
+// returns (nil, nil) when the caller should go on and spawn, or, without mayReplace (the
+// caller does not hold the spawn lock), when the owner is to be replaced.
+func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build string, mayReplace bool) (*HubConn, error) {
 	owner := storeOwner(home)
 	if owner <= 0 {
 		return nil, nil
 	}
+	var (
+		lastErr error
+		named   bool // hub.json names the owner
+		pause   = pollInterval
+	)
 	for {
-		if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.PID == owner {
-			if h, err := dialHub(ctx, home, node, token, build); err == nil {
+		addr, err := jetstream.ReadAddress(home.AddressFile())
+		named = err == nil && addr.PID == owner
+		if named {
+			if addr.Build != build {
+				if !mayReplace {
+					return nil, nil
+				}
+				return nil, replaceHub(ctx, owner, "of build "+addr.Build)
+			}
+			h, err := dialHub(lctx, home, node, token, build)
+			if err == nil {
 				return h, nil
 			}
-			break
+			if errors.Is(err, nats.ErrAuthorization) {
+				if !mayReplace {
+					return nil, nil
+				}
+				return nil, replaceHub(ctx, owner, "that refuses this home's token")
+			}
+			lastErr = err
 		}
 		if _, err := proc.StartTime(owner); err != nil {
 			return nil, nil // gone, and its lock with it
 		}
 		select {
 		case <-lctx.Done():
-			return nil, withHint(fmt.Errorf("the hub (pid %d) owns the store of %s but does not say where it listens: %w",
-				owner, home.Dir, errors.Join(lctx.Err(), ctx.Err())), ExitNetwork, fmt.Sprintf("kill %d", owner))
-		case <-time.After(pollInterval):
+			return nil, hubNotAnswering(home, owner, named, lastErr, lctx)
+		case <-time.After(pause):
 		}
+		pause = min(2*pause, hubRedialPause)
 	}
-	if err := stopHubProcess(ctx, jetstream.Address{PID: owner}, hubStopTimeout); err != nil {
-		return nil, fmt.Errorf("replace the unreachable hub (pid %d): %w", owner, err)
+}
+
+// hubRedialPause bounds the pause between dials of a hub that does not answer.
+const hubRedialPause = 100 * time.Millisecond
+
+// replaceHub stops a hub that the liveness rule says must be replaced.
+func replaceHub(ctx context.Context, pid int, why string) error {
+	if err := stopHubProcess(ctx, jetstream.Address{PID: pid}, hubStopTimeout); err != nil {
+		return fmt.Errorf("replace the hub (pid %d) %s: %w", pid, why, err)
 	}
-	return nil, nil
+	return nil
+}
+
+// hubNotAnswering is the error for a live hub that did not answer in time: it names the pid
+// and what /proc says of it (a stopped hub is named as such), and says it was left alone.
+func hubNotAnswering(home Home, pid int, named bool, lastErr error, lctx context.Context) error {
+	why := context.Cause(lctx)
+	if why == nil {
+		why = lctx.Err()
+	}
+	what := "is not answering"
+	if !named {
+		what = "owns the store of " + home.Dir + " but is not answering: hub.json does not name it"
+	}
+	hint := fmt.Sprintf("mcpctl hub status; a hub that stays unresponsive can be ended with kill %d (the next command starts a new one)", pid)
+	st, err := proc.ReadStat(pid)
+	switch {
+	case err != nil:
+	case st.State == 'T' || st.State == 't':
+		what += fmt.Sprintf("; it is stopped (state %q in /proc/%d/stat: SIGSTOP, job control or a debugger)", st.State, pid)
+		hint = fmt.Sprintf("kill -CONT %d (resumes it, with everything it holds)", pid)
+	case st.State == 'D':
+		what += fmt.Sprintf(" (state D in /proc/%d/stat: waiting on the disk)", pid)
+	}
+	err = fmt.Errorf("the hub (pid %d) %s; it was not signalled: %w", pid, what, why)
+	if lastErr != nil {
+		err = fmt.Errorf("%w (last dial: %v)", err, lastErr)
+	}
+	return withHint(err, ExitNetwork, hint)
 }
 
 // storeOwner returns the pid holding the store lock, or 0 when no process holds it.
@@ -184,7 +250,7 @@ func dialHub(ctx context.Context, home Home, node, token, build string) (*HubCon
 	}
 	nc, err := jetstream.Dial(ctx, addr.URL, token)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", events.ErrNoHub, err)
+		return nil, err // wraps events.ErrNoHub and the NATS error
 	}
 	log, err := jetstream.NewLog(ctx, nc)
 	if err != nil {

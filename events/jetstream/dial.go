@@ -37,7 +37,7 @@ func Dial(ctx context.Context, url, token string, opts ...nats.Option) (*nats.Co
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: connect %s: %v", events.ErrNoHub, url, err)
+		return nil, fmt.Errorf("%w: connect %s: %w", events.ErrNoHub, url, err)
 	}
 	return nc, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mcpctl/mcpctl/bridge"
 	"github.com/mcpctl/mcpctl/cmd/cli"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -75,15 +76,33 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	red := &redactor{w: f.IO.ErrOut}
 	logger := slog.New(slog.NewTextHandler(red, &slog.HandlerOptions{Level: slog.LevelInfo})).
 		With("bridge", o.session, "generation", o.generation, "pid", os.Getpid())
-	log, store, closeConn, err := cli.DialBridgeConn(ctx, f, home)
-	if err != nil {
+	// The hub that spawned this bridge may be gone already (killed, replaced): wait for the
+	// next one rather than give up, or the generation would die for want of a hub and look
+	// like a server failure.
+	var (
+		log       *jetstream.Log
+		store     *jetstream.Store
+		closeConn = func() {}
+	)
+	err = untilHub(ctx, logger, "connect to the hub", func(ctx context.Context) error {
+		l, st, c, err := cli.DialBridgeConn(ctx, f, home)
+		if err == nil {
+			log, store, closeConn = l, st, c
+		}
 		return err
+	})
+	if err != nil {
+		return &cli.Error{Code: bridgeExitNoHub, Err: err}
 	}
 	defer closeConn()
 	br := &bridgeRun{log: log, node: node, name: o.session, gen: o.generation, logger: logger, pid: os.Getpid(), red: red}
-	s, err := br.current(ctx, store)
-	if err != nil {
+	var s projector.Session
+	err = untilHub(ctx, logger, "read the session", func(ctx context.Context) (err error) {
+		s, err = br.current(ctx, store)
 		return err
+	})
+	if err != nil {
+		return &cli.Error{Code: bridgeExitNoHub, Err: err}
 	}
 	if !br.mine(s) {
 		logger.Info("superseded before start", "session_generation", s.Generation, "status", s.Status)
@@ -186,9 +205,19 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	ready.Socket = b.SocketPath()
 	ready.ServerName, ready.ServerVersion = b.ServerName(), b.ServerVersion()
 	ready.ProtocolVersion, ready.MCPSessionID = b.ProtocolVersion(), b.MCPSessionID()
-	s, ok, err := br.appendWhile(ctx, s, ready, br.mine)
-	if err != nil {
+	var ok bool
+	err = untilHub(ctx, logger, "record bridge_ready", func(ctx context.Context) (err error) {
+		var next projector.Session
+		next, ok, err = br.appendWhile(ctx, s, ready, br.mine)
+		if err == nil {
+			s = next
+		} else if next.LastSeq > s.LastSeq {
+			s = next // what it folded before the hub went away
+		}
 		return err
+	})
+	if err != nil {
+		return &cli.Error{Code: bridgeExitNoHub, Err: err}
 	}
 	if !ok {
 		logger.Info("superseded during start")
@@ -204,7 +233,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	select {
 	case <-watchCtx.Done():
 		why := context.Cause(watchCtx)
-		if errors.Is(why, errSuperseded) || errors.Is(why, errClosedSession) || ctx.Err() != nil {
+		if errors.Is(why, errSuperseded) || errors.Is(why, errClosedSession) || errors.Is(why, errNotRecorded) || ctx.Err() != nil {
 			if ctx.Err() != nil {
 				why = errors.New("signal")
 			}
@@ -234,10 +263,52 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 
 const bridgeOpenTimeout = 60 * time.Second
 
+// A bridge whose hub went away waits for the next one (the next command starts it, and it
+// rewrites hub.json, which every dial re-reads), re-trying with a growing pause, for at
+// most hubWait per step. A bridge that gives up exits with bridgeExitNoHub.
+const (
+	hubWait         = 60 * time.Second
+	hubWaitPause    = 50 * time.Millisecond
+	hubWaitPauseMax = time.Second
+	bridgeExitNoHub = 6 // no hub answered within hubWait
+)
+
 var (
 	errSuperseded    = errors.New("superseded by a newer generation")
 	errClosedSession = errors.New("session closed")
+	errNotRecorded   = errors.New("another process is recorded as this generation's bridge")
 )
+
+// untilHub runs op until it succeeds, fails for a reason other than the hub being away
+// (cli.HubUnavailable), or hubWait passes. op gets a context that ends then, so that an
+// operation that retries by itself (an append) gives up too.
+func untilHub(ctx context.Context, logger *slog.Logger, what string, op func(context.Context) error) error {
+	wctx, cancel := context.WithTimeout(ctx, hubWait)
+	defer cancel()
+	pause := hubWaitPause
+	waiting := false
+	for {
+		err := op(wctx)
+		if err == nil || !cli.HubUnavailable(err) || ctx.Err() != nil {
+			if err == nil && waiting {
+				logger.Info("the hub is back", "for", what)
+			}
+			return err
+		}
+		if wctx.Err() != nil {
+			return fmt.Errorf("%s: no hub answered within %s: %w", what, hubWait, err)
+		}
+		if !waiting {
+			waiting = true
+			logger.Warn("waiting for the hub", "for", what, "err", err, "up_to", hubWait)
+		}
+		select {
+		case <-wctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, hubWaitPauseMax)
+	}
+}
 
 func classifyLoss(err error) (events.Kind, int) {
 	switch {
@@ -283,12 +354,21 @@ func (r *bridgeRun) mine(s projector.Session) bool {
 // appendWhile appends e expecting the session's last sequence while want holds, folding
 // what it missed after each lost compare-and-set.
 func (r *bridgeRun) appendWhile(ctx context.Context, s projector.Session, e events.Event, want func(projector.Session) bool) (projector.Session, bool, error) {
+	// One message id for every attempt, also across calls (untilHub retries this): an
+	// append whose acknowledgement was lost with the hub is recognized when it is retried,
+	// instead of being stored twice. A bridge process appends each kind once.
+	id := fmt.Sprintf("bridge-%s-%s-%s-%d-%d", e.Type, r.node, r.name, r.gen, r.pid)
 	for {
 		if !want(s) {
 			return s, false, nil
 		}
-		seq, err := r.log.Append(ctx, e, events.After(s.LastSeq))
+		seq, err := r.log.Append(ctx, e, events.Expect{LastSeq: s.LastSeq, MsgID: id})
 		if err == nil {
+			// Read rather than assume: a retried append recognized by its id may have
+			// landed after events this copy has not seen.
+			if next, err := projector.Refresh(ctx, r.log, s); err == nil && next.LastSeq >= seq {
+				return next, true, nil
+			}
 			e.Seq = seq
 			return projector.Apply(s, e), true, nil
 		}
@@ -306,10 +386,17 @@ func (r *bridgeRun) lost(ctx context.Context, s projector.Session, kind events.K
 	e := events.New(kind, r.node, r.name, r.gen)
 	e.Error = r.red.redact(cause.Error())
 	e.PID = r.pid
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, _, err := r.appendWhile(ctx, s, e, func(cur projector.Session) bool {
-		return cur.Generation == r.gen && cur.IsOpen()
+	// With the hub away this waits for the next one: a loss that is not recorded would
+	// look, to the hub that finds this bridge gone, like a bridge that died with its hub.
+	if err := untilHub(ctx, r.logger, "record "+string(kind), func(ctx context.Context) (err error) {
+		var next projector.Session
+		next, _, err = r.appendWhile(ctx, s, e, func(cur projector.Session) bool {
+			return cur.Generation == r.gen && cur.IsOpen()
+		})
+		if next.LastSeq > s.LastSeq {
+			s = next
+		}
+		return err
 	}); err != nil {
 		r.logger.Error("record loss", "err", err)
 	}
@@ -327,10 +414,14 @@ func (r *bridgeRun) watch(ctx context.Context, s projector.Session, stop context
 			case s.Generation > r.gen:
 				r.freshNext = s.Fresh
 				return errSuperseded
+			case s.Generation == r.gen && s.Bridge != nil && s.Bridge.PID != r.pid:
+				// A hub died between starting this bridge and recording it, and the next
+				// hub started the generation again: that process is the one of record.
+				return errNotRecorded
 			}
 			return nil
 		})
-		if errors.Is(err, errClosedSession) || errors.Is(err, errSuperseded) {
+		if errors.Is(err, errClosedSession) || errors.Is(err, errSuperseded) || errors.Is(err, errNotRecorded) {
 			stop(err)
 			return
 		}
