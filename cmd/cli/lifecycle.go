@@ -404,7 +404,15 @@ func newCmdLogs(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return tailLog(ctx, f.IO.Out, home.SessionLog(name), lines, follow)
+			path := home.SessionLog(name)
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				if old := home.legacySessionLog(name); old != "" {
+					if _, err := os.Stat(old); err == nil {
+						path = old // a home of before, no bridge of this session ran since
+					}
+				}
+			}
+			return tailLog(ctx, f.IO.Out, path, lines, follow)
 		})
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the log grows")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 50, "print the last N lines first (0: all)")
