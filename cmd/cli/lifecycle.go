@@ -440,7 +440,9 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 		lines = lines[len(lines)-n:]
 	}
 	for _, l := range lines {
-		io.WriteString(w, l)
+		if _, err := io.WriteString(w, l); err != nil {
+			return err
+		}
 	}
 	if !follow {
 		return nil
@@ -449,7 +451,9 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 	for {
 		line, err := r.ReadString('\n')
 		if line != "" {
-			io.WriteString(w, line)
+			if _, err := io.WriteString(w, line); err != nil {
+				return err
+			}
 		}
 		if err == io.EOF {
 			select {
