@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -563,33 +562,42 @@ func newCmdProxy(f *Factory) *cobra.Command {
 				return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
 			}
 			defer conn.Close()
-			var wg sync.WaitGroup
-			errc := make(chan error, 2)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			fail := func(err error) error {
+				return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
+			}
+			inDone, outDone := make(chan error, 1), make(chan error, 1)
+			go func() { // stdin → bridge; stays blocked on a read of stdin if the bridge ends first
 				_, err := io.Copy(conn, f.IO.In)
 				if uc, ok := conn.(*net.UnixConn); ok {
 					_ = uc.CloseWrite()
 				}
-				errc <- err
+				inDone <- err
 			}()
-			go func() {
+			go func() { // bridge → stdout: ends when the bridge closes the connection
 				_, err := io.Copy(f.IO.Out, conn)
-				errc <- err
+				outDone <- err
 			}()
 			select {
 			case <-ctx.Done():
 				return nil
-			case err := <-errc:
+			case err := <-outDone: // the bridge went away (or stdout failed): nothing more will come
 				if err != nil {
-					return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
+					return fail(err)
 				}
-				// stdin ended: let the answers in flight arrive, then stop when the bridge closes.
-				select {
-				case <-ctx.Done():
-				case <-errc:
-				case <-time.After(30 * time.Second):
+				return nil
+			case err := <-inDone:
+				if err != nil {
+					return fail(err)
+				}
+			}
+			// stdin ended and the bridge saw EOF: it answers every request it read, then
+			// closes. Wait for that, however long a tool takes, so no answer is lost.
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-outDone:
+				if err != nil {
+					return fail(err)
 				}
 				return nil
 			}
