@@ -30,3 +30,28 @@ func TestStartedAt_RoundsTheTickUp(t *testing.T) {
 		t.Errorf("invokedAt() = %s ago, want this test process's start", time.Since(got))
 	}
 }
+
+// Which siblings count as the same restart: an explicit restart of the same session in
+// either word order, with any flags; nothing else.
+func TestRestartKey(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+		ok   bool
+	}{
+		{[]string{"restart", "@s"}, "@s", true},
+		{[]string{"@s", "restart"}, "@s", true},
+		{[]string{"--json", "restart", "@s"}, "@s", true},
+		{[]string{"--timeout", "5s", "@s", "restart", "--json"}, "@s", true},
+		{[]string{"restart", "@other"}, "@other", true},
+		{[]string{"@s", "tools-call", "restart"}, "", false},
+		{[]string{"@s", "logs", "-f"}, "", false},
+		{[]string{"connect", "@s", "--", "restart", "@s"}, "", false},
+		{[]string{"restart"}, "", false},
+		{nil, "", false},
+	} {
+		if got, ok := restartKey(tc.args); got != tc.want || ok != tc.ok {
+			t.Errorf("restartKey(%q) = %q, %v; want %q, %v", tc.args, got, ok, tc.want, tc.ok)
+		}
+	}
+}

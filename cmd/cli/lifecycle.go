@@ -138,7 +138,7 @@ type restartResult struct {
 func newCmdRestart(f *Factory) *cobra.Command {
 	return sessionCmd("restart @session", "Restart a session's bridge (parallel callers join one restart)", 0,
 		func(ctx context.Context, name string, _ []string) error {
-			since := time.Now()
+			since := launchedTogetherAt(invokedAt())
 			ctx, cancel := commandContext(ctx, f)
 			defer cancel()
 			hub, err := f.Hub(ctx)
