@@ -264,7 +264,9 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*rpc.
 					return nil, s, timeoutErr(ctx, "connect to @"+name)
 				}
 			}
-			s, _, err = requestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found bridge pid %d not running", command, s.Bridge.PID), since)
+			// No since: this generation's bridge is gone, so it satisfies nobody, however
+			// recently it became ready; a pending one is still joined.
+			s, _, err = requestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found bridge pid %d not running", command, s.Bridge.PID), time.Time{})
 			if err != nil {
 				return nil, s, err
 			}
