@@ -49,7 +49,8 @@ func (s *IOStreams) Color(code, text string) string {
 
 // outputWriter records the first error of the writer it wraps. Commands write with
 // fmt.Fprintf and friends and ignore what they return; Run checks Err once, at the end, so a
-// command whose output could not be written (a full disk, a closed pipe) never exits 0.
+// command whose output could not be written (a full disk, /dev/full, a hung-up terminal)
+// never exits 0. (A closed pipe on fd 1 ends a Go program with SIGPIPE before that.)
 type outputWriter struct {
 	w io.Writer
 

@@ -48,7 +48,8 @@ func Run(ctx context.Context, args []string, io *IOStreams, extra ...func(*Facto
 	root.SetErr(io.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if werr := out.Err(); werr != nil && (err == nil || exitCode(err) == ExitNetwork) {
-		// Output that did not reach stdout is a failed command, whatever it returned.
+		// Output that did not reach stdout is a failed command (exit 3), unless the
+		// command failed for a reason of its own with another code (a server error).
 		err = outputErr(werr)
 	}
 	if err == nil {
