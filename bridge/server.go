@@ -30,6 +30,9 @@ import (
 //     (result or JSON-RPC error) comes back verbatim under the client's id.
 //   - notifications/cancelled from a client cancels its forwarded request (the upstream
 //     sends notifications/cancelled on); a closed connection cancels all of its requests.
+//   - a half-closed connection (the client shut down its write side: `printf … | nc -U`,
+//     `proxy` after its stdin ended) gets an answer to every request read before its EOF,
+//     and then the bridge closes it.
 //   - server notifications reach the connections that sent initialize (long-lived MCP
 //     clients such as `proxy`); one-shot callers are not interrupted by them. Progress
 //     notifications reach only the connection whose request carried the progress token
