@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
 
 // TestProxy_PipedRequestsAreAllAnswered: `printf '<requests>' | mcpctl @s proxy` prints an
@@ -35,5 +40,36 @@ func TestProxy_PipedRequestsAreAllAnswered(t *testing.T) {
 		if !strings.Contains(got[id], want) {
 			t.Errorf("answer to request %d: %q, want one with %s\n%s", id, got[id], want, r)
 		}
+	}
+}
+
+// TestProxy_RawSocketHalfClosedGetsItsAnswer: a client of the bridge's socket itself that
+// writes a request and shuts down its write side (CloseWrite, as `nc -U -N` does) reads the
+// answer and then the end of the connection.
+func TestProxy_RawSocketHalfClosedGetsItsAnswer(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	name := uniqueName(t)
+	e.connectTest(name)
+	s, _ := e.session(name)
+	if s.Bridge == nil {
+		t.Fatalf("@%s has no bridge: %+v", name, s)
+	}
+	conn, err := net.Dial("unix", rpc.SocketPath(s.Bridge.Socket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	req := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":20,"b":22}}}` + "\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil || !strings.Contains(string(b), `"id":7`) || !strings.Contains(string(b), `"sum":42`) {
+		t.Fatalf("after CloseWrite: %q, %v; want the answer to request 7 (sum 42), then EOF", b, err)
 	}
 }
