@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -20,6 +21,14 @@ func TestOutput_StdoutThatCannotBeWrittenExits3(t *testing.T) {
 	name := uniqueName(t)
 	e.connectTest(name)
 	s := "@" + name
+	// The bridge logs "ready" just after it announced it: wait for that line, so that
+	// `logs` has something to write.
+	waitFor(t, 10*time.Second, func() error {
+		if r := e.run(s, "logs"); r.Code != 0 || r.Stdout == "" {
+			return fmt.Errorf("the session log is still empty:\n%s", r)
+		}
+		return nil
+	})
 	for _, args := range [][]string{
 		{s, "tools-call", "add", "a:=1", "b:=2"},
 		{"--json", s, "tools-call", "add", "a:=1", "b:=2"},
