@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Server serves MCP JSON-RPC on a Unix socket, newline-delimited as on stdio, backed by one
@@ -28,6 +30,9 @@ import (
 //     (result or JSON-RPC error) comes back verbatim under the client's id.
 //   - notifications/cancelled from a client cancels its forwarded request (the upstream
 //     sends notifications/cancelled on); a closed connection cancels all of its requests.
+//   - a half-closed connection (the client shut down its write side: `printf … | nc -U`,
+//     `proxy` after its stdin ended) gets an answer to every request read before its EOF,
+//     and then the bridge closes it.
 //   - server notifications reach the connections that sent initialize (long-lived MCP
 //     clients such as `proxy`); one-shot callers are not interrupted by them. Progress
 //     notifications reach only the connection whose request carried the progress token
@@ -325,7 +330,11 @@ func (c *serverConn) send(line []byte, wait bool) {
 func (c *serverConn) serve() {
 	writerDone := make(chan struct{})
 	go c.write(writerDone)
-	c.read()
+	if c.read() {
+		// The client ended its side: `printf '<request>\n' | nc -U`, or `proxy` after its
+		// stdin ended. Every request already read is still answered.
+		c.drain()
+	}
 	// The client went away (or sent garbage): its requests are cancelled upstream.
 	c.cancel()
 	c.reqs.Wait()
@@ -371,7 +380,51 @@ type incoming struct {
 	Params json.RawMessage `json:"params"`
 }
 
-func (c *serverConn) read() {
+// drainPoll is how often a draining connection looks whether its client closed it for good.
+const drainPoll = 50 * time.Millisecond
+
+// drain waits, after the client's end of input, until the requests read so far are
+// answered. A half-closed connection (the client shut down its write side) and a closed one
+// read alike, as EOF; a closed one is also hung up (POLLHUP), and then nobody will read the
+// answers: its requests are cancelled as before, at once, instead of run to the end.
+func (c *serverConn) drain() {
+	answered := make(chan struct{})
+	go func() {
+		c.reqs.Wait()
+		close(answered)
+	}()
+	raw, err := c.nc.SyscallConn()
+	if err != nil {
+		return
+	}
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		hungUp := false
+		_ = raw.Control(func(fd uintptr) {
+			// Events 0: only POLLHUP/POLLERR, which poll always reports. A half-closed
+			// socket reports POLLRDHUP (and POLLIN), not POLLHUP.
+			fds := []unix.PollFd{{Fd: int32(fd)}}
+			if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
+				hungUp = fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
+			}
+		})
+		if hungUp {
+			return
+		}
+		select {
+		case <-answered:
+			return
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// read reads requests until the client's input ends. It reports whether it ended cleanly
+// (EOF), rather than on a read error or a message too long.
+func (c *serverConn) read() bool {
 	sc := bufio.NewScanner(c.nc)
 	// The scanner's limit is the larger of max and the buffer's capacity.
 	sc.Buffer(make([]byte, 0, min(4<<10, c.s.MaxLine)), c.s.MaxLine)
@@ -398,6 +451,7 @@ func (c *serverConn) read() {
 		c.send(rpc.AppendError(nil, nil, &RPCError{Code: CodeInvalidRequest,
 			Message: fmt.Sprintf("message longer than %d bytes; closing the connection", c.s.MaxLine)}), true)
 	}
+	return sc.Err() == nil
 }
 
 func (c *serverConn) notification(m incoming) {

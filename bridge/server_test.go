@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -364,4 +366,106 @@ func BenchmarkStdioRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestServer_HalfClosedConnectionGetsItsAnswers: a client that writes its requests and then
+// shuts down its write side (`printf … | nc -U`, `proxy` after stdin ended) gets an answer
+// to every request read before the EOF, then the bridge closes the connection. A client
+// that closes the connection for good still has its requests cancelled.
+func TestServer_HalfClosedConnectionGetsItsAnswers(t *testing.T) {
+	cancelled := make(chan string, 4)
+	up := newFuncUpstream(func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		switch method {
+		case "slow": // a server that takes a moment: long after the client's EOF was read
+			select {
+			case <-ctx.Done():
+				cancelled <- method
+				return nil, ctx.Err()
+			case <-time.After(300 * time.Millisecond):
+				return json.RawMessage(`{"slow":true}`), nil
+			}
+		case "block":
+			<-ctx.Done()
+			cancelled <- method
+			return nil, ctx.Err()
+		}
+		return json.RawMessage(`{}`), nil
+	})
+	s := listenServer(t, up, filepath.Join(socketDir(t), "h.sock"), nil)
+
+	t.Run("half-closed", func(t *testing.T) {
+		conn, err := net.Dial("unix", s.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		req := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n" +
+			`{"jsonrpc":"2.0","id":"two","method":"slow"}` + "\n" +
+			`{"jsonrpc":"2.0","id":3,"method":"tools/list"}` + "\n"
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(conn) // until the bridge closes its side
+		if err != nil {
+			t.Fatalf("read after CloseWrite: %v (got %q)", err, b)
+		}
+		ids := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Result json.RawMessage `json:"result"`
+			}
+			if err := json.Unmarshal([]byte(line), &m); err != nil || m.Result == nil {
+				t.Errorf("answer %q: %v, want a result", line, err)
+				continue
+			}
+			ids[string(m.ID)] = true
+		}
+		for _, id := range []string{`1`, `"two"`, `3`} {
+			if !ids[id] {
+				t.Errorf("no answer to request %s after CloseWrite; got %q", id, b)
+			}
+		}
+		select {
+		case m := <-cancelled:
+			t.Errorf("%s was cancelled upstream on a half-closed connection", m)
+		default:
+		}
+	})
+
+	t.Run("closed for good", func(t *testing.T) {
+		conn, err := net.Dial("unix", s.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"block"}` + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, func() error {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for sc := range s.conns {
+				sc.mu.Lock()
+				n := len(sc.inflight)
+				sc.mu.Unlock()
+				if n == 1 {
+					return nil
+				}
+			}
+			return errNotYet
+		})
+		_ = conn.Close()
+		select {
+		case m := <-cancelled:
+			if m != "block" {
+				t.Errorf("cancelled %s, want block", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("a request of a closed connection was not cancelled upstream")
+		}
+	})
 }

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/mcpctl/mcpctl/events"
@@ -65,6 +66,78 @@ func TestNodePosition_FallsBackToTheSharedKey(t *testing.T) {
 	p, err := LoadAll(ctx, store, "na")
 	if err != nil || p.Pos != 42 {
 		t.Errorf("LoadAll(na).Pos on a store of before = %d, %v; want 42", p.Pos, err)
+	}
+}
+
+// No node or session name reaches the position keys: a node named like the keys of before
+// ("_position") keeps its sessions listed and its own position, alone or beside others.
+func TestFollower_NodeNamedLikeAPositionKeyKeepsItsSessions(t *testing.T) {
+	ctx := context.Background()
+	for _, node := range []string{"_position", "position", "_position-2"} {
+		t.Run(node, func(t *testing.T) {
+			log, store := events.NewMemLog(), NewMemStore()
+			appendAll(t, log, lifecycle(node, "a")...)
+			appendAll(t, log, lifecycle("other", "b")...)
+			f := NewFollower(log, store)
+			f.Live, f.Node = false, node
+			if err := f.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p, err := LoadAll(ctx, store, node)
+			if err != nil {
+				t.Fatalf("LoadAll(%q): %v", node, err)
+			}
+			if got := len(p.List(node)); got != 1 || p.Pos != f.Pos() {
+				t.Errorf("LoadAll(%q) lists %d sessions at position %d, want 1 at %d (keys %v)", node, got, p.Pos, f.Pos(), keysOf(store.Snapshot()))
+			}
+			if pos, err := NodePosition(ctx, store, node); err != nil || pos != f.Pos() {
+				t.Errorf("NodePosition(%q) = %d, %v; want %d", node, pos, err, f.Pos())
+			}
+			all, err := LoadAll(ctx, store, "")
+			if err != nil {
+				t.Fatalf("LoadAll of every node: %v", err)
+			}
+			if _, ok := all.Get(node, "a"); !ok {
+				t.Errorf("LoadAll(\"\") misses %s.a (keys %v)", node, keysOf(store.Snapshot()))
+			}
+		})
+	}
+}
+
+// A store written before the '=' keys keeps its positions under "_position[.<node>]": they
+// are read until the follower writes the new key, and a session of a node named "_position"
+// in such a store (a JSON value, not a number) is a session, not a position.
+func TestNodePosition_ReadsTheKeysOfBefore(t *testing.T) {
+	ctx := context.Background()
+	store := NewMemStore()
+	_ = store.Put(ctx, "_position", []byte("7"))
+	_ = store.Put(ctx, "_position.na", []byte("42"))
+	session, _ := json.Marshal(Session{Node: "_position", Name: "na", Status: StatusReady, LastSeq: 3})
+	_ = store.Put(ctx, "_position.nb", session)
+	for node, want := range map[string]uint64{"na": 42, "nb": 7, "": 7} {
+		if pos, err := NodePosition(ctx, store, node); err != nil || pos != want {
+			t.Errorf("NodePosition(%q) on a store of before = %d, %v; want %d", node, pos, err, want)
+		}
+		if p, err := LoadAll(ctx, store, node); err != nil {
+			t.Errorf("LoadAll(%q) on a store of before: %v", node, err)
+		} else if p.Pos != want {
+			t.Errorf("LoadAll(%q).Pos on a store of before = %d, want %d", node, p.Pos, want)
+		}
+	}
+	p, err := LoadAll(ctx, store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Get("_position", "nb"); !ok || len(p.List("")) != 1 {
+		t.Errorf("LoadAll of a store of before lists %d sessions, want only _position.nb", len(p.List("")))
+	}
+	// Once the follower wrote its new key, that one counts.
+	_ = store.Put(ctx, PositionKeyFor("na"), []byte("50"))
+	if pos, _ := NodePosition(ctx, store, "na"); pos != 50 {
+		t.Errorf("NodePosition(na) with both keys = %d, want the new key's 50", pos)
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 
 // RequestRestart asks for generation s.Generation+1 under the concurrency rule, starting
 // from s (read from the KV or folded; it may be stale). When a restart is already pending,
-// or one was requested at or after since (zero: no such shortcut), the caller joins it;
+// or the ready generation was still pending or not yet requested at since (zero: no such
+// shortcut; see Satisfies), the caller joins it;
 // otherwise it appends restart_requested expecting s.LastSeq, and on a lost
 // compare-and-set folds what it missed (Refresh) and decides again. It returns the state
 // after its decision and whether this caller's request is the one that took effect.
@@ -23,7 +24,8 @@ func RequestRestart(ctx context.Context, log events.Log, s Session, reason strin
 // RestartOptions qualify a restart request.
 type RestartOptions struct {
 	Reason string
-	// Since: a restart requested at or after this time satisfies the caller (zero: none).
+	// Since is when the caller asked (zero: no such shortcut): a ready generation that was
+	// not ready yet at that moment satisfies it (see Satisfies).
 	Since time.Time
 	// Fresh asks for a new MCP session rather than resuming the current one.
 	Fresh bool
@@ -40,9 +42,7 @@ func RequestRestartWith(ctx context.Context, log events.Log, s Session, o Restar
 			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrClosed}
 		case s.Status == StatusStarting || s.Status == StatusRestarting:
 			return s, false, nil // join the pending generation
-		case s.Status == StatusReady && !since.IsZero() && !s.RequestedAt.IsZero() && !s.RequestedAt.Before(since):
-			// A generation requested after the caller was asked satisfies it, if it works: one
-			// that already crashed or expired does not, and the caller asks for the next.
+		case s.Satisfies(since):
 			return s, false, nil
 		}
 		e := events.New(events.KindRestartRequested, s.Node, s.Name, s.Generation+1)
@@ -60,6 +60,21 @@ func RequestRestartWith(ctx context.Context, log events.Log, s Session, o Restar
 			return s, false, err
 		}
 	}
+}
+
+// Satisfies reports whether the session's current generation answers a restart asked for at
+// since: it is ready, and at since it was not ready yet — it was requested or starting (the
+// state rule would have joined it then), or not even requested. This is the state rule
+// applied at the moment the caller asked rather than at the moment its code got to run,
+// which on a loaded machine is hundreds of milliseconds later, longer than a whole restart.
+// A generation that was ready before since does not satisfy (the caller wants a fresher
+// one), nor does one that crashed or expired since (it is not ready). Zero since: never.
+func (s Session) Satisfies(since time.Time) bool {
+	if since.IsZero() || s.Status != StatusReady {
+		return false
+	}
+	return (!s.ReadyAt.IsZero() && !s.ReadyAt.Before(since)) ||
+		(!s.RequestedAt.IsZero() && !s.RequestedAt.Before(since))
 }
 
 // RequestClose closes the session under the same compare-and-set: it appends closed

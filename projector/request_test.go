@@ -99,3 +99,74 @@ func TestRequestClose_SecondCallerFindsItClosed(t *testing.T) {
 }
 
 var timeZero time.Time
+
+// The restart rule with the caller's start time injected: a ready generation satisfies a
+// restart asked for at since when it was not ready yet at since.
+func TestSession_Satisfies(t *testing.T) {
+	at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return at.Add(time.Duration(n) * time.Millisecond) }
+	ready := func(requested, readyAt time.Time) Session {
+		return Session{Status: StatusReady, Generation: 2, RequestedAt: requested, ReadyAt: readyAt}
+	}
+	for _, tc := range []struct {
+		name  string
+		s     Session
+		since time.Time
+		want  bool
+	}{
+		{"requested after the caller started", ready(ms(10), ms(60)), ms(0), true},
+		{"requested before, still starting when the caller started (a shell loop's late child)", ready(ms(0), ms(60)), ms(30), true},
+		{"ready the instant the caller started", ready(ms(0), ms(60)), ms(60), true},
+		{"ready before the caller started (restart; restart)", ready(ms(0), ms(60)), ms(61), false},
+		{"no start time: never", ready(ms(10), ms(60)), time.Time{}, false},
+		{"crashed since: not ready", Session{Status: StatusCrashed, RequestedAt: ms(10), ReadyAt: ms(60)}, ms(0), false},
+		{"still restarting: the state rule joins it, not this", Session{Status: StatusRestarting, RequestedAt: ms(10)}, ms(0), false},
+		{"ready time unknown, requested after", ready(ms(10), time.Time{}), ms(0), true},
+		{"ready time unknown, requested before", ready(ms(0), time.Time{}), ms(10), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.s.Satisfies(tc.since); got != tc.want {
+				t.Errorf("%s at %v (requested %v, ready %v) satisfies a restart asked at %v = %v, want %v",
+					tc.s.Status, tc.s.Generation, tc.s.RequestedAt, tc.s.ReadyAt, tc.since, got, tc.want)
+			}
+		})
+	}
+}
+
+// RequestRestart with a start time: a caller that started while generation 2 was starting
+// joins it once ready; one that started after it was ready asks for generation 3.
+func TestRequestRestart_CallerStartTime(t *testing.T) {
+	ctx := context.Background()
+	log := events.NewMemLog()
+	s := readySession(t, log, "a")
+	started := time.Now() // the caller's process starts...
+	s2, ok, err := RequestRestart(ctx, log, s, "first", time.Time{})
+	if err != nil || !ok {
+		t.Fatalf("first request: %v %v", ok, err)
+	}
+	sp := events.New(events.KindBridgeSpawned, "n", "a", 2)
+	sp.PID = 43
+	seq, err := log.Append(ctx, sp, events.After(s2.LastSeq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.Append(ctx, events.New(events.KindBridgeReady, "n", "a", 2), events.After(seq)); err != nil {
+		t.Fatal(err)
+	}
+	s2, err = Refresh(ctx, log, s2)
+	if err != nil || s2.Status != StatusReady {
+		t.Fatalf("setup: %s %v", s2.Status, err)
+	}
+	// ...and its code gets to run only now, generation 2 ready: it was pending at its start.
+	late := s2
+	late.RequestedAt = started.Add(-time.Millisecond) // requested just before it started
+	got, ok, err := RequestRestart(ctx, log, late, "late child", started)
+	if err != nil || ok || got.Generation != 2 {
+		t.Errorf("caller started while generation 2 was starting: gen %d started %v err %v; want to join 2", got.Generation, ok, err)
+	}
+	after := s2.ReadyAt.Add(time.Millisecond)
+	got, ok, err = RequestRestart(ctx, log, s2, "next command", after)
+	if err != nil || !ok || got.Generation != 3 {
+		t.Errorf("caller started after generation 2 was ready: gen %d started %v err %v; want generation 3", got.Generation, ok, err)
+	}
+}

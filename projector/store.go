@@ -14,10 +14,19 @@ import (
 )
 
 // PositionKey is the store key holding the sequence of the last event the follower
-// materialized, as decimal text. It contains no '.', so it never collides with a session key.
-// A follower restricted to one node writes PositionKeyFor(node) instead: several hubs (one
-// per node) share one bucket on a cluster, and each has its own position.
-const PositionKey = "_position"
+// materialized, as decimal text. A follower restricted to one node writes
+// PositionKeyFor(node) instead: several hubs (one per node) share one bucket on a cluster, and
+// each has its own position. Both start with '=', which no node or session name can contain
+// (they match ^[A-Za-z0-9_-]{1,64}$), so no session key "<node>.<session>" can ever be taken
+// for a position or a position for a session, whatever the names.
+const PositionKey = "=position"
+
+// legacyPositionKey is where stores written before kept the position ("_position", and
+// "_position.<node>" per node). "_position" is a valid node name, so a node of that name had
+// its sessions skipped as positions: legacy keys are read only when the new one is absent, and
+// a "_position.<x>" key counts as a position only when its value is a number (a session's
+// value is a JSON object).
+const legacyPositionKey = "_position"
 
 // PositionKeyFor returns the position key of the follower of node ("" = every node).
 func PositionKeyFor(node string) string {
@@ -30,6 +39,25 @@ func PositionKeyFor(node string) string {
 // isPositionKey reports a position key of any node.
 func isPositionKey(k string) bool {
 	return k == PositionKey || strings.HasPrefix(k, PositionKey+".")
+}
+
+// isLegacyPosition reports a position written under the old key scheme.
+func isLegacyPosition(k string, v []byte) bool {
+	if k != legacyPositionKey && !strings.HasPrefix(k, legacyPositionKey+".") {
+		return false
+	}
+	_, err := parsePosition(v)
+	return err == nil
+}
+
+// positionKeys lists where node's position may be, best first: its own key, the shared key,
+// then the same in a store written before the '=' keys.
+func positionKeys(node string) []string {
+	keys := []string{PositionKeyFor(node)}
+	if node != "" {
+		keys = append(keys, PositionKey, legacyPositionKey+"."+node)
+	}
+	return append(keys, legacyPositionKey)
 }
 
 // Store is where the projection is materialized: a bytes-only key/value store. The real one
@@ -124,28 +152,17 @@ func Load(ctx context.Context, store Store, node, name string) (Session, error) 
 // LoadAll reads the sessions of node ("" = every node) and the position in one listing (one
 // round trip), as a Projection: use its List and Get. A value that does not decode is an
 // error: the store is written only by the follower. The position is node's own
-// (PositionKeyFor); a store written before positions were per node has only PositionKey,
-// which is used then.
+// (PositionKeyFor), else the first of positionKeys the store has.
 func LoadAll(ctx context.Context, store Store, node string) (*Projection, error) {
 	kv, err := store.List(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}
 	p := NewProjection()
-	posKey := PositionKeyFor(node)
-	if _, ok := kv[posKey]; !ok {
-		posKey = PositionKey
-	}
+	positions := map[string][]byte{}
 	for k, v := range kv {
-		if isPositionKey(k) {
-			if k != posKey {
-				continue
-			}
-			pos, err := parsePosition(v)
-			if err != nil {
-				return nil, err
-			}
-			p.Pos = pos
+		if isPositionKey(k) || isLegacyPosition(k, v) {
+			positions[k] = v
 			continue
 		}
 		if !strings.Contains(k, ".") || (node != "" && !strings.HasPrefix(k, node+".")) {
@@ -157,6 +174,16 @@ func LoadAll(ctx context.Context, store Store, node string) (*Projection, error)
 		}
 		p.Sessions[k] = s
 	}
+	for _, k := range positionKeys(node) {
+		if v, ok := positions[k]; ok {
+			pos, err := parsePosition(v)
+			if err != nil {
+				return nil, err
+			}
+			p.Pos = pos
+			break
+		}
+	}
 	return p, nil
 }
 
@@ -167,19 +194,22 @@ func Position(ctx context.Context, store Store) (uint64, error) {
 }
 
 // NodePosition returns the position of node's follower (PositionKeyFor(node)), falling back
-// to PositionKey for a store written before positions were per node.
+// to PositionKey, then to the keys of a store written before (see legacyPositionKey).
 func NodePosition(ctx context.Context, store Store, node string) (uint64, error) {
-	v, err := store.Get(ctx, PositionKeyFor(node))
-	if node != "" && errors.Is(err, events.ErrNotFound) {
-		v, err = store.Get(ctx, PositionKey)
+	for _, k := range positionKeys(node) {
+		v, err := store.Get(ctx, k)
+		if errors.Is(err, events.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read position: %w", err)
+		}
+		if !isPositionKey(k) && !isLegacyPosition(k, v) {
+			continue // a session of a node named "_position", in a store of before
+		}
+		return parsePosition(v)
 	}
-	if errors.Is(err, events.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read position: %w", err)
-	}
-	return parsePosition(v)
+	return 0, nil
 }
 
 func parsePosition(v []byte) (uint64, error) {

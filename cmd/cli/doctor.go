@@ -175,7 +175,7 @@ func replayCheckAt(ctx context.Context, hub *HubConn) (check, bool) {
 		c.Detail = err.Error()
 		return c, false
 	}
-	// Every node's sessions, but this node's position: the hub writes _position.<node>.
+	// Every node's sessions, but this node's position: the hub writes =position.<node>.
 	if kv.Pos, err = projector.NodePosition(ctx, hub.Store, hub.Node); err != nil {
 		c.Detail = err.Error()
 		return c, false

@@ -41,7 +41,23 @@ func (h Home) LogDir() string      { return filepath.Join(h.Dir, "logs") }
 func (h Home) HubLog() string      { return filepath.Join(h.Dir, "logs", "hub.log") }
 func (h Home) BridgeDir() string   { return filepath.Join(h.Dir, "bridges") }
 func (h Home) SecretsDir() string  { return filepath.Join(h.Dir, "secrets") }
+func (h Home) SessionLogDir() string {
+	return filepath.Join(h.Dir, "logs", "sessions")
+}
+
+// SessionLog is where a session's bridge and stdio server write: a directory of its own,
+// so no session name can reach the hub's log (a session named "hub" used to share
+// logs/hub.log).
 func (h Home) SessionLog(s string) string {
+	return filepath.Join(h.SessionLogDir(), s+".log")
+}
+
+// legacySessionLog is where homes of before kept a session's log. `logs` reads it while the
+// new one does not exist; never for "hub", whose old path is the hub's own log.
+func (h Home) legacySessionLog(s string) string {
+	if s == "hub" {
+		return ""
+	}
 	return filepath.Join(h.Dir, "logs", s+".log")
 }
 func (h Home) SecretsFile(s string) string {
@@ -61,7 +77,7 @@ func (h Home) Ensure() error {
 		return withHint(fmt.Errorf("%w: home %s has mode %04o, other users could reach the hub and bridges",
 			events.ErrUnsafe, h.Dir, fi.Mode().Perm()), ExitUsage, "chmod 700 "+h.Dir)
 	}
-	for _, d := range []string{h.LogDir(), h.BridgeDir(), h.SecretsDir()} {
+	for _, d := range []string{h.LogDir(), h.SessionLogDir(), h.BridgeDir(), h.SecretsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}

@@ -202,6 +202,9 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 		return nil, err
 	}
 	logPath := h.home.SessionLog(s.Name)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil { // a home of before has no logs/sessions
+		return nil, fmt.Errorf("session log directory: %w", err)
+	}
 	if fi, err := os.Stat(logPath); err == nil && fi.Size() > maxSessionLog {
 		_ = os.Rename(logPath, logPath+".1")
 	}

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,4 +45,45 @@ func (s *IOStreams) Color(code, text string) string {
 		return text
 	}
 	return "\x1b[" + code + "m" + text + "\x1b[0m"
+}
+
+// outputWriter records the first error of the writer it wraps. Commands write with
+// fmt.Fprintf and friends and ignore what they return; Run checks Err once, at the end, so a
+// command whose output could not be written (a full disk, /dev/full, a hung-up terminal)
+// never exits 0. (A closed pipe on fd 1 ends a Go program with SIGPIPE before that.)
+type outputWriter struct {
+	w io.Writer
+
+	mu  sync.Mutex
+	err error
+}
+
+func (o *outputWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		o.mu.Lock()
+		if o.err == nil {
+			o.err = err
+		}
+		o.mu.Unlock()
+	}
+	return n, err
+}
+
+// Err returns the first write error, if any.
+func (o *outputWriter) Err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
+// errOutput is the exit error of a command whose standard output could not be written.
+var errOutput = errors.New("cannot write the output")
+
+// outputErr wraps a write error of standard output for the exit path.
+func outputErr(err error) error {
+	return &Error{Code: ExitNetwork, Err: fmt.Errorf("%w: %w", errOutput, err)}
 }

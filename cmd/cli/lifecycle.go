@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -139,7 +138,7 @@ type restartResult struct {
 func newCmdRestart(f *Factory) *cobra.Command {
 	return sessionCmd("restart @session", "Restart a session's bridge (parallel callers join one restart)", 0,
 		func(ctx context.Context, name string, _ []string) error {
-			since := time.Now()
+			since := launchedTogetherAt(invokedAt())
 			ctx, cancel := commandContext(ctx, f)
 			defer cancel()
 			hub, err := f.Hub(ctx)
@@ -404,7 +403,15 @@ func newCmdLogs(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return tailLog(ctx, f.IO.Out, home.SessionLog(name), lines, follow)
+			path := home.SessionLog(name)
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				if old := home.legacySessionLog(name); old != "" {
+					if _, err := os.Stat(old); err == nil {
+						path = old // a home of before, no bridge of this session ran since
+					}
+				}
+			}
+			return tailLog(ctx, f.IO.Out, path, lines, follow)
 		})
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the log grows")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 50, "print the last N lines first (0: all)")
@@ -432,7 +439,9 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 		lines = lines[len(lines)-n:]
 	}
 	for _, l := range lines {
-		io.WriteString(w, l)
+		if _, err := io.WriteString(w, l); err != nil {
+			return err
+		}
 	}
 	if !follow {
 		return nil
@@ -441,7 +450,9 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 	for {
 		line, err := r.ReadString('\n')
 		if line != "" {
-			io.WriteString(w, line)
+			if _, err := io.WriteString(w, line); err != nil {
+				return err
+			}
 		}
 		if err == io.EOF {
 			select {
@@ -551,33 +562,42 @@ func newCmdProxy(f *Factory) *cobra.Command {
 				return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
 			}
 			defer conn.Close()
-			var wg sync.WaitGroup
-			errc := make(chan error, 2)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			fail := func(err error) error {
+				return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
+			}
+			inDone, outDone := make(chan error, 1), make(chan error, 1)
+			go func() { // stdin → bridge; stays blocked on a read of stdin if the bridge ends first
 				_, err := io.Copy(conn, f.IO.In)
 				if uc, ok := conn.(*net.UnixConn); ok {
 					_ = uc.CloseWrite()
 				}
-				errc <- err
+				inDone <- err
 			}()
-			go func() {
+			go func() { // bridge → stdout: ends when the bridge closes the connection
 				_, err := io.Copy(f.IO.Out, conn)
-				errc <- err
+				outDone <- err
 			}()
 			select {
 			case <-ctx.Done():
 				return nil
-			case err := <-errc:
+			case err := <-outDone: // the bridge went away (or stdout failed): nothing more will come
 				if err != nil {
-					return &Error{Code: ExitNetwork, Err: fmt.Errorf("proxy @%s: %w", name, err)}
+					return fail(err)
 				}
-				// stdin ended: let the answers in flight arrive, then stop when the bridge closes.
-				select {
-				case <-ctx.Done():
-				case <-errc:
-				case <-time.After(30 * time.Second):
+				return nil
+			case err := <-inDone:
+				if err != nil {
+					return fail(err)
+				}
+			}
+			// stdin ended and the bridge saw EOF: it answers every request it read, then
+			// closes. Wait for that, however long a tool takes, so no answer is lost.
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-outDone:
+				if err != nil {
+					return fail(err)
 				}
 				return nil
 			}

@@ -33,6 +33,10 @@ func Main(extra ...func(*Factory) *cobra.Command) int {
 func Run(ctx context.Context, args []string, io *IOStreams, extra ...func(*Factory) *cobra.Command) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	out := &outputWriter{w: io.Out}
+	streams := *io
+	streams.Out = out
+	io = &streams
 	f := NewFactory(io)
 	root := NewRootCmd(f)
 	for _, mk := range extra {
@@ -43,6 +47,11 @@ func Run(ctx context.Context, args []string, io *IOStreams, extra ...func(*Facto
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
 	err := root.ExecuteContext(ctx)
+	if werr := out.Err(); werr != nil && (err == nil || exitCode(err) == ExitNetwork) {
+		// Output that did not reach stdout is a failed command (exit 3), unless the
+		// command failed for a reason of its own with another code (a server error).
+		err = outputErr(werr)
+	}
 	if err == nil {
 		return ExitOK
 	}

@@ -116,9 +116,7 @@ func requestRestartOpts(ctx context.Context, hub *HubConn, s projector.Session, 
 // invokedAt is when this process started: the moment the user asked. time.Now() inside a
 // command is later by the process start-up, which on a loaded machine (32 `mcpctl restart`
 // started together on 2 cores) takes longer than a whole restart: callers started together
-// would each see the previous restart finished, requested after "their" time, and start
-// another. /proc start times are clock ticks (USER_HZ, 100 on Linux) on CLOCK_BOOTTIME;
-// truncation makes the result up to one tick early, which only widens the join.
+// would each see the previous restart finished and start another.
 func invokedAt() time.Time {
 	now := time.Now()
 	start, err := proc.StartTime(os.Getpid())
@@ -126,13 +124,25 @@ func invokedAt() time.Time {
 	if err != nil || unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
 		return now
 	}
-	const userHZ = 100
-	up := time.Duration(ts.Nano())
-	started := time.Duration(start) * (time.Second / userHZ)
-	if started > up {
+	return startedAt(now, time.Duration(ts.Nano()), start)
+}
+
+// userHZ is the unit of /proc start times: clock ticks (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// startedAt converts a /proc start time (clock ticks after boot, on CLOCK_BOOTTIME) into
+// wall-clock time, given now and the time since boot at now. The tick is rounded up: the
+// result is the latest moment the process may have started, never before it. A restart
+// satisfies the caller when its generation became ready after that moment, and in
+// `mcpctl restart @s; mcpctl restart @s` the second process starts only milliseconds after the
+// first one's generation became ready: a start time rounded down could put it before, and
+// the second restart would be a silent no-op.
+func startedAt(now time.Time, sinceBoot time.Duration, startTicks uint64) time.Time {
+	started := time.Duration(startTicks+1) * (time.Second / userHZ)
+	if started > sinceBoot {
 		return now
 	}
-	return now.Add(started - up)
+	return now.Add(started - sinceBoot)
 }
 
 // waitSettled waits until the session's current generation is no longer starting: ready,
@@ -254,7 +264,9 @@ func connectBridge(ctx context.Context, f *Factory, name, command string) (*rpc.
 					return nil, s, timeoutErr(ctx, "connect to @"+name)
 				}
 			}
-			s, _, err = requestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found bridge pid %d not running", command, s.Bridge.PID), since)
+			// No since: this generation's bridge is gone, so it satisfies nobody, however
+			// recently it became ready; a pending one is still joined.
+			s, _, err = requestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found bridge pid %d not running", command, s.Bridge.PID), time.Time{})
 			if err != nil {
 				return nil, s, err
 			}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"testing"
+	"time"
+)
+
+// A /proc start time becomes the latest wall-clock moment the process may have started:
+// never before it, so `restart; restart` is never taken for callers started together.
+func TestStartedAt_RoundsTheTickUp(t *testing.T) {
+	now := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		sinceBoot time.Duration
+		ticks     uint64
+		want      time.Time
+	}{
+		{"started 5 s ago, within tick 500", 10 * time.Second, 500, now.Add(-5*time.Second + 10*time.Millisecond)},
+		{"started in the tick still running: now", 10*time.Second + 5*time.Millisecond, 1000, now},
+		{"started in the tick before", 10*time.Second + 15*time.Millisecond, 1000, now.Add(-5 * time.Millisecond)},
+		{"tick after now (clock skew): now", 10 * time.Second, 2000, now},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := startedAt(now, tc.sinceBoot, tc.ticks); !got.Equal(tc.want) {
+				t.Errorf("startedAt(now, %s, %d) = %s, want %s", tc.sinceBoot, tc.ticks, got.Sub(now), tc.want.Sub(now))
+			}
+		})
+	}
+	if got := invokedAt(); got.After(time.Now()) || time.Since(got) > time.Hour {
+		t.Errorf("invokedAt() = %s ago, want this test process's start", time.Since(got))
+	}
+}
+
+// Which siblings count as the same restart: an explicit restart of the same session in
+// either word order, with any flags; nothing else.
+func TestRestartKey(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+		ok   bool
+	}{
+		{[]string{"restart", "@s"}, "@s", true},
+		{[]string{"@s", "restart"}, "@s", true},
+		{[]string{"--json", "restart", "@s"}, "@s", true},
+		{[]string{"--timeout", "5s", "@s", "restart", "--json"}, "@s", true},
+		{[]string{"restart", "@other"}, "@other", true},
+		{[]string{"@s", "tools-call", "restart"}, "", false},
+		{[]string{"@s", "logs", "-f"}, "", false},
+		{[]string{"connect", "@s", "--", "restart", "@s"}, "", false},
+		{[]string{"restart"}, "", false},
+		{nil, "", false},
+	} {
+		if got, ok := restartKey(tc.args); got != tc.want || ok != tc.ok {
+			t.Errorf("restartKey(%q) = %q, %v; want %q, %v", tc.args, got, ok, tc.want, tc.ok)
+		}
+	}
+}
