@@ -65,10 +65,12 @@ func newCmdInfo(f *Factory) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			ctx, ccancel := callContext(ctx, f, s, name)
+			defer ccancel()
 			init, err := c.Call(ctx, "initialize", mustJSON(map[string]any{"protocolVersion": firstNonEmpty(s.ProtocolVersion, "2025-11-25"),
 				"capabilities": map[string]any{}, "clientInfo": map[string]string{"name": "mcpctl", "version": Version}}))
 			if err != nil {
-				return callError(ctx, name, "initialize", err)
+				return callFailed(ctx, f, s, name, "initialize", err)
 			}
 			r := infoResult{Session: s, Initialize: init, Tools: []string{}}
 			var caps struct {
@@ -79,7 +81,7 @@ func newCmdInfo(f *Factory) *cobra.Command {
 			if _, ok := caps.Capabilities["tools"]; ok {
 				res, err := c.Call(ctx, "tools/list", json.RawMessage("{}"))
 				if err != nil {
-					return callError(ctx, name, "tools/list", err)
+					return callFailed(ctx, f, s, name, "tools/list", err)
 				}
 				var tl struct{ Tools []toolInfo }
 				_ = json.Unmarshal(res, &tl)

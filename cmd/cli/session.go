@@ -347,9 +347,11 @@ func callSession(ctx context.Context, f *Factory, name, method string, params js
 		return nil, s, err
 	}
 	defer c.Close()
-	res, err := c.Call(ctx, method, params)
+	cctx, ccancel := callContext(ctx, f, s, name)
+	defer ccancel()
+	res, err := c.Call(cctx, method, params)
 	if err != nil {
-		return nil, s, callError(ctx, name, method, err)
+		return nil, s, callFailed(cctx, f, s, name, method, err)
 	}
 	return res, s, nil
 }
