@@ -44,6 +44,8 @@ func NewCmd(f *cli.Factory) *cobra.Command {
 		Short:  "Hold one session generation's MCP connection (started by the hub)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
+		// The supervisor reads the exit code: a bridge stopped by a signal exits 0.
+		Annotations: map[string]string{cli.AnnotationStopsOnSignal: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBridge(cmd.Context(), o)
 		},
