@@ -186,8 +186,9 @@ func (h *hub) removeAddress(addr jetstream.Address) {
 	}
 }
 
-// maxSessionLog is the size at which a session log is rotated (one old copy is kept).
-const maxSessionLog = 10 << 20
+// MaxSessionLog is the size at which a session log is rotated (one old copy is kept): by
+// the hub when it spawns a bridge, and by the bridge while it runs.
+const MaxSessionLog = 10 << 20
 
 // spawnBridge starts `mcpctl bridge` for s.Generation: its own session (it outlives the hub
 // and is adopted by the next one), stdin from /dev/null, output to the session's log.
@@ -198,7 +199,7 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 		return nil, err
 	}
 	logPath := h.home.SessionLog(s.Name)
-	if fi, err := os.Stat(logPath); err == nil && fi.Size() > maxSessionLog {
+	if fi, err := os.Stat(logPath); err == nil && fi.Size() > MaxSessionLog {
 		_ = os.Rename(logPath, logPath+".1")
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -71,7 +71,14 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})).
+	// The hub starts a bridge with its stderr on the session log; the bridge rotates it
+	// while it runs, so that a chatty server cannot grow it without bound.
+	logw := f.IO.ErrOut
+	if rl, ok := openRotatingLog(home.SessionLog(o.session), cli.MaxSessionLog, int(os.Stderr.Fd())); ok {
+		defer rl.Close()
+		logw = rl
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})).
 		With("bridge", o.session, "generation", o.generation, "pid", os.Getpid())
 	log, store, closeConn, err := cli.DialBridgeConn(ctx, f, home)
 	if err != nil {
@@ -100,7 +107,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Headers:        sec.Headers,
 		Env:            sec.Env,
 		SocketPath:     cli.BridgeSocketPath(home, o.session, os.Getpid()),
-		Stderr:         f.IO.ErrOut,
+		Stderr:         logw,
 		Logger:         logger,
 		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: cli.Version},
 		OnNotification: notes.Publish,
