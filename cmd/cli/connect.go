@@ -273,12 +273,16 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 			r.Action = "reused"
 			break
 		}
+		gen, err := events.NextGeneration(s.Generation)
+		if err != nil {
+			return r, generationsExhaustedErr("connect", t.Name, err)
+		}
 		if ref == "" {
 			if ref, err = writeSecrets(hub.Home, t.Name, secrets{Headers: t.Headers, Env: t.Env}); err != nil {
 				return r, fmt.Errorf("store secrets: %w", err)
 			}
 		}
-		e := events.New(events.KindCreated, hub.Node, t.Name, s.Generation+1)
+		e := events.New(events.KindCreated, hub.Node, t.Name, gen)
 		srv := t.Server
 		srv.Secrets = ref
 		e.Server = &srv
