@@ -413,8 +413,8 @@ type signalCase struct {
 	check func(t *testing.T, before homeState, r result)
 }
 
-// signalCases: SIGINT during connect, wait and restart exits 3 saying it was interrupted,
-// and leaves no half state behind.
+// signalCases: SIGINT during connect, wait and restart exits 130 (128+SIGINT, as shells
+// expect) saying it was interrupted, and leaves no half state behind.
 func signalCases(t *testing.T, e *env) {
 	slow := "exec sleep 30"
 	mark := filepath.Join(t.TempDir(), "started")
@@ -492,8 +492,8 @@ func signalCases(t *testing.T, e *env) {
 			must(t, cmd.Process.Signal(os.Interrupt))
 			_ = cmd.Wait()
 			r := result{Args: c.args, Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
-			if r.Code != 3 || !strings.Contains(r.Stderr, "interrupt") {
-				t.Errorf("want exit 3 saying it was interrupted:\n%s", r)
+			if r.Code != 130 || !strings.Contains(r.Stderr, "interrupt") {
+				t.Errorf("want exit 130 (128+SIGINT) saying it was interrupted:\n%s", r)
 			}
 			c.check(t, before, r)
 		})
@@ -501,7 +501,7 @@ func signalCases(t *testing.T, e *env) {
 		if !ok {
 			outcome = "FAIL"
 		}
-		record(c.name, shortCommand(c.args)+" + SIGINT", 3, outcome)
+		record(c.name, shortCommand(c.args)+" + SIGINT", 130, outcome)
 	}
 }
 
