@@ -424,6 +424,13 @@ func newCmdLogs(f *Factory) *cobra.Command {
 	return cmd
 }
 
+// rotated reports whether path no longer names the file fh reads.
+func rotated(fh *os.File, path string) bool {
+	cur, err1 := fh.Stat()
+	now, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && !os.SameFile(cur, now)
+}
+
 func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) error {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -432,7 +439,7 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 		}
 		return err
 	}
-	defer fh.Close()
+	defer func() { fh.Close() }() // fh changes when the log is rotated
 	b, err := io.ReadAll(fh)
 	if err != nil {
 		return err
@@ -461,6 +468,22 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 			case <-ctx.Done():
 				return nil
 			case <-time.After(100 * time.Millisecond):
+			}
+			// The bridge rotates the log at MaxSessionLog: once this file is fully read and
+			// the path names another one, go on with that from its start.
+			if rotated(fh, path) {
+				next, err := os.Open(path)
+				if err != nil {
+					continue // between the rename and the new file: try again
+				}
+				// What reached the old file before the rename comes first.
+				if _, err := io.Copy(w, r); err != nil {
+					next.Close()
+					return err
+				}
+				fh.Close()
+				fh = next
+				r.Reset(fh)
 			}
 			continue
 		}
