@@ -52,8 +52,11 @@ func Run(ctx context.Context, args []string, io *IOStreams, extra ...func(*Facto
 	if errors.As(context.Cause(ctx), &sig) && (cmd == nil || cmd.Annotations[AnnotationStopsOnSignal] == "") {
 		if err != nil && !errors.Is(err, errSilent) {
 			if errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), sig.Error()) {
+				// Whatever was waiting when the signal came says "context canceled": say why.
 				err = fmt.Errorf("%w (%v)", err, sig)
 			}
+			// The code in a --json error is the exit code.
+			err = &Error{Code: sig.ExitCode(), Err: err, Hint: hintOf(err)}
 			printError(io.ErrOut, err, f.JSON || hasJSONFlag(args))
 		}
 		return sig.ExitCode()

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -101,6 +102,14 @@ func TestRun_SignalExitsWith128PlusItsNumber(t *testing.T) {
 			}
 			if !daemon && !strings.Contains(errb.String(), sig.String()+" signal received") {
 				t.Errorf("%v: stderr %q does not say which signal", sig, errb.String())
+			}
+			if daemon {
+				continue
+			}
+			errb.Reset()
+			code = Run(context.Background(), []string{"--json", "block"}, &IOStreams{Out: &bytes.Buffer{}, ErrOut: &errb}, extra)
+			if want := fmt.Sprintf(`"code":%d`, 128+int(sig)); code != 128+int(sig) || !strings.Contains(errb.String(), want) {
+				t.Errorf("%v with --json: exit %d, stderr %q; want the exit code in the JSON error", sig, code, errb.String())
 			}
 		}
 	}
