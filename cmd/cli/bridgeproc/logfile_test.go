@@ -30,7 +30,7 @@ func TestRotatingLog_MovesTheLogAsideAtTheLimitAndKeepsOneOldCopy(t *testing.T) 
 	}
 	defer l.Close()
 	line := []byte(strings.Repeat("x", 39) + "\n") // 40 bytes
-	for i := 0; i < 3; i++ {                         // 120 bytes: the third write rotates
+	for i := 0; i < 3; i++ {                       // 120 bytes: the third write rotates
 		if _, err := l.Write(line); err != nil {
 			t.Fatal(err)
 		}
