@@ -33,6 +33,9 @@ type badCase struct {
 	// attempt: by design the log keeps the failed attempt (created … closed, cleaned); the
 	// session list, files and processes must still be as they were.
 	attempt bool
+	// home runs the case on another MCPCTL_HOME ({cf}/…, a fixture): its files must stay as
+	// they were and no process may run on it.
+	home string
 }
 
 // catalogueRow is one line of the printed catalogue.
@@ -75,6 +78,13 @@ func badInputCases() []badCase {
 		{name: "two sessions", args: []string{"tools-list", "@t", "@t"}, code: 1, msg: []string{"tools-list"}},
 		{name: "history unknown session", args: []string{"history", "@nosuch"}, code: 1, msg: []string{"nosuch"}},
 		{name: "wait unknown session", args: []string{"wait", "@nosuch", "--for", "ready", "--timeout", "2s"}, code: 1, msg: []string{"nosuch"}},
+		// ---- another node's sessions are named in full (@name@node), never as this node's @name
+		{name: "restart another node's unknown session", args: []string{"restart", "@st@othernode"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
+		{name: "close another node's unknown session", args: []string{"@st@othernode", "close"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
+		{name: "call another node's unknown session", args: []string{"@st@othernode", "ping"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
+		{name: "wait for another node's unknown session", args: []string{"@st@othernode", "wait", "--for", "exited"}, code: 1, msg: []string{"@st@othernode: not found"}},
+		{name: "history of another node's unknown session", args: []string{"@st@othernode", "history"}, code: 1, msg: []string{"@st@othernode: not found"}},
+		{name: "logs of another node's session", args: []string{"@st@othernode", "logs"}, code: 1, msg: []string{"@st@othernode is another node's"}, hint: "on node othernode: mcpctl @st logs"},
 		// ---- commands and flags in the wrong place
 		{name: "unknown command", args: []string{"bogus"}, code: 1, msg: []string{`unknown command "bogus"`}, hint: "--help"},
 		{name: "unknown session command", args: []string{"@t", "bogus"}, code: 1, msg: []string{`unknown command "bogus"`}, hint: "--help"},
@@ -83,6 +93,9 @@ func badInputCases() []badCase {
 		{name: "unknown shorthand", args: []string{"@t", "ping", "-Z"}, code: 1, msg: []string{"unknown shorthand flag: 'Z'"}, hint: "--help"},
 		{name: "flag without value", args: []string{"@t", "--timeout"}, code: 1, msg: []string{"flag needs an argument: --timeout"}, hint: "--help"},
 		{name: "timeout not a duration", args: []string{"--timeout", "soon", "@t", "ping"}, code: 1, msg: []string{`invalid argument "soon" for "--timeout"`}, hint: "--help"},
+		{name: "timeout zero", args: []string{"--timeout", "0", "@t", "ping"}, code: 1, msg: []string{`invalid argument "0" for "--timeout"`, "must be more than 0"}, hint: "--help"},
+		{name: "timeout negative", args: []string{"@t", "tools-call", "echo", "text:=x", "--timeout", "-5s"}, code: 1, msg: []string{`invalid argument "-5s" for "--timeout"`, "must be more than 0"}, hint: "--help"},
+		{name: "completion unknown shell", args: []string{"completion", "bogus"}, code: 1, msg: []string{`completion: unknown shell "bogus"`}, hint: "one of: bash, fish, powershell, zsh"},
 		{name: "connect flag after -- goes to the server", args: []string{"connect", "@x", "--", "{srv}", "--restart", "bogus"}, code: 3, attempt: true, msg: []string{"did not start", "exit status 2"}, hint: "mcpctl @x logs"},
 		{name: "restart policy unknown", args: []string{"connect", "@x", "--restart", "sometimes", "--", "{srv}"}, code: 1, msg: []string{"sometimes"}},
 		{name: "tools-call without tool", args: []string{"@t", "tools-call"}, code: 1, msg: []string{"wrong number of arguments (0)"}, hint: "tools-call @session TOOL"},
@@ -156,6 +169,11 @@ func badInputCases() []badCase {
 		{name: "events --after-seq text", args: []string{"events", "--after-seq", "abc"}, code: 1, msg: []string{`invalid argument "abc" for "--after-seq"`}, hint: "events --help"},
 		{name: "events --type unknown", args: []string{"events", "--type", "bogus"}, code: 1, msg: []string{`unknown event type "bogus"`}, hint: "one of: created"},
 		{name: "events --since bogus", args: []string{"events", "--since", "bogus"}, code: 1, msg: []string{`--since "bogus": not an RFC 3339 time`}},
+		{name: "events --since beyond a Duration", args: []string{"events", "--since", "106752d"}, code: 1, msg: []string{`--since "106752d": a duration longer than 106751d is not supported`}, hint: "an RFC 3339 time"},
+		{name: "events --until beyond a Duration", args: []string{"events", "--until", "9999999999h"}, code: 1, msg: []string{`--until "9999999999h": a duration longer than 106751d`}, hint: "an RFC 3339 time"},
+		{name: "events --after-seq 2^64-1", args: []string{"events", "--after-seq", "18446744073709551615"}, code: 1, msg: []string{"--after-seq 18446744073709551615: no event can come after the largest sequence"}, hint: "--after-seq 42"},
+		{name: "events -f --after-seq 2^64-1", args: []string{"events", "-f", "--after-seq", "18446744073709551615"}, code: 1, msg: []string{"no event can come after the largest sequence"}, hint: "--after-seq 42"},
+		{name: "events --after-notify-seq 2^64-1", args: []string{"events", "--notifications", "--after-notify-seq", "18446744073709551615"}, code: 1, msg: []string{"--after-notify-seq 18446744073709551615: no event can come after"}},
 		{name: "events --format broken", args: []string{"events", "--format", "{{.Nope"}, code: 1, msg: []string{"--format", "unclosed action"}},
 		{name: "sessions --at bogus", args: []string{"sessions", "--at", "yesterday"}, code: 1, msg: []string{`--at "yesterday"`}},
 		{name: "wait --for unknown", args: []string{"wait", "@t", "--for", "bogus"}, code: 1, msg: []string{`--for "bogus"`}, hint: "one of: ready, exited"},
@@ -164,6 +182,11 @@ func badInputCases() []badCase {
 		{name: "-e name starting with a digit", args: []string{"connect", "@x", "-e", "1A=1", "--", "{srv}"}, code: 1, msg: []string{`invalid environment variable name "1A"`}},
 		{name: "-e without =", args: []string{"connect", "@x", "-e", "tok3n-v4lue", "--", "{srv}"}, code: 1, msg: []string{"malformed --env 1"}, absent: []string{"tok3n-v4lue"}},
 		{name: "MCPCTL_NODE invalid", args: []string{"sessions"}, env: []string{"MCPCTL_NODE=a.b"}, code: 1, msg: []string{"MCPCTL_NODE"}},
+		// ---- homes (fixtures under {cf}/homes): nothing may be created in them
+		{name: "home is a shared directory (1777, like /tmp)", args: []string{"sessions"}, home: "{cf}/homes/shared", code: 1, msg: []string{"mode 1777, a directory shared with other users"}, hint: "MCPCTL_HOME=$(mktemp -d)"},
+		{name: "home logs/ symlinked into a world-writable directory", args: []string{"@t", "ping"}, home: "{cf}/homes/logsym", code: 1, msg: []string{"logs is a symbolic link (to ", "/worldwritable)"}, hint: "rm "},
+		{name: "home secrets/ symlinked into a world-writable directory", args: []string{"connect", "@x", "-e", "K=v", "--", "{srv}"}, home: "{cf}/homes/secsym", code: 1, msg: []string{"secrets is a symbolic link"}, hint: "rm "},
+		{name: "home logs/ with mode 0755", args: []string{"sessions"}, home: "{cf}/homes/logsmode", code: 1, msg: []string{"logs has mode 0755"}, hint: "chmod 700 "},
 		{name: "--json error is one JSON object", args: []string{"--json", "@nosuch", "ping"}, code: 1, msg: []string{`"code":1`, `"error":`, `"hint":`}},
 	}
 }
@@ -203,6 +226,18 @@ func writeConfigFixtures(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	// Homes that must be refused, and the world-writable directory the symlinks point into.
+	ww := filepath.Join(dir, "worldwritable")
+	must(t, os.Mkdir(ww, 0o700))
+	must(t, os.Chmod(ww, os.ModeSticky|0o777))
+	for _, h := range []string{"shared", "logsym", "secsym", "logsmode"} {
+		must(t, os.MkdirAll(filepath.Join(dir, "homes", h), 0o700))
+	}
+	must(t, os.Chmod(filepath.Join(dir, "homes", "shared"), os.ModeSticky|0o777))
+	must(t, os.Symlink(ww, filepath.Join(dir, "homes", "logsym", "logs")))
+	must(t, os.Symlink(ww, filepath.Join(dir, "homes", "secsym", "secrets")))
+	must(t, os.Mkdir(filepath.Join(dir, "homes", "logsmode", "logs"), 0o700))
+	must(t, os.Chmod(filepath.Join(dir, "homes", "logsmode", "logs"), 0o755))
 	must(t, os.Symlink("loop2.json", filepath.Join(dir, "loop1.json")))
 	must(t, os.Symlink("loop1.json", filepath.Join(dir, "loop2.json")))
 	must(t, syscall.Mkfifo(filepath.Join(dir, "fifo.json"), 0o600))
@@ -323,7 +358,27 @@ func TestBadInput_Catalogue(t *testing.T) {
 		ok := t.Run(c.name, func(t *testing.T) {
 			ce := &env{t: t, home: e.home, node: e.node}
 			before := ce.state()
-			r := ce.runEnv(c.stdin, c.env, args...)
+			extraEnv := c.env
+			var otherHome string
+			var otherBefore, wwBefore []string
+			if c.home != "" {
+				otherHome = strings.ReplaceAll(c.home, "{cf}", cf)
+				extraEnv = append(append([]string(nil), c.env...), "MCPCTL_HOME="+otherHome)
+				otherBefore = homeListing(t, otherHome)
+				wwBefore = homeListing(t, filepath.Join(cf, "worldwritable"))
+			}
+			r := ce.runEnv(c.stdin, extraEnv, args...)
+			if otherHome != "" {
+				if after := homeListing(t, otherHome); strings.Join(after, "\n") != strings.Join(otherBefore, "\n") {
+					t.Errorf("the refused home changed:\n  before %v\n  after  %v", otherBefore, after)
+				}
+				if after := homeListing(t, filepath.Join(cf, "worldwritable")); len(after) != len(wwBefore) {
+					t.Errorf("files appeared in the world-writable directory: %v", after)
+				}
+				if pids := pidsUnder(otherHome); len(pids) > 0 {
+					t.Errorf("processes run on the refused home: %v", pids)
+				}
+			}
 			if r.Code != c.code {
 				t.Errorf("exit %d, want %d\n%s", r.Code, c.code, r)
 			}
@@ -437,8 +492,8 @@ type signalCase struct {
 	check func(t *testing.T, before homeState, r result)
 }
 
-// signalCases: SIGINT during connect, wait and restart exits 3 saying it was interrupted,
-// and leaves no half state behind.
+// signalCases: SIGINT during connect, wait and restart exits 130 (128+SIGINT, as shells
+// expect) saying it was interrupted, and leaves no half state behind.
 func signalCases(t *testing.T, e *env) {
 	slow := "exec sleep 30"
 	mark := filepath.Join(t.TempDir(), "started")
@@ -516,8 +571,8 @@ func signalCases(t *testing.T, e *env) {
 			must(t, cmd.Process.Signal(os.Interrupt))
 			_ = cmd.Wait()
 			r := result{Args: c.args, Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
-			if r.Code != 3 || !strings.Contains(r.Stderr, "interrupt") {
-				t.Errorf("want exit 3 saying it was interrupted:\n%s", r)
+			if r.Code != 130 || !strings.Contains(r.Stderr, "interrupt") {
+				t.Errorf("want exit 130 (128+SIGINT) saying it was interrupted:\n%s", r)
 			}
 			c.check(t, before, r)
 		})
@@ -525,7 +580,7 @@ func signalCases(t *testing.T, e *env) {
 		if !ok {
 			outcome = "FAIL"
 		}
-		record(c.name, shortCommand(c.args)+" + SIGINT", 3, outcome)
+		record(c.name, shortCommand(c.args)+" + SIGINT", 130, outcome)
 	}
 }
 

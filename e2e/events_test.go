@@ -398,14 +398,15 @@ func TestEvents_FollowPrintsEventsAppendedAfterItStarted(t *testing.T) {
 			t.Errorf("followed event %+v is not in the log", ev)
 		}
 	}
-	// Ctrl-C ends it cleanly.
+	// Ctrl-C ends it cleanly: nothing on stderr, and exit 130 (128+SIGINT), as shells expect
+	// of a command a signal interrupted.
 	if err := fl.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-fl.done:
-		if err != nil {
-			t.Errorf("events -f after SIGINT: %v, want exit 0", err)
+		if code := fl.cmd.ProcessState.ExitCode(); err == nil || code != 130 || !strings.HasSuffix(err.Error(), "stderr: ") {
+			t.Errorf("events -f after SIGINT: %v, want exit 130 and nothing on stderr", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Errorf("events -f did not exit within 5s of SIGINT")

@@ -26,6 +26,9 @@ var (
 	ErrNoHub = errors.New("no hub running")
 	// ErrUnsafe: a file or directory has modes that let other users in.
 	ErrUnsafe = errors.New("unsafe permissions")
+	// ErrGenerationsExhausted: the session is at the largest generation there is (only a
+	// forged or corrupted log gets there); no restart or re-create can follow it.
+	ErrGenerationsExhausted = errors.New("no generation after the largest")
 )
 
 // SessionError is an error about one session that a caller may need to branch on.

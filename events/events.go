@@ -7,6 +7,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -195,7 +196,21 @@ func (e Event) Validate() error {
 	if e.Type == KindCreated && e.Server == nil {
 		return fmt.Errorf("%w: created without a server", ErrInvalidEvent)
 	}
+	if (e.Type == KindCreated || e.Type == KindRestartRequested) && e.Generation == 0 {
+		// Generations start at 1; 0 is what g+1 wraps around to after the largest.
+		return fmt.Errorf("%w: %s at generation 0", ErrInvalidEvent, e.Type)
+	}
 	return nil
+}
+
+// NextGeneration is the generation after g: what a restart or a re-create asks for. After
+// the largest generation there is none, and generations never go backwards, so the answer
+// is ErrGenerationsExhausted rather than a wrap to 0.
+func NextGeneration(g uint64) (uint64, error) {
+	if g == math.MaxUint64 {
+		return 0, fmt.Errorf("%w (%d)", ErrGenerationsExhausted, g)
+	}
+	return g + 1, nil
 }
 
 // Marshal encodes the event for storage. Seq is not part of the stored payload.

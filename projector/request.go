@@ -45,7 +45,11 @@ func RequestRestartWith(ctx context.Context, log events.Log, s Session, o Restar
 		case s.Satisfies(since):
 			return s, false, nil
 		}
-		e := events.New(events.KindRestartRequested, s.Node, s.Name, s.Generation+1)
+		next, err := events.NextGeneration(s.Generation)
+		if err != nil {
+			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: err}
+		}
+		e := events.New(events.KindRestartRequested, s.Node, s.Name, next)
 		e.Reason = reason
 		e.Fresh = o.Fresh
 		seq, err := log.Append(ctx, e, events.After(s.LastSeq))

@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -168,5 +169,54 @@ func TestRequestRestart_CallerStartTime(t *testing.T) {
 	got, ok, err = RequestRestart(ctx, log, s2, "next command", after)
 	if err != nil || !ok || got.Generation != 3 {
 		t.Errorf("caller started after generation 2 was ready: gen %d started %v err %v; want generation 3", got.Generation, ok, err)
+	}
+}
+
+// TestRequestRestart_AtTheLargestGenerationFailsAndAppendsNothing: a forged created at
+// generation 2^64-1 used to make a restart append generation 0 (which the fold ignores) and
+// report that it had started one.
+func TestRequestRestart_AtTheLargestGenerationFailsAndAppendsNothing(t *testing.T) {
+	ctx := context.Background()
+	log := events.NewMemLog()
+	c := events.New(events.KindCreated, "n", "forged", math.MaxUint64)
+	c.Server = &events.Server{Transport: events.TransportStdio, Command: "srv"}
+	seq, err := log.Append(ctx, c, events.After(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.Append(ctx, events.New(events.KindBridgeReady, "n", "forged", math.MaxUint64), events.After(seq)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Refresh(ctx, log, Session{Node: "n", Name: "forged"})
+	if err != nil || s.Generation != math.MaxUint64 || s.Status != StatusReady {
+		t.Fatalf("setup: generation %d status %s err %v", s.Generation, s.Status, err)
+	}
+	head, _ := log.Head(ctx)
+	got, started, err := RequestRestart(ctx, log, s, "test", timeZero)
+	var se *events.SessionError
+	if !errors.Is(err, events.ErrGenerationsExhausted) || !errors.As(err, &se) || se.Op != "restart" || se.Session != "forged" {
+		t.Errorf("RequestRestart at the largest generation: err %v, want a restart SessionError wrapping ErrGenerationsExhausted", err)
+	}
+	if started || got.Generation != math.MaxUint64 {
+		t.Errorf("RequestRestart = generation %d started %v, want it unchanged and not started", got.Generation, started)
+	}
+	if after, _ := log.Head(ctx); after != head {
+		t.Errorf("the log went from %d to %d events: nothing may be appended", head, after)
+	}
+}
+
+func TestNextGeneration_StopsAtTheLargest(t *testing.T) {
+	if g, err := events.NextGeneration(1); g != 2 || err != nil {
+		t.Errorf("NextGeneration(1) = %d, %v", g, err)
+	}
+	if g, err := events.NextGeneration(math.MaxUint64); !errors.Is(err, events.ErrGenerationsExhausted) || g != 0 {
+		t.Errorf("NextGeneration(max) = %d, %v; want ErrGenerationsExhausted", g, err)
+	}
+	for _, k := range []events.Kind{events.KindCreated, events.KindRestartRequested} {
+		e := events.New(k, "n", "s", 0)
+		e.Server = &events.Server{Transport: events.TransportStdio, Command: "srv"}
+		if _, err := events.NewMemLog().Append(context.Background(), e, events.After(0)); !errors.Is(err, events.ErrInvalidEvent) {
+			t.Errorf("append %s at generation 0: %v, want ErrInvalidEvent", k, err)
+		}
 	}
 }

@@ -424,7 +424,12 @@ func (s *Supervisor) policy(ctx context.Context, sess projector.Session) {
 		s.mu.Lock()
 		delete(s.timers, name)
 		s.mu.Unlock()
-		e := events.New(events.KindRestartRequested, s.Node, name, gen+1)
+		next, err := events.NextGeneration(gen)
+		if err != nil {
+			s.Logger.Error("restart policy", "session", name, "err", err)
+			return
+		}
+		e := events.New(events.KindRestartRequested, s.Node, name, next)
 		e.Reason = fmt.Sprintf("restart policy %s (crash %d in %s, after %s): %s", sess.Restart, n, s.BurstWindow, delay, why)
 		s.appendWhile(s.ctx, sess, e, func(cur projector.Session) bool {
 			return cur.Generation == gen && cur.Status == projector.StatusCrashed

@@ -296,6 +296,10 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 			r.Action = "reused"
 			break
 		}
+		gen, err := events.NextGeneration(s.Generation)
+		if err != nil {
+			return r, generationsExhaustedErr("connect", t.Name, err)
+		}
 		if ref == "" {
 			sec := secrets{Headers: t.Headers, Env: t.Env, URL: t.RealURL}
 			if t.Server.Transport == events.TransportStdio {
@@ -305,7 +309,7 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 				return r, fmt.Errorf("store secrets: %w", err)
 			}
 		}
-		e := events.New(events.KindCreated, hub.Node, t.Name, s.Generation+1)
+		e := events.New(events.KindCreated, hub.Node, t.Name, gen)
 		srv := t.Server
 		srv.Secrets = ref
 		e.Server = &srv

@@ -91,8 +91,8 @@ func homeCheck(home Home) check {
 		c.Detail = err.Error()
 		return c
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		c.Detail = fmt.Sprintf("%s has mode %04o: run chmod 700 %s", home.Dir, fi.Mode().Perm(), home.Dir)
+	if err := checkPrivateDir(home.Dir, "home", fi); err != nil {
+		c.Detail = fmt.Sprintf("%v; %s", err, hintOf(err))
 		return c
 	}
 	if fi, err := os.Stat(home.TokenFile()); err == nil && fi.Mode().Perm()&0o077 != 0 {

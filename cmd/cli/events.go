@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -106,29 +108,55 @@ func kindList() string {
 	return strings.Join(s, ", ")
 }
 
-// parseTime reads an RFC 3339 time or a duration before now ("10m", "1h30m", "2d").
+// parseTime reads an RFC 3339 time or a duration before now ("10m", "1h30m", "2d"). A
+// duration longer than time.Duration holds (about 292 years, 106751d) is refused: it used to
+// wrap around to a time in the future and match nothing, silently.
 func parseTime(flag, v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
+	bad := usageErr("--%s %q: not an RFC 3339 time (2026-11-27T10:00:00Z) nor a duration ago (10m, 2h, 3d)", flag, v)
+	tooLong := withHint(fmt.Errorf("--%s %q: a duration longer than %dd is not supported", flag, v, maxDays), ExitUsage,
+		"an RFC 3339 time, e.g. --"+flag+" 2000-01-01T00:00:00Z")
 	d := v
-	days := 0
+	var days int64
 	if i := strings.IndexByte(d, 'd'); i > 0 {
-		n, err := strconv.Atoi(d[:i])
+		n, err := strconv.ParseInt(d[:i], 10, 64)
 		if err == nil {
+			if n < 0 {
+				return time.Time{}, bad
+			}
+			if n > maxDays {
+				return time.Time{}, tooLong
+			}
 			days, d = n, d[i+1:]
+		} else if errors.Is(err, strconv.ErrRange) {
+			return time.Time{}, tooLong
 		}
 	}
 	var dur time.Duration
 	if d != "" {
 		var err error
 		dur, err = time.ParseDuration(d)
+		if err != nil && durationSyntax.MatchString(d) {
+			return time.Time{}, tooLong // well formed, so too large for a Duration
+		}
 		if err != nil || dur < 0 {
-			return time.Time{}, usageErr("--%s %q: not an RFC 3339 time (2026-11-27T10:00:00Z) nor a duration ago (10m, 2h, 3d)", flag, v)
+			return time.Time{}, bad
 		}
 	}
-	return now.Add(-dur - time.Duration(days)*24*time.Hour), nil
+	back := time.Duration(days) * 24 * time.Hour
+	if dur > math.MaxInt64-back {
+		return time.Time{}, tooLong
+	}
+	return now.Add(-dur - back), nil
 }
+
+// durationSyntax is what time.ParseDuration accepts (without a sign).
+var durationSyntax = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// maxDays is the longest "Nd" a duration ago may be: time.Duration's range.
+const maxDays = int64(math.MaxInt64 / int64(24*time.Hour))
 
 func (o *eventsOptions) parse(now time.Time) error {
 	if o.since != "" {
@@ -150,6 +178,17 @@ func (o *eventsOptions) parse(now time.Time) error {
 	}
 	if o.last < 0 {
 		return usageErr("-n %d: must be 0 or more", o.last)
+	}
+	// No sequence comes after the largest one: "after it" can only ever be empty, and the
+	// first sequence to read (N+1) would wrap around to 0.
+	for _, f := range []struct {
+		name string
+		seq  uint64
+	}{{"after-seq", o.afterSeq}, {"after-notify-seq", o.afterNotifySeq}} {
+		if f.seq == math.MaxUint64 {
+			return withHint(fmt.Errorf("--%s %d: no event can come after the largest sequence", f.name, f.seq), ExitUsage,
+				"the last sequence you saw, e.g. --"+f.name+" 42 (mcpctl events -n 1 shows the newest)")
+		}
 	}
 	o.query.AfterSeq = o.afterSeq
 	o.wantEvents, o.wantNotes = len(o.types) == 0, o.notifications && len(o.types) == 0

@@ -141,7 +141,8 @@ func newCmdHistory(f *Factory) *cobra.Command {
 	cmd := sessionCmd("history @session", "Why the session restarted: each generation, who asked and why, how its bridge ended", 0,
 		func(ctx context.Context, name string, _ []string) error {
 			if raw {
-				o := &eventsOptions{f: f, sessions: []string{name}}
+				session, node := splitTarget(name) // @name@node: that node's events
+				o := &eventsOptions{f: f, sessions: []string{session}, node: node}
 				if err := o.parse(time.Now()); err != nil {
 					return err
 				}
@@ -158,6 +159,8 @@ func runHistory(ctx context.Context, f *Factory, name string) error {
 	if err != nil {
 		return err
 	}
+	target := name // @name or @name@node: what the user wrote, for messages
+	hub, name = hub.target(name)
 	var evs []events.Event
 	s := projector.Session{Node: hub.Node, Name: name}
 	err = hub.Log.Read(ctx, events.Query{Node: hub.Node, Session: name}, func(e events.Event) error {
@@ -169,7 +172,7 @@ func runHistory(ctx context.Context, f *Factory, name string) error {
 		return err
 	}
 	if len(evs) == 0 {
-		return notFoundErr(name)
+		return notFoundErr(target)
 	}
 	gens := generations(evs, time.Now())
 	if f.JSON {
@@ -178,7 +181,7 @@ func runHistory(ctx context.Context, f *Factory, name string) error {
 		}
 		return writeJSON(f.IO.Out, historyResult{Session: name, State: s, Generations: gens})
 	}
-	printHistory(f.IO.Out, name, s, gens)
+	printHistory(f.IO.Out, target, s, gens)
 	return nil
 }
 

@@ -1,14 +1,14 @@
 package cli
 
 import (
-	"strconv"
-
-	"github.com/mcpctl/mcpctl/bridge/rpc"
-
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 )
 
@@ -64,7 +64,10 @@ func (h Home) SecretsFile(s string) string {
 	return filepath.Join(h.Dir, "secrets", s+".json")
 }
 
-// Ensure creates the home with mode 0700 and refuses one that other users can enter.
+// Ensure creates the home with mode 0700 and refuses one that other users can enter. The
+// directories mcpctl keeps inside it (logs, bridges, secrets) must be real directories of
+// this user with mode 0700: a symbolic link, say into a world-writable directory, would put
+// header values and server output where others can read or replace them.
 func (h Home) Ensure() error {
 	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
 		return fmt.Errorf("create home: %w", err)
@@ -73,16 +76,82 @@ func (h Home) Ensure() error {
 	if err != nil {
 		return err
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return withHint(fmt.Errorf("%w: home %s has mode %04o, other users could reach the hub and bridges",
-			events.ErrUnsafe, h.Dir, fi.Mode().Perm()), ExitUsage, "chmod 700 "+h.Dir)
+	if err := checkPrivateDir(h.Dir, "home", fi); err != nil {
+		return err
 	}
+	var missing []string
 	for _, d := range []string{h.LogDir(), h.SessionLogDir(), h.BridgeDir(), h.SecretsDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		fi, err := os.Lstat(d)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			missing = append(missing, d)
+		case err != nil:
 			return err
+		default:
+			if err := checkPrivateDir(d, filepath.Base(d)+"/ of the home", fi); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range missing {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		} else if err != nil { // created meanwhile by another process: check what is there
+			fi, err := os.Lstat(d)
+			if err != nil {
+				return err
+			}
+			if err := checkPrivateDir(d, filepath.Base(d)+"/ of the home", fi); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// checkPrivateDir refuses a directory that is not a directory (a symbolic link, when fi is
+// from Lstat), not this user's, or open to others. The hint never suggests chmod on a
+// directory the user shares with others (/tmp): that would break the system for everyone.
+func checkPrivateDir(path, what string, fi os.FileInfo) error {
+	if fi.Mode()&os.ModeSymlink != 0 {
+		target, _ := os.Readlink(path)
+		return withHint(fmt.Errorf("%w: %s %s is a symbolic link (to %s); mcpctl keeps logs, sockets and secrets only in real directories of its home",
+			events.ErrUnsafe, what, path, target), ExitUsage, "rm "+path+"   (only the link; mcpctl creates the directory again, mode 0700)")
+	}
+	if !fi.IsDir() {
+		return withHint(fmt.Errorf("%w: %s %s is not a directory", events.ErrUnsafe, what, path), ExitUsage,
+			"move it away: mv "+path+" "+path+".bak")
+	}
+	mode := fi.Mode().Perm()
+	if fi.Mode()&os.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	uid, owned := ownerOf(fi)
+	switch {
+	case !owned:
+		return withHint(fmt.Errorf("%w: %s %s belongs to uid %d, not to you (uid %d)", events.ErrUnsafe, what, path, uid, os.Getuid()),
+			ExitUsage, privateHomeHint)
+	case mode&0o077 == 0:
+		return nil
+	case mode&0o1000 != 0 || mode&0o002 != 0:
+		// /tmp and the like: shared on purpose; the fix is another home, not chmod.
+		return withHint(fmt.Errorf("%w: %s %s has mode %04o, a directory shared with other users", events.ErrUnsafe, what, path, mode),
+			ExitUsage, privateHomeHint)
+	}
+	return withHint(fmt.Errorf("%w: %s %s has mode %04o, other users could reach the hub and bridges",
+		events.ErrUnsafe, what, path, mode), ExitUsage, "chmod 700 "+path)
+}
+
+// privateHomeHint is the way out of a home mcpctl must not use.
+const privateHomeHint = "use a private directory: MCPCTL_HOME=$(mktemp -d), or unset MCPCTL_HOME for ~/.mcpctl"
+
+// ownerOf returns the directory's owner and whether it is this process's user.
+func ownerOf(fi os.FileInfo) (uint32, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, true
+	}
+	return st.Uid, int(st.Uid) == os.Getuid()
 }
 
 // DefaultNode returns $MCPCTL_NODE or the sanitized host name.

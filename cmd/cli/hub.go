@@ -50,6 +50,8 @@ func newCmdHubRun(f *Factory) *cobra.Command {
 		Use:   "run",
 		Short: "Run the hub in the foreground",
 		Args:  cobra.NoArgs,
+		// SIGTERM is how `hub stop` ends it: a clean stop exits 0.
+		Annotations: map[string]string{AnnotationStopsOnSignal: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHubRun(cmd.Context(), o)
 		},

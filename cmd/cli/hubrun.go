@@ -190,8 +190,9 @@ func (h *hub) removeAddress(addr jetstream.Address) {
 	}
 }
 
-// maxSessionLog is the size at which a session log is rotated (one old copy is kept).
-const maxSessionLog = 10 << 20
+// MaxSessionLog is the size at which a session log is rotated (one old copy is kept): by
+// the hub when it spawns a bridge, and by the bridge while it runs.
+const MaxSessionLog = 10 << 20
 
 // spawnBridge starts `mcpctl bridge` for s.Generation: its own session (it outlives the hub
 // and is adopted by the next one), stdin from /dev/null, output to the session's log.
@@ -205,7 +206,7 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil { // a home of before has no logs/sessions
 		return nil, fmt.Errorf("session log directory: %w", err)
 	}
-	if fi, err := os.Stat(logPath); err == nil && fi.Size() > maxSessionLog {
+	if fi, err := os.Stat(logPath); err == nil && fi.Size() > MaxSessionLog {
 		_ = os.Rename(logPath, logPath+".1")
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

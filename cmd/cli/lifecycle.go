@@ -64,10 +64,12 @@ func newCmdInfo(f *Factory) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			ctx, ccancel := callContext(ctx, f, s, name)
+			defer ccancel()
 			init, err := c.Call(ctx, "initialize", mustJSON(map[string]any{"protocolVersion": firstNonEmpty(s.ProtocolVersion, "2025-11-25"),
 				"capabilities": map[string]any{}, "clientInfo": map[string]string{"name": "mcpctl", "version": Version}}))
 			if err != nil {
-				return callError(ctx, name, "initialize", err)
+				return callFailed(ctx, f, s, name, "initialize", err)
 			}
 			r := infoResult{Session: s, Initialize: init, Tools: []string{}}
 			var caps struct {
@@ -78,7 +80,7 @@ func newCmdInfo(f *Factory) *cobra.Command {
 			if _, ok := caps.Capabilities["tools"]; ok {
 				res, err := c.Call(ctx, "tools/list", json.RawMessage("{}"))
 				if err != nil {
-					return callError(ctx, name, "tools/list", err)
+					return callFailed(ctx, f, s, name, "tools/list", err)
 				}
 				var tl struct{ Tools []toolInfo }
 				_ = json.Unmarshal(res, &tl)
@@ -146,15 +148,19 @@ func newCmdRestart(f *Factory) *cobra.Command {
 				return err
 			}
 			remote := remoteTarget(f, name)
+			target := name // @name or @name@node: what the user wrote, for messages
 			hub, name = hub.target(name)
 			s, err := loadSession(ctx, hub, name)
 			if err != nil {
 				return err
 			}
+			if s.Status == "" || s.Cleaned {
+				return notFoundErr(target)
+			}
 			s, started, err := requestRestartOpts(ctx, hub, s, projector.RestartOptions{
 				Reason: "explicit: mcpctl restart", Since: since, Fresh: true})
 			if err != nil {
-				return err
+				return retarget(err, name, target)
 			}
 			// Wait for the requested generation itself: the KV may still list the previous
 			// one as ready, and its bridge answers until it notices it was superseded.
@@ -166,7 +172,7 @@ func newCmdRestart(f *Factory) *cobra.Command {
 				// Another node's bridge: its pid and socket are that machine's. Settled is
 				// all this node can see.
 				if s.Status != projector.StatusReady {
-					return &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s@%s is %s after the restart: %s", name, hub.Node, s.Status, firstNonEmpty(s.Error, s.Reason))}
+					return &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s is %s after the restart: %s", target, s.Status, firstNonEmpty(s.Error, s.Reason))}
 				}
 			} else if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
 				c, _ = rpc.Dial(ctx, s.Bridge.Socket)
@@ -190,7 +196,7 @@ func newCmdRestart(f *Factory) *cobra.Command {
 			if started {
 				verb = "restarted to"
 			}
-			fmt.Fprintf(f.IO.Out, "@%s %s generation %d (bridge pid %d)\n", name, verb, r.Generation, r.PID)
+			fmt.Fprintf(f.IO.Out, "@%s %s generation %d (bridge pid %d)\n", target, verb, r.Generation, r.PID)
 			return nil
 		})
 }
@@ -207,6 +213,7 @@ func newCmdClose(f *Factory) *cobra.Command {
 				return err
 			}
 			remote := remoteTarget(f, name)
+			target := name // @name or @name@node: what the user wrote, for messages
 			hub, name = hub.target(name)
 			s, err := loadSession(ctx, hub, name)
 			if err != nil {
@@ -230,7 +237,7 @@ func newCmdClose(f *Factory) *cobra.Command {
 				}
 			}
 			if s.Status == "" || (s.Cleaned && !closedNow) {
-				return notFoundErr(name)
+				return notFoundErr(target)
 			}
 			if !remote { // another node's secrets are on that machine
 				removeSecrets(hub.Home, s.Server.Secrets)
@@ -239,9 +246,9 @@ func newCmdClose(f *Factory) *cobra.Command {
 				return writeJSON(f.IO.Out, map[string]any{"session": name, "closed": true, "already_closed": !closedNow})
 			}
 			if closedNow {
-				fmt.Fprintf(f.IO.Out, "@%s closed\n", name)
+				fmt.Fprintf(f.IO.Out, "@%s closed\n", target)
 			} else {
-				fmt.Fprintf(f.IO.Out, "@%s was already closed\n", name)
+				fmt.Fprintf(f.IO.Out, "@%s was already closed\n", target)
 			}
 			return nil
 		})
@@ -399,6 +406,12 @@ func newCmdLogs(f *Factory) *cobra.Command {
 	var lines int
 	cmd := sessionCmd("logs @session [-f]", "Print the session's log: its bridge and its stdio server's stderr", 0,
 		func(ctx context.Context, name string, _ []string) error {
+			if remoteTarget(f, name) {
+				_, node := splitTarget(name)
+				return withHint(fmt.Errorf("logs works on this node's sessions; @%s is another node's, and its log is on that machine", name),
+					ExitUsage, "on node "+node+": mcpctl @"+strings.TrimSuffix(name, "@"+node)+" logs")
+			}
+			name, _ = splitTarget(name) // @name@<this node>
 			home, err := f.Home()
 			if err != nil {
 				return err
@@ -418,6 +431,13 @@ func newCmdLogs(f *Factory) *cobra.Command {
 	return cmd
 }
 
+// rotated reports whether path no longer names the file fh reads.
+func rotated(fh *os.File, path string) bool {
+	cur, err1 := fh.Stat()
+	now, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && !os.SameFile(cur, now)
+}
+
 func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) error {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -426,7 +446,7 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 		}
 		return err
 	}
-	defer fh.Close()
+	defer func() { fh.Close() }() // fh changes when the log is rotated
 	b, err := io.ReadAll(fh)
 	if err != nil {
 		return err
@@ -460,6 +480,22 @@ func tailLog(ctx context.Context, w io.Writer, path string, n int, follow bool) 
 				return nil
 			case <-time.After(100 * time.Millisecond):
 			}
+			// The bridge rotates the log at MaxSessionLog: once this file is fully read and
+			// the path names another one, go on with that from its start.
+			if rotated(fh, path) {
+				next, err := os.Open(path)
+				if err != nil {
+					continue // between the rename and the new file: try again
+				}
+				// What reached the old file before the rename comes first.
+				if _, err := io.Copy(w, r); err != nil {
+					next.Close()
+					return err
+				}
+				fh.Close()
+				fh = next
+				r.Reset(fh)
+			}
 			continue
 		}
 		if err != nil {
@@ -490,12 +526,25 @@ func runWait(ctx context.Context, f *Factory, name, forWhat string) error {
 	if err != nil {
 		return err
 	}
+	target := name // @name or @name@node: what the user wrote, for messages
+	remote := remoteTarget(f, name)
+	hub, name = hub.target(name)
 	s, err := loadSession(ctx, hub, name)
 	if err != nil {
 		return err
 	}
 	if s.Status == "" {
-		return notFoundErr(name)
+		return notFoundErr(target)
+	}
+	if forWhat == "ready" && remote {
+		// Another node's bridge: settled and ready in the log is all this node can see.
+		if s, err = waitSettled(ctx, f, hub, s); err != nil {
+			return err
+		}
+		if s.Status != projector.StatusReady {
+			return &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s is %s: %s", target, s.Status, firstNonEmpty(s.Error, s.Reason))}
+		}
+		return printWaited(f, target, forWhat, s, nil)
 	}
 	if forWhat == "ready" {
 		c, s, err := connectBridge(ctx, f, name, "wait")
@@ -503,13 +552,13 @@ func runWait(ctx context.Context, f *Factory, name, forWhat string) error {
 			return err
 		}
 		c.Close()
-		return printWaited(f, name, forWhat, s, nil)
+		return printWaited(f, target, forWhat, s, nil)
 	}
 	kind := events.Kind(forWhat)
 	if forWhat == "exited" {
 		kind = events.KindBridgeExited
 		if s.Bridge == nil && !s.Status.Live() {
-			return printWaited(f, name, forWhat, s, nil)
+			return printWaited(f, target, forWhat, s, nil)
 		}
 	}
 	var got *events.Event
@@ -522,10 +571,10 @@ func runWait(ctx context.Context, f *Factory, name, forWhat string) error {
 		return nil
 	})
 	if errors.Is(err, errDone) {
-		return printWaited(f, name, forWhat, s, got)
+		return printWaited(f, target, forWhat, s, got)
 	}
 	if ctx.Err() != nil {
-		return timeoutErr(ctx, "waiting for "+forWhat+" on @"+name)
+		return timeoutErr(ctx, "waiting for "+forWhat+" on @"+target)
 	}
 	return err
 }

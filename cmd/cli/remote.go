@@ -185,3 +185,24 @@ func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method str
 	}
 	return r.Result, nil
 }
+
+// retarget names the session in an error the way the user wrote it (@name@node) when a
+// helper that knows only the plain name (@name) made it: a message about @name would be
+// about another session, this node's.
+func retarget(err error, name, target string) error {
+	if err == nil || name == target {
+		return err
+	}
+	var se *events.SessionError
+	if !errors.As(err, &se) || se.Session != name {
+		return err
+	}
+	switch {
+	case errors.Is(err, events.ErrNotFound):
+		return notFoundErr(target)
+	case errors.Is(err, events.ErrClosed):
+		return withHint(&events.SessionError{Op: se.Op, Session: target, Err: events.ErrClosed}, ExitUsage,
+			"open it again on its node with: mcpctl connect <server> @"+name)
+	}
+	return err
+}

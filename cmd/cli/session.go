@@ -109,8 +109,18 @@ func requestRestartOpts(ctx context.Context, hub *HubConn, s projector.Session, 
 			return s, false, withHint(&events.SessionError{Op: "restart", Session: s.Name, Err: events.ErrClosed}, ExitUsage,
 				"open it again with: mcpctl connect <server> @"+s.Name)
 		}
+		if errors.Is(err, events.ErrGenerationsExhausted) {
+			return s, false, generationsExhaustedErr("restart", s.Name, err)
+		}
 	}
 	return s, started, err
+}
+
+// generationsExhaustedErr: the session is at the largest generation (a forged or corrupted
+// log); nothing was appended, and only another name can go on.
+func generationsExhaustedErr(op, name string, err error) error {
+	return withHint(fmt.Errorf("%s @%s: the session is at the largest generation, nothing can follow it: %w", op, name, err),
+		ExitUsage, "use another name: mcpctl connect <server> @"+name+"-2   (mcpctl events --session "+name+" shows how it got there)")
 }
 
 // invokedAt is when this process started: the moment the user asked. time.Now() inside a
@@ -359,9 +369,11 @@ func callSession(ctx context.Context, f *Factory, name, method string, params js
 		return nil, s, err
 	}
 	defer c.Close()
-	res, err := c.Call(ctx, method, params)
+	cctx, ccancel := callContext(ctx, f, s, name)
+	defer ccancel()
+	res, err := c.Call(cctx, method, params)
 	if err != nil {
-		return nil, s, callError(ctx, name, method, err)
+		return nil, s, callFailed(cctx, f, s, name, method, err)
 	}
 	return res, s, nil
 }

@@ -88,14 +88,15 @@ func siblings() []int {
 // restart (`restart @s`, `@s restart`, with any flags), returns its session argument.
 func restartKey(args []string) (string, bool) {
 	var words []string
-	args = rewriteSessionArgs(args)
+	takesValue := globalFlagTakesValue(NewRootCmd(NewFactory(&IOStreams{})).PersistentFlags())
+	args = rewriteSessionArgs(args, takesValue)
 	for i := 0; i < len(args) && len(words) < 2; i++ {
 		a := args[i]
 		if a == "--" {
 			return "", false
 		}
 		if strings.HasPrefix(a, "-") {
-			if flagTakesValue(a) {
+			if _, v := takesValue(a); v {
 				i++
 			}
 			continue

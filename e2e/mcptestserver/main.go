@@ -142,6 +142,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 	defer stop()
 
 	ts := newTestServer(opts.name, opts.modern, calls, exit)
+	ts.stderr = stderr
 	switch {
 	case opts.httpAddr != "":
 		err = serveStreamableHTTP(ctx, ts, opts, stdout)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -40,6 +42,9 @@ type testServer struct {
 	mcp   *server.MCPServer
 	calls *callLog
 	exit  func(int)
+	// stderr is the server's stderr (nil: discarded): the sleep tool says there that it was
+	// cancelled, and the stderr tool floods it.
+	stderr io.Writer
 
 	counterMu sync.Mutex
 	counter   int
@@ -220,8 +225,33 @@ func (ts *testServer) addTools() {
 		case <-t.C:
 			return mcp.NewToolResultText(fmt.Sprintf("slept %d", ms)), nil
 		case <-ctx.Done():
+			fmt.Fprintf(ts.stderrOrDiscard(), "mcptestserver: sleep cancelled: %v\n", context.Cause(ctx))
 			return nil, fmt.Errorf("sleep cancelled: %w", context.Cause(ctx))
 		}
+	})
+
+	s.AddTool(mcp.NewTool("stderr",
+		mcp.WithDescription("Writes bytes bytes of numbered lines to the server's stderr; returns \"wrote N\"."),
+		mcp.WithInteger("bytes", mcp.Required()),
+	), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		n, err := req.RequireInt("bytes")
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		w := bufio.NewWriterSize(ts.stderrOrDiscard(), 64<<10)
+		written := 0
+		for i := 1; written < n; i++ {
+			line := fmt.Sprintf("mcptestserver stderr flood line %d %s\n", i, strings.Repeat("x", 60))
+			if written+len(line) > n {
+				line = line[:n-written-1] + "\n"
+			}
+			k, _ := io.WriteString(w, line)
+			written += k
+		}
+		if err := w.Flush(); err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("wrote %d", written)), nil
 	})
 
 	s.AddTool(mcp.NewTool("crash",
@@ -457,4 +487,11 @@ func completeFrom(candidates []string, prefix string) *mcp.Completion {
 		}
 	}
 	return &mcp.Completion{Values: values, Total: len(values)}
+}
+
+func (ts *testServer) stderrOrDiscard() io.Writer {
+	if ts.stderr == nil {
+		return io.Discard
+	}
+	return ts.stderr
 }

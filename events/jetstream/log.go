@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -340,6 +341,15 @@ type rawMsg struct {
 // since), in order. Without follow it stops at the stream's last sequence as of the start.
 func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint64, since time.Time,
 	follow bool, fn func(m rawMsg, caughtUp bool) error) error {
+	if afterSeq == math.MaxUint64 {
+		// No sequence follows the largest: nothing to read, ever (and afterSeq+1 would wrap
+		// to 0, which a consumer refuses).
+		if !follow {
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	st, err := l.streamState(ctx, stream)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -461,5 +462,25 @@ func TestRead_InOrderAcrossBatchesAndStopsCleanly(t *testing.T) {
 	})
 	if !errors.Is(err, stop) || calls != decodeBatchSize+10 {
 		t.Fatalf("Read = %v after %d calls", err, calls)
+	}
+}
+
+// TestRead_AfterTheLargestSequenceIsEmpty: AfterSeq 2^64-1 used to wrap the first sequence
+// to read to 0, which a JetStream consumer refuses (an error from Follow).
+func TestRead_AfterTheLargestSequenceIsEmpty(t *testing.T) {
+	l := openLog(t, startServer(t))
+	mustAppend(t, l, created("n1", "a"), events.After(0))
+	q := events.Query{AfterSeq: math.MaxUint64}
+	if got := readAll(t, l, q); len(got) != 0 {
+		t.Errorf("read after the largest sequence: %v", seqs(got))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := l.Follow(ctx, q, func(e events.Event) error {
+		t.Errorf("followed %+v after the largest sequence", e)
+		return nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Follow after the largest sequence returned %v, want it to wait for its context", err)
 	}
 }

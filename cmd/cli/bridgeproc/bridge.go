@@ -47,6 +47,8 @@ func NewCmd(f *cli.Factory) *cobra.Command {
 		Short:  "Hold one session generation's MCP connection (started by the hub)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
+		// The supervisor reads the exit code: a bridge stopped by a signal exits 0.
+		Annotations: map[string]string{cli.AnnotationStopsOnSignal: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBridge(cmd.Context(), o)
 		},
@@ -72,8 +74,15 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	if err != nil {
 		return err
 	}
+	// The hub starts a bridge with its stderr on the session log; the bridge rotates it
+	// while it runs, so that a chatty server cannot grow it without bound.
+	logw := f.IO.ErrOut
+	if rl, ok := openRotatingLog(home.SessionLog(o.session), cli.MaxSessionLog, int(os.Stderr.Fd())); ok {
+		defer rl.Close()
+		logw = rl
+	}
 	// The log goes through a redactor: until the secrets are read it has nothing to hide.
-	red := &redactor{w: f.IO.ErrOut}
+	red := &redactor{w: logw}
 	logger := slog.New(slog.NewTextHandler(red, &slog.HandlerOptions{Level: slog.LevelInfo})).
 		With("bridge", o.session, "generation", o.generation, "pid", os.Getpid())
 	// The hub that spawned this bridge may be gone already (killed, replaced): wait for the
@@ -150,7 +159,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Env:            sec.Env,
 		BaseEnv:        baseEnv,
 		SocketPath:     cli.BridgeSocketPath(home, o.session, os.Getpid()),
-		Stderr:         f.IO.ErrOut,
+		Stderr:         logw,
 		Logger:         logger,
 		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: cli.Version},
 		OnNotification: notes.Publish,

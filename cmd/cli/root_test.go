@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Setenv("MCPCTL_HOME", t.TempDir())
+	var out, errb bytes.Buffer
+	code = Run(context.Background(), args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestRewriteSessionArgs_GlobalFlagsInEitherPlace(t *testing.T) {
+	takes := globalFlagTakesValue(NewRootCmd(NewFactory(&IOStreams{})).PersistentFlags())
+	for _, tc := range []struct{ in, want string }{
+		{"@s tools-list", "tools-list @s"},
+		{"@s", "info @s"},
+		{"--json @s tools-call echo text:=hi", "--json tools-call @s echo text:=hi"},
+		{"@s --json tools-call echo text:=hi", "tools-call @s --json echo text:=hi"},
+		{"@s tools-call --json echo", "tools-call @s --json echo"},
+		{"@s --timeout 5s -v ping", "ping @s --timeout 5s -v"},
+		{"@s --timeout=5s ping", "ping @s --timeout=5s"},
+		{"--timeout 5s @s ping", "--timeout 5s ping @s"},
+		{"@s --json", "info @s --json"},
+		{"@s --timeout", "info @s --timeout"}, // cobra says the value is missing
+		{"@s --bogus ping", "info @s --bogus ping"},
+		{"connect @x -- srv --json", "connect @x -- srv --json"},
+	} {
+		got := strings.Join(rewriteSessionArgs(strings.Fields(tc.in), takes), " ")
+		if got != tc.want {
+			t.Errorf("rewrite %q = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestTimeout_ZeroOrNegativeIsRefused(t *testing.T) {
+	for _, v := range []string{"0", "0s", "-1s", "soon"} {
+		code, out, errOut := runCLI(t, "--timeout", v, "@s", "ping")
+		if code != ExitUsage || out != "" || !strings.Contains(errOut, `invalid argument "`+v+`" for "--timeout"`) {
+			t.Errorf("--timeout %s: exit %d, stdout %q, stderr %q; want exit 1 naming the value", v, code, out, errOut)
+		}
+	}
+	code, _, errOut := runCLI(t, "@s", "ping", "--timeout", "0")
+	if code != ExitUsage || !strings.Contains(errOut, "must be more than 0") {
+		t.Errorf("--timeout 0 after the command: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestCompletion_UnknownShellIsAnErrorNamingTheShells(t *testing.T) {
+	code, out, errOut := runCLI(t, "completion", "bogus")
+	if code != ExitUsage || out != "" || !strings.Contains(errOut, `unknown shell "bogus"`) ||
+		!strings.Contains(errOut, "Try: one of: bash, fish, powershell, zsh") {
+		t.Errorf("completion bogus: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, "completion", "bash"); code != 0 || !strings.Contains(out, "bash completion") {
+		t.Errorf("completion bash: exit %d, stdout starts %q", code, out[:min(len(out), 80)])
+	}
+	if code, out, _ := runCLI(t, "completion"); code != 0 || !strings.Contains(out, "bash") {
+		t.Errorf("completion: exit %d, want its help", code)
+	}
+}
+
+func TestRun_SignalExitsWith128PlusItsNumber(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		for _, daemon := range []bool{false, true} {
+			var errb bytes.Buffer
+			extra := func(f *Factory) *cobra.Command {
+				c := &cobra.Command{Use: "block", RunE: func(cmd *cobra.Command, _ []string) error {
+					if err := syscall.Kill(syscall.Getpid(), sig); err != nil {
+						return err
+					}
+					<-cmd.Context().Done()
+					if daemon {
+						return nil
+					}
+					return timeoutErr(cmd.Context(), "waiting")
+				}}
+				if daemon {
+					c.Annotations = map[string]string{AnnotationStopsOnSignal: "true"}
+				}
+				return c
+			}
+			code := Run(context.Background(), []string{"block"}, &IOStreams{Out: &bytes.Buffer{}, ErrOut: &errb}, extra)
+			want := 128 + int(sig)
+			if daemon {
+				want = 0
+			}
+			if code != want {
+				t.Errorf("%v, daemon %v: exit %d, want %d (stderr %q)", sig, daemon, code, want, errb.String())
+			}
+			if !daemon && !strings.Contains(errb.String(), sig.String()+" signal received") {
+				t.Errorf("%v: stderr %q does not say which signal", sig, errb.String())
+			}
+			if daemon {
+				continue
+			}
+			errb.Reset()
+			code = Run(context.Background(), []string{"--json", "block"}, &IOStreams{Out: &bytes.Buffer{}, ErrOut: &errb}, extra)
+			if want := fmt.Sprintf(`"code":%d`, 128+int(sig)); code != 128+int(sig) || !strings.Contains(errb.String(), want) {
+				t.Errorf("%v with --json: exit %d, stderr %q; want the exit code in the JSON error", sig, code, errb.String())
+			}
+		}
+	}
+}
+
+func TestRun_EveryGlobalFlagIsKnownToTheRewrite(t *testing.T) {
+	root := NewRootCmd(NewFactory(&IOStreams{}))
+	takes := globalFlagTakesValue(root.PersistentFlags())
+	var names []string
+	root.PersistentFlags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	for _, n := range names {
+		if known, _ := takes("--" + n); !known {
+			t.Errorf("--%s is not recognised between @session and the command", n)
+		}
+	}
+	if !slices.Contains(names, "timeout") {
+		t.Errorf("no --timeout among %v", names)
+	}
+}
+
+func TestParseTime_DurationsBeyondTheRangeAreRefused(t *testing.T) {
+	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in, want string // want: "" ok, else in the error
+	}{
+		{"10m", ""},
+		{"3d", ""},
+		{"106751d", ""},
+		{"106751d23h", ""},
+		{"106752d", "longer than 106751d"},
+		{"106751d24h", "longer than 106751d"},
+		{"99999999999999999999d", "longer than 106751d"},
+		{"9999999999h", "longer than 106751d"},
+		{"-3d", "not an RFC 3339 time"},
+		{"1.5.5h", "not an RFC 3339 time"},
+		{"2026-11-27T10:00:00Z", ""},
+	} {
+		got, err := parseTime("since", tc.in, now)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("--since %s: %v", tc.in, err)
+		case tc.want == "" && !got.Before(now):
+			t.Errorf("--since %s = %v, not before now", tc.in, got)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("--since %s: err %v, want one saying %q", tc.in, err, tc.want)
+		case tc.want != "" && exitCode(err) != ExitUsage:
+			t.Errorf("--since %s: exit %d, want 1", tc.in, exitCode(err))
+		}
+	}
+}
+
+func TestEventsParse_AfterTheLargestSequenceIsRefused(t *testing.T) {
+	for _, flag := range []string{"--after-seq", "--after-notify-seq"} {
+		code, out, errOut := runCLI(t, "events", flag, "18446744073709551615")
+		if code != ExitUsage || out != "" || !strings.Contains(errOut, "no event can come after the largest sequence") {
+			t.Errorf("events %s 2^64-1: exit %d, stdout %q, stderr %q", flag, code, out, errOut)
+		}
+	}
+}
