@@ -99,7 +99,7 @@ func TestSignal_InterruptedCommandsExit128PlusTheSignal(t *testing.T) {
 				t.Errorf("want exit %d saying which signal and that the call was not re-sent:\n%s", tc.code, r)
 			}
 			waitFor(t, 10*time.Second, func() error {
-				log, _ := os.ReadFile(filepath.Join(e.home, "logs", name+".log"))
+				log, _ := os.ReadFile(filepath.Join(e.home, "logs", "sessions", name+".log"))
 				if n := bytes.Count(log, []byte("mcptestserver: sleep cancelled")); n != i+1 {
 					return fmt.Errorf("the server log says %d sleeps were cancelled, want %d", n, i+1)
 				}
@@ -177,7 +177,7 @@ func TestLogs_AChattyServerLogIsRotatedWhileTheBridgeRuns(t *testing.T) {
 		}
 	}
 	e.ok("@"+name, "tools-call", "echo", "text:=still here")
-	log := filepath.Join(e.home, "logs", name+".log")
+	log := filepath.Join(e.home, "logs", "sessions", name+".log")
 	waitFor(t, 10*time.Second, func() error {
 		old, err := os.Stat(log + ".1")
 		if err != nil {

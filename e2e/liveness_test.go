@@ -301,7 +301,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 				// The bridge goes on with no hub to reach: it either gives up (and exits) or
 				// says it waits. Only then is the next hub started, so that the bridge cannot
 				// simply find it.
-				log := filepath.Join(e.home, "logs", name+".log")
+				log := filepath.Join(e.home, "logs", "sessions", name+".log")
 				waitFor(t, 10*time.Second, func() error {
 					b, _ := os.ReadFile(log)
 					if !procAlive(spawned.PID) || strings.Contains(string(b), "waiting for the hub") {
@@ -317,7 +317,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 				{"connect", "@" + name, "--", server}}[round%3]
 			r := e.run(next...)
 			if r.Code != 0 {
-				log, _ := os.ReadFile(filepath.Join(e.home, "logs", name+".log"))
+				log, _ := os.ReadFile(filepath.Join(e.home, "logs", "sessions", name+".log"))
 				t.Fatalf("round %d, hub killed %s: the next command failed:\n%s\nevents %v\nsession log:\n%s", round, variant.name, r,
 					kindsOf(e.sessionEvents(name)), log)
 			}
