@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/events"
@@ -165,6 +166,14 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 					return nil, nil
 				}
 				return nil, replaceHub(ctx, owner, "that refuses this home's token")
+			}
+			if errors.Is(err, njs.ErrBucketNotFound) || errors.Is(err, njs.ErrStreamNotFound) {
+				// It answered, but its event stream or session bucket is gone (deleted
+				// behind its back): a new hub recreates them from the store and the log.
+				if !mayReplace {
+					return nil, nil
+				}
+				return nil, replaceHub(ctx, owner, "whose event stream or session bucket is missing")
 			}
 			lastErr = err
 		}
