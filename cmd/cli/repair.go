@@ -54,9 +54,26 @@ func integrityCheck(ctx context.Context, hub *HubConn) check {
 				info.LastSeq, pos, info.LastSeq+1, pos))
 		}
 	}
-	var skipped []string
+	var skipped, damaged []string
+	nDamaged := 0
 	p := projector.NewProjection()
+	// A stored event whose bytes are damaged can be left out by the server's reader while
+	// the stream's counts still include it: compare what was read with what is stored.
+	var unread []string
+	nUnread, next := uint64(0), info.FirstSeq
 	err = hub.Log.Read(ctx, events.Query{}, func(e events.Event) error {
+		if e.Seq > next && next > 0 {
+			if nUnread += e.Seq - next; len(unread) < 5 {
+				unread = append(unread, seqRange(next, e.Seq-1))
+			}
+		}
+		next = e.Seq + 1
+		if e.Type == "" { // the reader could not decode its payload
+			if nDamaged++; len(damaged) < 5 {
+				damaged = append(damaged, fmt.Sprintf("seq %d", e.Seq))
+			}
+			return nil
+		}
 		before := p.Skipped
 		p.Apply(e)
 		if p.Skipped > before && len(skipped) < 5 {
@@ -66,6 +83,19 @@ func integrityCheck(ctx context.Context, hub *HubConn) check {
 	})
 	if err != nil {
 		problems = append(problems, "reading the log: "+err.Error())
+	}
+	if err == nil && info.Msgs > 0 && next <= info.LastSeq {
+		if nUnread += info.LastSeq - next + 1; len(unread) < 5 {
+			unread = append(unread, seqRange(next, info.LastSeq))
+		}
+	}
+	if nUnread > 0 && info.Msgs == info.LastSeq-info.FirstSeq+1 {
+		problems = append(problems, fmt.Sprintf("%d stored event(s) cannot be read (%s): their stored bytes are damaged (a damaged store block?); run mcpctl doctor --repair",
+			nUnread, strings.Join(unread, ", ")))
+	}
+	if nDamaged > 0 {
+		problems = append(problems, fmt.Sprintf("%d event(s) cannot be decoded (%s): their stored bytes are damaged (a damaged store block?); run mcpctl doctor --repair",
+			nDamaged, strings.Join(damaged, ", ")))
 	}
 	if p.Skipped > 0 {
 		problems = append(problems, fmt.Sprintf("%d event(s) of an unknown kind or a newer schema version were skipped (%s): a newer mcpctl wrote them; upgrade this one",
@@ -167,4 +197,11 @@ func restartHubAfterRepair(ctx context.Context, hub *HubConn, c *check) {
 		return
 	}
 	c.Detail += "; the hub was stopped to reload it (the next command starts it, bridges are adopted)"
+}
+
+func seqRange(from, to uint64) string {
+	if from == to {
+		return fmt.Sprintf("seq %d", from)
+	}
+	return fmt.Sprintf("seq %d..%d", from, to)
 }
