@@ -26,6 +26,10 @@ var (
 	ErrNoHub = errors.New("no hub running")
 	// ErrUnsafe: a file or directory has modes that let other users in.
 	ErrUnsafe = errors.New("unsafe permissions")
+	// ErrDiskFull: the hub could not store an event or a session's state: its disk is full.
+	ErrDiskFull = errors.New("the hub's disk is full")
+	// ErrStoreLost: the hub's store was removed or replaced under it.
+	ErrStoreLost = errors.New("the hub's store was removed")
 )
 
 // SessionError is an error about one session that a caller may need to branch on.
