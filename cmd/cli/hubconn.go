@@ -72,6 +72,8 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	}
 	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
 		return h, nil
+	} else if jetstream.IsStorageFault(err) {
+		return nil, err // the hub runs, and says why it cannot serve: not a hub to replace
 	}
 
 	lock := flock.New(home.SpawnLock())
@@ -133,8 +135,12 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 	}
 	for {
 		if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.PID == owner {
-			if h, err := dialHub(ctx, home, node, token, build); err == nil {
+			h, err := dialHub(ctx, home, node, token, build)
+			if err == nil {
 				return h, nil
+			}
+			if jetstream.IsStorageFault(err) {
+				return nil, err
 			}
 			break
 		}
@@ -305,6 +311,10 @@ func hubStartError(home Home, pid int, offset int64) error {
 				break
 			}
 		}
+	}
+	// A hub on a full disk may not even get its error into the log.
+	if sp, serr := jetstream.StoreSpace(home.Dir); serr == nil && sp.Free < resumeFree(sp) && !strings.Contains(why, events.ErrDiskFull.Error()) {
+		why = fmt.Sprintf("%v: %s free on the filesystem of %s (%s)", events.ErrDiskFull, jetstream.HumanBytes(sp.Free), home.Dir, why)
 	}
 	err := fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid, why)
 	if strings.Contains(why, events.ErrDiskFull.Error()) {
