@@ -107,6 +107,17 @@ func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.St
 			return fmt.Errorf("projector catch-up to %d: %w", head, err)
 		}
 	}
+	// Bridges the log does not know (the store was lost under them) are stopped before the
+	// supervisor spawns anything: none of them can be this hub's.
+	if orphans := findOrphans(h.home, h.node, knownIn(follower.List(h.node))); len(orphans) > 0 {
+		h.logger.Warn("orphan bridges found", "bridges", orphanSummary(orphans))
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			stopOrphans(ctx, h.home, orphans, h.logger.With("part", "orphans"))
+		}()
+		defer func() { <-stopped }()
+	}
 	if err := sup.Open(ctx, follower.List(h.node)); err != nil {
 		return err
 	}

@@ -517,3 +517,32 @@ func (s *Server) Reopen(ctx context.Context) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// StoreLost reports, as an error wrapping events.ErrStoreLost, a store that was removed or
+// replaced under the running server: the lock file this server holds is no longer the one
+// at its path, or nats-server's directory is gone. Whatever the server writes then goes to
+// files nobody will read again, and another server could lock the new path: the owner must
+// stop taking writes and shut down.
+func (s *Server) StoreLost() error {
+	s.mu.Lock()
+	lk := s.lock
+	s.mu.Unlock()
+	if lk == nil {
+		return nil
+	}
+	held, err := lk.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: the store lock: %v", events.ErrStoreLost, err)
+	}
+	cur, err := os.Stat(s.LockPath())
+	if err != nil {
+		return fmt.Errorf("%w: %v", events.ErrStoreLost, err)
+	}
+	if !os.SameFile(held, cur) {
+		return fmt.Errorf("%w: %s is another file than the one this hub locked", events.ErrStoreLost, s.LockPath())
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, storeSubdir)); err != nil {
+		return fmt.Errorf("%w: %v", events.ErrStoreLost, err)
+	}
+	return nil
+}
