@@ -47,11 +47,25 @@ func smallHome(t *testing.T, size string) *env {
 // removes it again.
 func fillDisk(t *testing.T, dir string) (free func()) {
 	t.Helper()
-	path := filepath.Join(dir, "fill")
-	f, err := os.Create(path)
+	path, err := fillFS(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return func() {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("free the disk: %v", err)
+		}
+	}
+}
+
+// fillFS writes a file into dir until its filesystem is full, and returns the file's path
+// (it does not touch a testing.T: the chaos test calls it from its own goroutines).
+func fillFS(dir string) (string, error) {
+	f, err := os.CreateTemp(dir, "fill")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
 	buf := make([]byte, 1<<20)
 	for n := len(buf); n > 0; n /= 4 {
 		for {
@@ -60,12 +74,7 @@ func fillDisk(t *testing.T, dir string) (free func()) {
 			}
 		}
 	}
-	f.Close()
-	return func() {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("free the disk: %v", err)
-		}
-	}
+	return f.Name(), nil
 }
 
 func TestDisk_HubStartsOnASmallFilesystemAndDoctorShowsItsLimits(t *testing.T) {
