@@ -106,6 +106,9 @@ func (l *chaosLedger) op(name string, r result, took time.Duration) {
 	l.ops[name]++
 	if r.Code != 0 {
 		l.opFails[name]++
+		if strings.Contains(r.Stderr, "disk is full") {
+			l.opFails["(of which: disk full)"]++
+		}
 	}
 }
 
