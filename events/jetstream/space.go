@@ -41,11 +41,18 @@ type Space struct {
 // Budget is the space the store may grow to: what is free plus what it already holds.
 func (s Space) Budget() int64 { return s.Free + s.Used }
 
-// StoreSpace measures the filesystem holding dir (which must exist) and the files under it.
+// StoreSpace measures the filesystem holding dir (or, while dir does not exist, its
+// nearest existing parent) and the files under dir.
 func StoreSpace(dir string) (Space, error) {
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return Space{}, fmt.Errorf("statfs %s: %w", dir, err)
+	for d := dir; ; d = filepath.Dir(d) {
+		err := syscall.Statfs(d, &st)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ENOENT) || d == filepath.Dir(d) {
+			return Space{}, fmt.Errorf("statfs %s: %w", d, err)
+		}
 	}
 	sp := Space{Free: int64(st.Bavail) * int64(st.Bsize), Total: int64(st.Blocks) * int64(st.Bsize)}
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
