@@ -15,12 +15,14 @@ import (
 //
 //   - a write error (the disk is full): nats-server keeps the error on the stream and answers
 //     no publish to it, so appends and KV writes time out, and stay broken after space
-//     returns. The guard stops JetStream (requests then fail at once), answers clients why
-//     (FaultSubject), and starts JetStream again, which reloads the streams from their files,
-//     once the filesystem has room. The projector and the supervisor retry by themselves.
+//     returns. The guard answers clients why (FaultSubject), so that a failed write fails its
+//     command with the cause, and restarts JetStream, which reloads the streams from their
+//     files, once the filesystem has room. Reads keep working meanwhile. The projector and
+//     the supervisor retry by themselves.
 //   - a store removed or replaced under the hub (rm -rf $MCPCTL_HOME/hub): what it would
-//     acknowledge from then on is lost. The guard stops JetStream and ends the hub; the next
-//     hub starts on a fresh store and stops the bridges nobody knows any more.
+//     acknowledge from then on is lost. The guard stops JetStream (requests then fail, never
+//     acknowledged) and ends the hub; the next hub starts on a fresh store and stops the
+//     bridges nobody knows any more.
 const (
 	storageCheckInterval = 250 * time.Millisecond
 	// resumeFreeMax is the free space the guard waits for before it starts JetStream again
@@ -82,12 +84,11 @@ func (g *storageGuard) run(ctx context.Context) error {
 				kind = jetstream.FaultDiskFull
 			}
 			g.set(jetstream.Fault{Kind: kind, Detail: fmt.Sprintf(
-				"%s free on the filesystem of %s; the hub stopped taking writes and resumes by itself once %s are free (%v)",
+				"%s free on the filesystem of %s; writes fail until %s are free, then the hub resumes by itself (%v)",
 				jetstream.HumanBytes(sp.Free), g.hub.home.Dir, jetstream.HumanBytes(resumeFree(sp)), werr)})
-			if err := g.srv.StopWrites(); err != nil {
-				log.Warn("stop jetstream", "err", err)
-			}
-			log.Error("the store cannot be written: writes stopped until there is room", "err", werr, "free", sp.Free)
+			// JetStream keeps running: reads (the KV, the log) still work, so calls on ready
+			// bridges go on; writes fail, and clients learn why from the fault.
+			log.Error("the store cannot be written: writes fail until there is room", "err", werr, "free", sp.Free)
 			continue
 		}
 		sp, err := jetstream.StoreSpace(g.hub.home.StoreDir())
