@@ -1,8 +1,10 @@
 package e2e
 
 // The chaos soak: rounds of random operations from several processes on several sessions
-// while bridges, servers and the hub are killed with SIGKILL; then, once everything is
-// quiet, the invariants of the design. The schedule (which operations, which kills, when)
+// while bridges, servers and the hub are killed with SIGKILL, the hub and bridges are
+// stalled (SIGSTOP, SIGCONT 100–1500 ms later), and the home's filesystem (a tmpfs of its
+// own) is filled up and freed again; then, once everything is quiet, the invariants of the
+// design. The schedule (which operations, which kills, when)
 // comes from a seed printed at the start: -chaos.seed=N replays the same schedule (the
 // machine's timing still varies).
 //
@@ -41,6 +43,8 @@ var (
 const (
 	chaosSessions = 4 // sessions the operations pick from
 	chaosOps      = 6 // concurrent CLI operations per round
+	// chaosDiskSize is the size of the tmpfs the chaos home lives on.
+	chaosDiskSize = "128m"
 )
 
 // chaosRun runs mcpctl without touching t (it is called from many goroutines). Its limit
@@ -74,7 +78,7 @@ type chaosLedger struct {
 	succeeded map[string]string // call key -> session
 	failedKey map[string]string
 	events    map[uint64]string // seq -> the line `events --json` printed
-	kills     map[string]int    // bridge, server, hub
+	kills     map[string]int    // bridge, server, hub; stall-hub, stall-bridge; disk-full
 	ops       map[string]int    // operation -> count
 	opFails   map[string]int
 	slow      []string // operations that took more than chaosSlow
@@ -102,6 +106,9 @@ func (l *chaosLedger) op(name string, r result, took time.Duration) {
 	l.ops[name]++
 	if r.Code != 0 {
 		l.opFails[name]++
+		if strings.Contains(r.Stderr, "disk is full") {
+			l.opFails["(of which: disk full)"]++
+		}
 	}
 }
 
@@ -158,7 +165,8 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 	})
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	e := isolated(t)
+	// The home on a filesystem of its own, small enough to fill in a moment.
+	e := smallHome(t, chaosDiskSize)
 	names := make([]string, chaosSessions)
 	calls := map[string]string{}
 	for i := range names {
@@ -210,6 +218,23 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 		for _, what := range []string{"bridge", "server", "hub"} {
 			if rng.IntN(100) < 30 {
 				kills = append(kills, kill{what, names[rng.IntN(len(names))], time.Duration(rng.IntN(400)) * time.Millisecond})
+			}
+		}
+		// Faults that end: a stall (SIGSTOP, then SIGCONT) of the hub or a bridge, and a full
+		// disk (filled, then freed), each lasting a drawn 100–1500 ms.
+		type fault struct {
+			what         string
+			session      string
+			after, lasts time.Duration
+		}
+		var faults []fault
+		for _, f := range []struct {
+			what string
+			pct  int
+		}{{"stall-hub", 20}, {"stall-bridge", 25}, {"disk-full", 15}} {
+			if rng.IntN(100) < f.pct {
+				faults = append(faults, fault{f.what, names[rng.IntN(len(names))],
+					time.Duration(rng.IntN(400)) * time.Millisecond, time.Duration(100+rng.IntN(1400)) * time.Millisecond})
 			}
 		}
 
@@ -303,6 +328,50 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 						l.kills[k.what]++
 						l.mu.Unlock()
 					}
+				}
+			}()
+		}
+		for _, f := range faults {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Chaos timing, not a wait for a condition: the fault starts at a drawn moment
+				// and lasts a drawn time.
+				<-time.After(f.after)
+				switch f.what {
+				case "stall-hub", "stall-bridge":
+					pids := hubPIDs(e.home)
+					if f.what == "stall-bridge" {
+						pids = bridgePIDs(e.home, f.session)
+					}
+					var stopped []int
+					for _, p := range pids {
+						if syscall.Kill(p, syscall.SIGSTOP) == nil {
+							stopped = append(stopped, p)
+						}
+					}
+					<-time.After(f.lasts)
+					for _, p := range stopped {
+						_ = syscall.Kill(p, syscall.SIGCONT)
+					}
+					if len(stopped) > 0 {
+						l.mu.Lock()
+						l.kills[f.what]++
+						l.mu.Unlock()
+					}
+				case "disk-full":
+					path, err := fillFS(filepath.Dir(e.home))
+					if err != nil {
+						l.problem("fill the disk: %v", err)
+						return
+					}
+					<-time.After(f.lasts)
+					if err := os.Remove(path); err != nil {
+						l.problem("free the disk: %v", err)
+					}
+					l.mu.Lock()
+					l.kills[f.what]++
+					l.mu.Unlock()
 				}
 			}()
 		}

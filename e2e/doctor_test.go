@@ -52,7 +52,7 @@ func TestDoctor_HealthyHomeIsOKInTextAndJSON(t *testing.T) {
 	n := len(e.events())
 
 	r := e.ok("doctor")
-	wantNames := []string{"home", "hub", "store lock", "event log", "integrity", "projection"}
+	wantNames := []string{"home", "hub", "store lock", "storage", "event log", "integrity", "projection"}
 	lines := strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")
 	if len(lines) != len(wantNames) {
 		t.Fatalf("doctor printed %d lines, want one per check %v:\n%s", len(lines), wantNames, r.Stdout)

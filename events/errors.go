@@ -29,6 +29,10 @@ var (
 	// ErrGenerationsExhausted: the session is at the largest generation there is (only a
 	// forged or corrupted log gets there); no restart or re-create can follow it.
 	ErrGenerationsExhausted = errors.New("no generation after the largest")
+	// ErrDiskFull: the hub could not store an event or a session's state: its disk is full.
+	ErrDiskFull = errors.New("the hub's disk is full")
+	// ErrStoreLost: the hub's store was removed or replaced under it.
+	ErrStoreLost = errors.New("the hub's store was removed")
 )
 
 // SessionError is an error about one session that a caller may need to branch on.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -57,10 +59,16 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 	hub, err := f.Hub(ctx)
 	if err != nil {
 		add(check{Name: "hub", Detail: err.Error()})
+		if _, external, _ := f.clusterOptions(); !external {
+			add(storageCheck(ctx, home, nil))
+		}
 		return finishDoctor(f, checks)
 	}
 	add(check{Name: "hub", OK: true, Detail: fmt.Sprintf("pid %d at %s, build %s", hub.Addr.PID, hub.Addr.URL, hub.Addr.Build)})
 	add(lockCheck(home, hub.Addr.PID))
+	if _, external, _ := f.clusterOptions(); !external {
+		add(storageCheck(ctx, home, hub))
+	}
 
 	if info, err := hub.Log.Info(ctx); err != nil {
 		add(check{Name: "event log", Detail: err.Error()})
@@ -257,4 +265,46 @@ func waitPosition(ctx context.Context, store projector.Store, node string, seq u
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// storageCheck shows the space the store has and the limits it runs with: the free space
+// of the home's filesystem, what the store uses, the streams' size limits, and the hub's
+// storage fault when it has one. hub may be nil (no hub answered).
+func storageCheck(ctx context.Context, home Home, hub *HubConn) check {
+	c := check{Name: "storage"}
+	sp, err := jetstream.StoreSpace(home.StoreDir())
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	c.Detail = fmt.Sprintf("%s free of %s on the filesystem of %s; the store uses %s", jetstream.HumanBytes(sp.Free),
+		jetstream.HumanBytes(sp.Total), home.Dir, jetstream.HumanBytes(sp.Used))
+	if hub == nil {
+		c.OK = sp.Free >= resumeFree(sp)
+		return c
+	}
+	if ferr := jetstream.AskFault(ctx, hub.NC); ferr != nil {
+		c.Detail += "; " + ferr.Error()
+		return c
+	}
+	var lims []string
+	for _, name := range []string{events.EventsStream, events.NotifyStream} {
+		st, err := hub.Log.JetStream().Stream(ctx, name)
+		if err != nil {
+			c.Detail += fmt.Sprintf("; stream %s: %v", name, err)
+			return c
+		}
+		limit := "none"
+		if mb := st.CachedInfo().Config.MaxBytes; mb > 0 {
+			limit = jetstream.HumanBytes(mb)
+		}
+		lims = append(lims, fmt.Sprintf("%s %s (holds %s)", name, limit, humanBytes(st.CachedInfo().State.Bytes)))
+	}
+	c.Detail += "; size limits: " + strings.Join(lims, ", ")
+	if sp.Free < resumeFree(sp) {
+		c.Detail += "; the disk is nearly full: writes will fail"
+		return c
+	}
+	c.OK = true
+	return c
 }

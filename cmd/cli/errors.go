@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/mcpctl/mcpctl/events"
 )
@@ -61,6 +62,12 @@ func hintOf(err error) string {
 	var e *Error
 	if errors.As(err, &e) && e.Hint != "" {
 		return e.Hint
+	}
+	if errors.Is(err, events.ErrDiskFull) || errors.Is(err, syscall.ENOSPC) {
+		return "free space on the home's filesystem (df -h $MCPCTL_HOME): the hub resumes by itself, then run the command again"
+	}
+	if errors.Is(err, events.ErrStoreLost) {
+		return "run the command again: the next hub starts on a fresh store and stops the bridges it does not know (mcpctl doctor)"
 	}
 	var ne *events.NameError
 	if errors.As(err, &ne) {

@@ -181,6 +181,7 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 			return jetstream.Address{}, fmt.Errorf("replace the hub (pid %d): %w", owner, err)
 		}
 	}
+	logStart := fileSize(home.HubLog())
 	pid, err := spawnHub(ctx, f, home)
 	if err != nil {
 		return jetstream.Address{}, err
@@ -190,8 +191,7 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 			return addr, nil
 		}
 		if _, err := proc.StartTime(pid); err != nil {
-			return jetstream.Address{}, withHint(fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid,
-				firstNonEmpty(tailFile(home.HubLog(), 5), "no log")), ExitNetwork, "mcpctl hub run (in the foreground, to see why)")
+			return jetstream.Address{}, hubStartError(home, pid, logStart)
 		}
 		select {
 		case <-lctx.Done():

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,8 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	}
 	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
 		return h, nil
+	} else if jetstream.IsStorageFault(err) {
+		return nil, err // the hub runs, and says why it cannot serve: not a hub to replace
 	}
 
 	lctx, cancel := context.WithTimeout(ctx, hubStartTimeout)
@@ -101,6 +104,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 			return nil, fmt.Errorf("replace the hub of build %s: %w", addr.Build, err)
 		}
 	}
+	logStart := fileSize(home.HubLog()) // what this hub writes comes after it
 	pid, err := spawnHub(ctx, f, home)
 	if err != nil {
 		return nil, err
@@ -116,8 +120,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 			lastErr = err
 		}
 		if _, err := proc.StartTime(pid); err != nil {
-			return nil, withHint(fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid, firstNonEmpty(tailFile(home.HubLog(), 5), "no log")),
-				ExitNetwork, "mcpctl hub run (in the foreground, to see why)")
+			return nil, hubStartError(home, pid, logStart)
 		}
 		select {
 		case <-lctx.Done():
@@ -160,6 +163,9 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 			h, err := dialHub(lctx, home, node, token, build)
 			if err == nil {
 				return h, nil
+			}
+			if jetstream.IsStorageFault(err) {
+				return nil, err // it runs, and says why it cannot serve: not a hub to replace
 			}
 			if errors.Is(err, nats.ErrAuthorization) {
 				if !mayReplace {
@@ -355,4 +361,56 @@ func tailFile(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte(" | ")))
+}
+
+// fileSize returns the size of path (0 when it does not exist).
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// hubStartError says why the hub spawned as pid exited during start-up, from what it wrote
+// to the hub log after offset: its own error line (the one `hub run` prints last), else the
+// tail of its output. Lines of earlier hubs are never shown as this one's cause.
+func hubStartError(home Home, pid int, offset int64) error {
+	why := "it wrote nothing to " + home.HubLog()
+	if b, err := readFrom(home.HubLog(), offset); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+		why = string(bytes.Join(lines[max(0, len(lines)-3):], []byte(" | ")))
+		for i := len(lines) - 1; i >= 0; i-- {
+			if l := bytes.TrimSpace(lines[i]); bytes.HasPrefix(l, []byte("mcpctl: ")) {
+				why = string(bytes.TrimPrefix(l, []byte("mcpctl: ")))
+				break
+			}
+		}
+	}
+	// A hub on a full disk may not even get its error into the log.
+	if sp, serr := jetstream.StoreSpace(home.Dir); serr == nil && sp.Free < resumeFree(sp) && !strings.Contains(why, events.ErrDiskFull.Error()) {
+		why = fmt.Sprintf("%v: %s free on the filesystem of %s (%s)", events.ErrDiskFull, jetstream.HumanBytes(sp.Free), home.Dir, why)
+	}
+	err := fmt.Errorf("the hub (pid %d) exited during start-up: %s", pid, why)
+	if strings.Contains(why, events.ErrDiskFull.Error()) {
+		return withHint(fmt.Errorf("%w: %w", err, events.ErrDiskFull), ExitNetwork, "free space on the filesystem of "+home.Dir+" (df -h "+home.Dir+")")
+	}
+	return withHint(err, ExitNetwork, "mcpctl hub run (in the foreground, to see why)")
+}
+
+// readFrom returns the contents of path after offset (all of it when the file is shorter:
+// it was rotated or truncated).
+func readFrom(path string, offset int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < offset {
+		offset = 0
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/bridge/supervisor"
+	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -49,6 +50,9 @@ func (h *hub) run(ctx context.Context) error {
 	srv.PreferPort = h.preferPort
 	srv.Logger = h.logger
 	if err := srv.Open(); err != nil {
+		if jetstream.IsNoSpace(err) && !errors.Is(err, events.ErrDiskFull) {
+			err = fmt.Errorf("%w: %w", events.ErrDiskFull, err)
+		}
 		return err
 	}
 	defer srv.Close()
@@ -66,14 +70,22 @@ func (h *hub) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	guard := &storageGuard{srv: srv, hub: h}
+	sub, err := jetstream.ServeFaults(nc, guard.Fault)
+	if err != nil {
+		return fmt.Errorf("serve storage faults: %w", err)
+	}
+	defer sub.Unsubscribe()
 	// Clients besides the hub's own connection keep the hub from idling.
-	return h.serve(ctx, log, store, srv.ClientURL(), func() int { return srv.NATS().NumClients() - 1 })
+	return h.serve(ctx, log, store, srv.ClientURL(), func() int { return srv.NATS().NumClients() - 1 }, guard.run)
 }
 
 // serve runs the parts every hub runs, embedded or on a cluster: the projector of this node
 // (materializing into store), the supervisor it feeds, the address file, and the idle exit.
-// clients counts the other clients that keep the hub busy (nil: not counted).
-func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.Store, url string, clients func() int) error {
+// clients counts the other clients that keep the hub busy (nil: not counted); actors run
+// beside the idle loop, and the first one to fail ends the hub.
+func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.Store, url string, clients func() int,
+	actors ...func(context.Context) error) error {
 	sup := supervisor.New(log, h.node, h.spawnBridge)
 	sup.Logger = h.logger.With("part", "supervisor")
 	follower := projector.NewFollower(log, store)
@@ -99,6 +111,17 @@ func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.St
 			return fmt.Errorf("projector catch-up to %d: %w", head, err)
 		}
 	}
+	// Bridges the log does not know (the store was lost under them) are stopped before the
+	// supervisor spawns anything: none of them can be this hub's.
+	if orphans := findOrphans(h.home, h.node, knownIn(follower.List(h.node))); len(orphans) > 0 {
+		h.logger.Warn("orphan bridges found", "bridges", orphanSummary(orphans))
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			stopOrphans(ctx, h.home, orphans, h.logger.With("part", "orphans"))
+		}()
+		defer func() { <-stopped }()
+	}
 	if err := sup.Open(ctx, follower.List(h.node)); err != nil {
 		return err
 	}
@@ -114,6 +137,9 @@ func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.St
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return h.idleLoop(gctx, follower, clients) })
 	g.Go(func() error { return h.keepAddress(gctx, addr) })
+	for _, a := range actors {
+		g.Go(func() error { return a(gctx) })
+	}
 	err = g.Wait()
 	if errors.Is(err, errIdle) || errors.Is(err, context.Canceled) {
 		h.logger.Info("hub stopping", "why", context.Cause(gctx))

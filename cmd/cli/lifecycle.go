@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -325,17 +326,37 @@ func runClean(ctx context.Context, o *cleanOptions) error {
 			}
 		}
 	}
+	// Bridges the log does not know (the store was lost under them): the KV may trail the
+	// log, so each candidate is checked against the log itself before it is stopped.
+	var orphans []orphan
+	for _, o := range findOrphans(hub.Home, hub.Node, knownIn(p.List(hub.Node))) {
+		s, err := projector.Refresh(ctx, hub.Log, projector.Session{Node: hub.Node, Name: o.Session})
+		if err != nil {
+			return err
+		}
+		if s.Status == "" || s.Generation < o.Generation {
+			orphans = append(orphans, o)
+		}
+	}
+	stopOrphans(ctx, hub.Home, orphans, slog.New(slog.DiscardHandler))
 	removed := cleanSockets(hub.Home)
 	if f.JSON {
 		if cleaned == nil {
 			cleaned = []string{}
 		}
-		return writeJSON(f.IO.Out, map[string]any{"cleaned": cleaned, "sockets_removed": removed})
+		stopped := make([]string, 0, len(orphans))
+		for _, o := range orphans {
+			stopped = append(stopped, o.Session)
+		}
+		return writeJSON(f.IO.Out, map[string]any{"cleaned": cleaned, "sockets_removed": removed, "orphans_stopped": stopped})
 	}
 	for _, n := range cleaned {
 		fmt.Fprintf(f.IO.Out, "cleaned @%s\n", n)
 	}
-	if len(cleaned) == 0 {
+	if len(orphans) > 0 {
+		fmt.Fprintf(f.IO.Out, "stopped bridges the log does not know: %s\n", orphanSummary(orphans))
+	}
+	if len(cleaned) == 0 && len(orphans) == 0 {
 		fmt.Fprintln(f.IO.ErrOut, "nothing to clean")
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -155,6 +156,10 @@ func startedAt(now time.Time, sinceBoot time.Duration, startTicks uint64) time.T
 	return now.Add(started - sinceBoot)
 }
 
+// kvSettleGrace is how long a generation settled in the log may wait for the KV to show
+// it: longer than the hub's storage check (250 ms), so that a failed KV write is reported.
+const kvSettleGrace = 2 * time.Second
+
 // waitSettled waits until the session's current generation is no longer starting: ready,
 // or failed in some way. It watches the KV and falls back to reading the log.
 func waitSettled(ctx context.Context, f *Factory, hub *HubConn, s projector.Session) (projector.Session, error) {
@@ -182,6 +187,11 @@ func waitSettled(ctx context.Context, f *Factory, hub *HubConn, s projector.Sess
 	defer progress.Done()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	// A generation that settled in the log but not in the KV may have met a hub that cannot
+	// write its store (disk full): the command fails with that cause rather than succeed on
+	// a state the hub could not record. kvSeq is the newest sequence the KV showed.
+	var kvSeq uint64
+	var settledAt time.Time
 	for {
 		select {
 		case <-wctx.Done():
@@ -194,13 +204,18 @@ func waitSettled(ctx context.Context, f *Factory, hub *HubConn, s projector.Sess
 				return s, fmt.Errorf("watch of @%s ended", s.Name)
 			}
 			var next projector.Session
-			if json.Unmarshal(v, &next) == nil && next.LastSeq > s.LastSeq {
-				s = next
+			if json.Unmarshal(v, &next) == nil {
+				kvSeq = max(kvSeq, next.LastSeq)
+				if next.LastSeq > s.LastSeq {
+					s = next
+				}
 			}
 		case <-tick.C:
 			// The KV may lag or the watch may miss nothing; the log is the truth.
 			if next, err := projector.Refresh(wctx, hub.Log, s); err == nil {
 				s = next
+			} else if jetstream.IsStorageFault(err) {
+				return s, &Error{Code: ExitNetwork, Err: fmt.Errorf("waiting for @%s (%s, generation %d): %w", s.Name, s.Status, s.Generation, err)}
 			}
 			// A hub that died under us is not coming back on this connection: say so now
 			// rather than at the end of the ready timeout. What was requested stands.
@@ -211,7 +226,19 @@ func waitSettled(ctx context.Context, f *Factory, hub *HubConn, s projector.Sess
 			}
 		}
 		if settled(s) {
-			return s, nil
+			if kvSeq >= s.LastSeq {
+				return s, nil
+			}
+			if settledAt.IsZero() {
+				settledAt = time.Now()
+			}
+			if ferr := jetstream.AskFault(wctx, hub.NC); ferr != nil {
+				return s, &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s is %s (generation %d) in the log, but the hub could not record it: %w",
+					s.Name, s.Status, s.Generation, ferr)}
+			}
+			if time.Since(settledAt) > kvSettleGrace {
+				return s, nil // the KV lags for another reason; the log is the truth
+			}
 		}
 		progress.Update(fmt.Sprintf("waiting for @%s (%s, generation %d)", s.Name, s.Status, s.Generation))
 	}

@@ -51,7 +51,7 @@ func NewLog(ctx context.Context, nc *nats.Conn) (*Log, error) {
 	}
 	st, err := js.Stream(ctx, events.EventsStream)
 	if err != nil {
-		return nil, fmt.Errorf("event log: stream %s: %w", events.EventsStream, err)
+		return nil, fmt.Errorf("event log: stream %s: %w", events.EventsStream, orFault(ctx, nc, err))
 	}
 	cfg := st.CachedInfo().Config
 	return &Log{nc: nc, js: js, direct: cfg.AllowDirect && cfg.Replicas <= 1}, nil
@@ -89,7 +89,7 @@ func (l *Log) Append(ctx context.Context, e events.Event, cond events.Expect) (u
 	// the retry land once (a duplicate ack carries the original's sequence).
 	var ack *njs.PubAck
 	attempts := 0
-	err = Retry(ctx, func(ctx context.Context) error {
+	err = l.retry(ctx, func(ctx context.Context) error {
 		attempts++
 		var perr error
 		ack, perr = l.js.PublishMsg(ctx, msg)
@@ -107,6 +107,9 @@ func (l *Log) Append(ctx context.Context, e events.Event, cond events.Expect) (u
 			}
 			return 0, &events.SessionError{Op: "append " + string(e.Type), Node: e.Node, Session: e.Session,
 				Err: fmt.Errorf("%w (expected last sequence %d)", events.ErrConflict, cond.LastSeq)}
+		}
+		if f := AskFault(ctx, l.nc); f != nil && !IsStorageFault(err) {
+			err = fmt.Errorf("%w (%v)", f, err)
 		}
 		return 0, &events.SessionError{Op: "append " + string(e.Type), Node: e.Node, Session: e.Session, Err: err}
 	}
@@ -182,7 +185,7 @@ func (l *Log) NotifyInfo(ctx context.Context) (StreamState, error) {
 
 func (l *Log) streamState(ctx context.Context, name string) (StreamState, error) {
 	var st njs.Stream
-	err := Retry(ctx, func(ctx context.Context) error {
+	err := l.retry(ctx, func(ctx context.Context) error {
 		var err error
 		st, err = l.js.Stream(ctx, name)
 		return err
@@ -417,7 +420,7 @@ func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint6
 	}
 	cons, err := l.js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
+		return fmt.Errorf("read %s: %w", stream, orFault(ctx, l.nc, err))
 	}
 	it, err := cons.Messages(njs.PullMaxMessagesWithBytesLimit(readBatch, readBatchBytes))
 	if err != nil {
@@ -470,7 +473,7 @@ type msgRequest struct {
 // leader. A missing message is an error wrapping events.ErrNotFound.
 func (l *Log) getMsg(ctx context.Context, stream string, req msgRequest) (rawMsg, error) {
 	var m rawMsg
-	err := Retry(ctx, func(ctx context.Context) error {
+	err := l.retry(ctx, func(ctx context.Context) error {
 		var err error
 		m, err = l.getMsgOnce(ctx, stream, req)
 		return err

@@ -93,6 +93,19 @@ func EnsureStreams(ctx context.Context, js njs.JetStream, cfg StreamConfig) erro
 		}
 		return cfg.DuplicateWindow
 	}
+	// A smaller limit than what a stream holds would make the update discard stored
+	// (acknowledged) events: never go below it.
+	atLeastStored := func(name string, limit int64) int64 {
+		if limit <= 0 {
+			return limit
+		}
+		if st, err := js.Stream(ctx, name); err == nil {
+			return max(limit, int64(st.CachedInfo().State.Bytes))
+		}
+		return limit
+	}
+	cfg.EventsMaxBytes = atLeastStored(events.EventsStream, cfg.EventsMaxBytes)
+	cfg.NotifyMaxBytes = atLeastStored(events.NotifyStream, cfg.NotifyMaxBytes)
 	_, err := js.CreateOrUpdateStream(ctx, njs.StreamConfig{
 		Name:        events.EventsStream,
 		Description: "mcpctl session lifecycle events",
@@ -172,10 +185,24 @@ type Server struct {
 	// Nil: nats-server logs nothing.
 	Logger *slog.Logger
 
-	mu   sync.Mutex
-	lock *flock.Flock
-	ns   *server.Server
-	url  string
+	mu     sync.Mutex
+	lock   *flock.Flock
+	ns     *server.Server
+	url    string
+	limits Limits
+	// jsConfig is JetStream's configuration as started, to start it again (Reopen).
+	jsConfig *server.JetStreamConfig
+}
+
+// Limits are the storage limits a running server applies, sized to its filesystem.
+type Limits struct {
+	// Space is what the filesystem offered when the server opened.
+	Space Space
+	// MaxStore is nats-server's limit for all file storage (the budget: free + used).
+	MaxStore int64
+	// EventsMaxBytes and NotifyMaxBytes are the streams' size limits (<= 0: none).
+	EventsMaxBytes int64
+	NotifyMaxBytes int64
 }
 
 // NewServer returns a server for the store in dir with the default knobs.
@@ -260,6 +287,15 @@ func (s *Server) Open() (err error) {
 		return fmt.Errorf("jetstream server: write %s: %w", s.LockPath(), err)
 	}
 
+	// Size the limits to the filesystem: nats-server reserves every stream's MaxBytes up
+	// front against MaxStore, and its own MaxStore is 75% of what is free at start.
+	sp, err := StoreSpace(s.Dir)
+	if err != nil {
+		return fmt.Errorf("jetstream server: %w", err)
+	}
+	lim := Limits{Space: sp, MaxStore: max(sp.Budget(), minStreamBytes)}
+	lim.EventsMaxBytes, lim.NotifyMaxBytes = FitLimits(sp, s.EventsMaxBytes, s.NotifyMaxBytes)
+
 	port := s.Port
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -281,6 +317,8 @@ func (s *Server) Open() (err error) {
 		HTTPPort:   0,
 		MaxPayload: 8 << 20,
 		SyncAlways: s.SyncAlways,
+		// An explicit limit: the space the store may use, not 75% of what is free.
+		JetStreamMaxStore: lim.MaxStore,
 	}
 	if s.SyncAlways {
 		opts.SyncInterval = 2 * time.Minute // the periodic sync is moot: every write is synced
@@ -298,28 +336,45 @@ func (s *Server) Open() (err error) {
 		ns.WaitForShutdown()
 		return fmt.Errorf("jetstream server: not ready after %s (store %s)", DefaultReadyTimeout, opts.StoreDir)
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Token(s.Token), nats.Name("mcpctl-hub-setup"))
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
+	defer cancel()
+	if err := s.ensure(ctx, ns, lim); err != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		return err
+	}
+	s.lock, s.ns, s.url, s.limits = lk, ns, ns.ClientURL(), lim
+	s.jsConfig = ns.JetStreamConfig()
+	return nil
+}
+
+// ensure creates or updates the streams and the bucket on ns with the limits lim.
+func (s *Server) ensure(ctx context.Context, ns *server.Server, lim Limits) error {
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Token(s.Token), nats.Name("mcpctl-hub-setup"))
+	if err != nil {
 		return fmt.Errorf("jetstream server: connect in-process: %w", err)
 	}
 	defer nc.Close()
 	js, err := njs.New(nc)
 	if err != nil {
-		ns.Shutdown()
-		ns.WaitForShutdown()
 		return fmt.Errorf("jetstream server: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
-	defer cancel()
-	if err := EnsureStreams(ctx, js, s.StreamConfig()); err != nil {
-		ns.Shutdown()
-		ns.WaitForShutdown()
+	cfg := s.StreamConfig()
+	cfg.EventsMaxBytes, cfg.NotifyMaxBytes = lim.EventsMaxBytes, lim.NotifyMaxBytes
+	if err := EnsureStreams(ctx, js, cfg); err != nil {
+		if IsNoSpace(err) {
+			err = fmt.Errorf("%w: %s free on the filesystem of %s: %w", events.ErrDiskFull, HumanBytes(lim.Space.Free), s.Dir, err)
+		}
 		return fmt.Errorf("jetstream server: %w", err)
 	}
-	s.lock, s.ns, s.url = lk, ns, ns.ClientURL()
 	return nil
+}
+
+// Limits returns the storage limits the open server applies.
+func (s *Server) Limits() Limits {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limits
 }
 
 // ClientURL is the nats:// URL clients dial ("" before Open).
@@ -386,3 +441,108 @@ func (a *slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(f
 func (a *slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
 func (a *slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
 func (a *slogAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+
+// StorageFault reports why the store cannot take writes now, or nil: JetStream is down
+// (a write failure stopped it, or StopWrites did) or a stream or the bucket met a write
+// error. A stream that met one keeps failing (nats-server keeps the error, and answers no
+// publish on it) until JetStream is started again: see Reopen.
+func (s *Server) StorageFault() error {
+	s.mu.Lock()
+	ns := s.ns
+	s.mu.Unlock()
+	if ns == nil {
+		return errors.New("jetstream server: not open")
+	}
+	if !ns.JetStreamEnabled() {
+		return errors.New("jetstream is stopped")
+	}
+	h := ns.Healthz(&server.HealthzOptions{})
+	if h != nil && h.Error != "" && strings.Contains(h.Error, "write error") {
+		return errors.New(h.Error)
+	}
+	return nil
+}
+
+// StopWrites stops JetStream: every stream request fails at once (no responders) instead
+// of timing out against a store that answers no write. Core NATS keeps running, so clients
+// stay connected and can be told why.
+func (s *Server) StopWrites() error {
+	s.mu.Lock()
+	ns := s.ns
+	s.mu.Unlock()
+	if ns == nil || !ns.JetStreamEnabled() {
+		return nil
+	}
+	return ns.ShutdownJetStream()
+}
+
+// Reopen starts JetStream again after StopWrites (or after a write error), which reloads
+// every stream from its files: the streams forget their write errors, and whatever was not
+// written is not there. The space is measured again, and the limits with it.
+func (s *Server) Reopen(ctx context.Context) error {
+	s.mu.Lock()
+	ns := s.ns
+	s.mu.Unlock()
+	if ns == nil {
+		return errors.New("jetstream server: not open")
+	}
+	if ns.JetStreamEnabled() {
+		if err := s.StopWrites(); err != nil {
+			return fmt.Errorf("jetstream server: stop: %w", err)
+		}
+	}
+	cfg := s.jsConfig
+	if cfg == nil {
+		return errors.New("jetstream server: no configuration to restart with")
+	}
+	sp, err := StoreSpace(s.Dir)
+	if err != nil {
+		return fmt.Errorf("jetstream server: %w", err)
+	}
+	lim := Limits{Space: sp, MaxStore: max(sp.Budget(), minStreamBytes)}
+	lim.EventsMaxBytes, lim.NotifyMaxBytes = FitLimits(sp, s.EventsMaxBytes, s.NotifyMaxBytes)
+	c := *cfg
+	// EnableJetStream appends "jetstream" to the directory it is given, as at start.
+	c.StoreDir = filepath.Join(s.Dir, storeSubdir)
+	c.MaxStore = lim.MaxStore
+	if err := ns.EnableJetStream(&c); err != nil {
+		return fmt.Errorf("jetstream server: restart jetstream: %w", err)
+	}
+	if err := s.ensure(ctx, ns, lim); err != nil {
+		_ = ns.ShutdownJetStream()
+		return err
+	}
+	s.mu.Lock()
+	s.limits = lim
+	s.mu.Unlock()
+	return nil
+}
+
+// StoreLost reports, as an error wrapping events.ErrStoreLost, a store that was removed or
+// replaced under the running server: the lock file this server holds is no longer the one
+// at its path, or nats-server's directory is gone. Whatever the server writes then goes to
+// files nobody will read again, and another server could lock the new path: the owner must
+// stop taking writes and shut down.
+func (s *Server) StoreLost() error {
+	s.mu.Lock()
+	lk := s.lock
+	s.mu.Unlock()
+	if lk == nil {
+		return nil
+	}
+	held, err := lk.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: the store lock: %v", events.ErrStoreLost, err)
+	}
+	cur, err := os.Stat(s.LockPath())
+	if err != nil {
+		return fmt.Errorf("%w: %v", events.ErrStoreLost, err)
+	}
+	if !os.SameFile(held, cur) {
+		return fmt.Errorf("%w: %s is another file than the one this hub locked", events.ErrStoreLost, s.LockPath())
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, storeSubdir)); err != nil {
+		return fmt.Errorf("%w: %v", events.ErrStoreLost, err)
+	}
+	return nil
+}

@@ -24,7 +24,7 @@ type Store struct {
 func OpenStore(ctx context.Context, js njs.JetStream) (*Store, error) {
 	kv, err := js.KeyValue(ctx, events.SessionBucket)
 	if err != nil {
-		return nil, fmt.Errorf("session store: %w", err)
+		return nil, fmt.Errorf("session store: %w", orFault(ctx, js.Conn(), err))
 	}
 	return &Store{kv: kv, js: js}, nil
 }
@@ -37,7 +37,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("session store: key %q: %w", key, events.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("session store: get %q: %w", key, err)
+		return nil, fmt.Errorf("session store: get %q: %w", key, orFault(ctx, s.js.Conn(), err))
 	}
 	return e.Value(), nil
 }
@@ -45,7 +45,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // Put sets key to value.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	if _, err := s.kv.Put(ctx, key, value); err != nil {
-		return fmt.Errorf("session store: put %q: %w", key, err)
+		return fmt.Errorf("session store: put %q: %w", key, orFault(ctx, s.js.Conn(), err))
 	}
 	return nil
 }
@@ -74,7 +74,7 @@ func (s *Store) List(ctx context.Context, prefix string) (map[string][]byte, err
 	}
 	w, err := s.kv.Watch(ctx, filter)
 	if err != nil {
-		return nil, fmt.Errorf("session store: list %q: %w", prefix, err)
+		return nil, fmt.Errorf("session store: list %q: %w", prefix, orFault(ctx, s.js.Conn(), err))
 	}
 	defer w.Stop()
 	out := map[string][]byte{}
