@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 )
 
@@ -99,7 +100,7 @@ func New(cfg Config) *Bridge {
 		cfg.PingTimeout = DefaultPingTimeout
 	}
 	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = DefaultMaxConns
+		cfg.MaxConns = rpc.DefaultMaxConns
 	}
 	return &Bridge{cfg: cfg, logger: cfg.Logger.With("session", cfg.Session), done: make(chan struct{})}
 }
@@ -204,7 +205,7 @@ func (b *Bridge) pingLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		err := b.Check(ctx)
-		var rpcErr *RPCError
+		var rpcErr *rpc.RPCError
 		if err == nil || errors.As(err, &rpcErr) {
 			failures = 0
 			continue
@@ -215,7 +216,7 @@ func (b *Bridge) pingLoop(ctx context.Context) {
 		failures++
 		b.logger.Warn("ping failed", "failures", failures, "err", err)
 		if failures >= b.cfg.PingFailures {
-			b.stop(fmt.Errorf("%w: %d pings failed, last: %v", ErrServerLost, failures, err))
+			b.stop(fmt.Errorf("%w: %d pings failed, last: %v", rpc.ErrServerLost, failures, err))
 			return
 		}
 	}
@@ -259,7 +260,7 @@ func (b *Bridge) Close(ctx context.Context) error { return b.CloseWith(ctx, Clos
 // session (for `close`; a restart leaves it to expire).
 func (b *Bridge) CloseWith(ctx context.Context, opts CloseOptions) error {
 	b.closeOnce.Do(func() {
-		b.stop(ErrUpstreamClosed)
+		b.stop(rpc.ErrUpstreamClosed)
 		if b.cancel != nil {
 			b.cancel()
 		}
@@ -281,7 +282,7 @@ func (b *Bridge) SocketPath() string {
 	if srv := b.srv.Load(); srv != nil {
 		return srv.Path()
 	}
-	return SocketPath(b.cfg.SocketPath)
+	return rpc.SocketPath(b.cfg.SocketPath)
 }
 
 // InitializeResult is the server's initialize result, verbatim.

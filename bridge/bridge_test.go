@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 )
 
@@ -49,7 +50,7 @@ func TestBridge_Stdio(t *testing.T) {
 	})
 	t.Run("JSON-RPC errors come back verbatim", func(t *testing.T) {
 		_, err := callErr(c, "no/such/method", nil)
-		var rpcErr *RPCError
+		var rpcErr *rpc.RPCError
 		if !errors.As(err, &rpcErr) || rpcErr.Code != -32601 {
 			t.Fatalf("err = %v, want a -32601 RPCError", err)
 		}
@@ -152,7 +153,7 @@ func TestBridge_CancellationReachesServer(t *testing.T) {
 	dir := t.TempDir()
 
 	t.Run("client connection closed", func(t *testing.T) {
-		c, err := Dial(context.Background(), b.SocketPath())
+		c, err := rpc.Dial(context.Background(), b.SocketPath())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +166,7 @@ func TestBridge_CancellationReachesServer(t *testing.T) {
 		}()
 		waitFor(t, 10*time.Second, fileExists(started))
 		_ = c.Close()
-		if err := <-errc; !errors.Is(err, ErrDisconnected) {
+		if err := <-errc; !errors.Is(err, rpc.ErrDisconnected) {
 			t.Errorf("call on a closed client = %v, want ErrDisconnected", err)
 		}
 		waitFor(t, 10*time.Second, fileExists(marker))
@@ -195,7 +196,7 @@ func TestBridge_StdioServerExit(t *testing.T) {
 	b := openBridge(t, stdioConfig(t))
 	c := dial(t, b.SocketPath())
 	_, err := callErr(c, "tools/call", map[string]any{"name": "exit", "arguments": map[string]any{}})
-	if !errors.Is(err, ErrServerLost) {
+	if !errors.Is(err, rpc.ErrServerLost) {
 		t.Errorf("call that kills the server = %v, want ErrServerLost", err)
 	}
 	select {
@@ -203,10 +204,10 @@ func TestBridge_StdioServerExit(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Done not closed after the server exited")
 	}
-	if err := b.Err(); !errors.Is(err, ErrServerLost) || !strings.Contains(err.Error(), "exit status 3") {
-		t.Errorf("Err = %v, want ErrServerLost with exit status 3", err)
+	if err := b.Err(); !errors.Is(err, rpc.ErrServerLost) || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("Err = %v, want rpc.ErrServerLost with exit status 3", err)
 	}
-	if _, err := callErr(c, "tools/list", nil); !errors.Is(err, ErrServerLost) {
+	if _, err := callErr(c, "tools/list", nil); !errors.Is(err, rpc.ErrServerLost) {
 		t.Errorf("call after the exit = %v, want ErrServerLost", err)
 	}
 }
@@ -226,7 +227,7 @@ func TestBridge_StdioEnvAndStderr(t *testing.T) {
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if !errors.Is(b.Err(), ErrUpstreamClosed) {
+	if !errors.Is(b.Err(), rpc.ErrUpstreamClosed) {
 		t.Errorf("Err after Close = %v, want ErrUpstreamClosed", b.Err())
 	}
 	if _, err := os.Stat(b.SocketPath()); !errors.Is(err, os.ErrNotExist) {
@@ -314,7 +315,7 @@ func TestBridge_HTTPExpired(t *testing.T) {
 	}
 	_ = resp.Body.Close()
 
-	if _, err := callErr(c, "tools/list", nil); !errors.Is(err, ErrExpired) {
+	if _, err := callErr(c, "tools/list", nil); !errors.Is(err, rpc.ErrExpired) {
 		t.Errorf("call on a forgotten session = %v, want ErrExpired", err)
 	}
 	select {
@@ -322,7 +323,7 @@ func TestBridge_HTTPExpired(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Done not closed")
 	}
-	if !errors.Is(b.Err(), ErrExpired) {
+	if !errors.Is(b.Err(), rpc.ErrExpired) {
 		t.Errorf("Err = %v, want ErrExpired", b.Err())
 	}
 }
@@ -335,7 +336,7 @@ func TestBridge_HTTPUnauthorized(t *testing.T) {
 		cfg := httpConfig(t, ts.URL)
 		cfg.Headers = map[string]string{"Authorization": "Bearer bad"}
 		err := New(cfg).Open(context.Background())
-		if !errors.Is(err, ErrUnauthorized) {
+		if !errors.Is(err, rpc.ErrUnauthorized) {
 			t.Errorf("Open with a bad token = %v, want ErrUnauthorized", err)
 		}
 	})
@@ -347,11 +348,11 @@ func TestBridge_HTTPUnauthorized(t *testing.T) {
 		call(t, c, "tools/list", nil)
 		ts.Deny.Store(http.StatusForbidden)
 		defer ts.Deny.Store(0)
-		if _, err := callErr(c, "tools/list", nil); !errors.Is(err, ErrUnauthorized) {
+		if _, err := callErr(c, "tools/list", nil); !errors.Is(err, rpc.ErrUnauthorized) {
 			t.Errorf("call answered 403 = %v, want ErrUnauthorized", err)
 		}
 		waitFor(t, 5*time.Second, func() error {
-			if !errors.Is(b.Err(), ErrUnauthorized) {
+			if !errors.Is(b.Err(), rpc.ErrUnauthorized) {
 				return fmt.Errorf("Err = %v", b.Err())
 			}
 			return nil
@@ -362,7 +363,7 @@ func TestBridge_HTTPUnauthorized(t *testing.T) {
 func TestBridge_RefusesModernProtocolForRawForwarding(t *testing.T) {
 	cfg := stdioConfig(t)
 	cfg.Protocol = "2026-07-28"
-	if err := New(cfg).Open(context.Background()); !errors.Is(err, ErrUnsupportedProtocol) {
+	if err := New(cfg).Open(context.Background()); !errors.Is(err, rpc.ErrUnsupportedProtocol) {
 		t.Errorf("Open = %v, want ErrUnsupportedProtocol", err)
 	}
 }
@@ -408,7 +409,7 @@ func TestBridge_LegacySSE(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Done not closed after the SSE server went away")
 	}
-	if !errors.Is(b.Err(), ErrServerLost) {
+	if !errors.Is(b.Err(), rpc.ErrServerLost) {
 		t.Errorf("Err = %v, want ErrServerLost", b.Err())
 	}
 }

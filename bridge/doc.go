@@ -1,12 +1,13 @@
 // Package bridge is the heart of the bridge process: it holds one MCP client connection to a
-// server (stdio, Streamable HTTP or legacy SSE) behind the small Upstream interface, serves
-// MCP JSON-RPC to local clients on a Unix socket (Server), and gives the CLI a cheap way to
-// call through that socket (Client). Bridge ties an Upstream and a Server together for one
-// session generation.
+// server (stdio, Streamable HTTP or legacy SSE) behind the small Upstream interface, and serves
+// MCP JSON-RPC to local clients on a Unix socket (Server). Bridge ties an Upstream and a
+// Server together for one session generation. The wire protocol, the socket path rule and
+// the Client the CLI calls through the socket live in bridge/rpc, which links no MCP
+// library.
 //
-//	mcpctl CLI ──Client──► unix socket (0600, peer uid checked) ──Server──► Upstream ──► MCP server
-//	                                                         ▲                  │
-//	                                                         └── notifications ─┘──► OnNotification hook
+//	mcpctl CLI ──rpc.Client──► unix socket (0600, peer uid checked) ──Server──► Upstream ──► MCP server
+//	                                                             ▲                  │
+//	                                                             └── notifications ─┘──► OnNotification hook
 //
 // The bridge forwards requests as raw JSON: any method (tools/*, resources/*, prompts/*,
 // completion/complete, logging/setLevel, ping, …) reaches the server unchanged, results and

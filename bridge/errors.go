@@ -7,21 +7,29 @@ import (
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
 
+// ErrExpired and ErrUnauthorized are the two rpc errors cmd/cli/bridgeproc still names
+// through this package. They go as soon as it imports bridge/rpc itself (bridge.go is
+// being rewritten on another branch, I12-rule; editing it here would collide).
+var (
+	ErrExpired      = rpc.ErrExpired
+	ErrUnauthorized = rpc.ErrUnauthorized
+)
+
 // upstreamError turns an error from Upstream.Call that is not a JSON-RPC error into the
 // error object a socket client receives.
-func upstreamError(err error) *RPCError {
+func upstreamError(err error) *rpc.RPCError {
 	reason := rpc.ReasonError
 	switch {
-	case errors.Is(err, ErrExpired):
+	case errors.Is(err, rpc.ErrExpired):
 		reason = rpc.ReasonExpired
-	case errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, rpc.ErrUnauthorized):
 		reason = rpc.ReasonUnauthorized
-	case errors.Is(err, ErrServerLost), errors.Is(err, ErrUpstreamClosed):
+	case errors.Is(err, rpc.ErrServerLost), errors.Is(err, rpc.ErrUpstreamClosed):
 		reason = rpc.ReasonServerLost
 	}
 	data, _ := json.Marshal(struct {
 		Reason string `json:"reason"`
 		Detail string `json:"detail"`
 	}{reason, err.Error()})
-	return &RPCError{Code: CodeUpstreamUnavailable, Message: "mcp server unavailable: " + err.Error(), Data: data}
+	return &rpc.RPCError{Code: rpc.CodeUpstreamUnavailable, Message: "mcp server unavailable: " + err.Error(), Data: data}
 }

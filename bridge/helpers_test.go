@@ -17,6 +17,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 )
 
@@ -185,11 +186,11 @@ func httpConfig(t *testing.T, url string) Config {
 	}
 }
 
-func dial(t *testing.T, path string) *Client {
+func dial(t *testing.T, path string) *rpc.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, path)
+	c, err := rpc.Dial(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func dial(t *testing.T, path string) *Client {
 	return c
 }
 
-func call(t *testing.T, c *Client, method string, params any) json.RawMessage {
+func call(t *testing.T, c *rpc.Client, method string, params any) json.RawMessage {
 	t.Helper()
 	res, err := callErr(c, method, params)
 	if err != nil {
@@ -206,7 +207,7 @@ func call(t *testing.T, c *Client, method string, params any) json.RawMessage {
 	return res
 }
 
-func callErr(c *Client, method string, params any) (json.RawMessage, error) {
+func callErr(c *rpc.Client, method string, params any) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var raw json.RawMessage
@@ -290,7 +291,7 @@ var _ Upstream = (*funcUpstream)(nil)
 func echoUpstream() *funcUpstream {
 	return newFuncUpstream(func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 		if method == "fail" {
-			return nil, &RPCError{Code: -32000, Message: "failed", Data: json.RawMessage(`{"why":"asked"}`)}
+			return nil, &rpc.RPCError{Code: -32000, Message: "failed", Data: json.RawMessage(`{"why":"asked"}`)}
 		}
 		if method == "block" {
 			<-ctx.Done()

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/client/transport"
+
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
 
 // HTTPOptions describe a Streamable HTTP or legacy SSE server.
@@ -107,7 +109,7 @@ func DialSSE(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
 	watch.lose = u.lose
 	tr.SetConnectionLostHandler(func(err error) {
-		u.lose(fmt.Errorf("%w: sse stream: %v", ErrServerLost, err))
+		u.lose(fmt.Errorf("%w: sse stream: %v", rpc.ErrServerLost, err))
 	})
 	u.closeFn = func(context.Context, CloseOptions) error {
 		err := tr.Close()
@@ -125,7 +127,7 @@ func DialSSE(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 	}
 	if err != nil {
 		_ = u.Close(context.Background(), CloseOptions{})
-		if lost := u.Err(); lost != nil && !errors.Is(lost, ErrUpstreamClosed) {
+		if lost := u.Err(); lost != nil && !errors.Is(lost, rpc.ErrUpstreamClosed) {
 			return nil, lost
 		}
 		return nil, fmt.Errorf("sse: %w", err)
@@ -219,11 +221,11 @@ func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	hasSession := req.Header.Get(transport.HeaderKeySessionID) != ""
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		w.lose(fmt.Errorf("%w: %s %s: %s", ErrUnauthorized, req.Method, req.URL.Redacted(), resp.Status))
+		w.lose(fmt.Errorf("%w: %s %s: %s", rpc.ErrUnauthorized, req.Method, req.URL.Redacted(), resp.Status))
 	case http.StatusNotFound:
 		// A 404 for a GET may only mean the server offers no standalone stream.
 		if hasSession && req.Method == http.MethodPost {
-			w.lose(fmt.Errorf("%w: %s", ErrExpired, resp.Status))
+			w.lose(fmt.Errorf("%w: %s", rpc.ErrExpired, resp.Status))
 		}
 	case http.StatusBadRequest:
 		if hasSession {
@@ -231,7 +233,7 @@ func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			_ = resp.Body.Close()
 			resp.Body = io.NopCloser(bytes.NewReader(body))
 			if unknownSession(body) {
-				w.lose(fmt.Errorf("%w: %s: %s", ErrExpired, resp.Status, truncate(body, 200)))
+				w.lose(fmt.Errorf("%w: %s: %s", rpc.ErrExpired, resp.Status, truncate(body, 200)))
 			}
 		}
 	}

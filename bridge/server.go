@@ -71,8 +71,8 @@ type progressRoute struct {
 // The caller routes the upstream's notifications to Server.Notify.
 func NewServer(up Upstream, initResult json.RawMessage) *Server {
 	return &Server{
-		MaxLine:  DefaultMaxLine,
-		MaxConns: DefaultMaxConns,
+		MaxLine:  rpc.DefaultMaxLine,
+		MaxConns: rpc.DefaultMaxConns,
 		Logger:   slog.New(slog.DiscardHandler),
 		up:       up,
 		init:     initResult,
@@ -85,7 +85,7 @@ func NewServer(up Upstream, initResult json.RawMessage) *Server {
 // Listen binds the socket (see SocketPath for the fallback when path is too long; Path
 // returns the one used) and starts accepting connections.
 func (s *Server) Listen(path string) error {
-	real := SocketPath(path)
+	real := rpc.SocketPath(path)
 	ln, fi, err := listenUnix(real)
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func (s *Server) accept(ln *net.UnixListener) {
 		}
 		if len(s.conns) >= s.MaxConns {
 			s.mu.Unlock()
-			_, _ = nc.Write(rpc.AppendError(nil, nil, &RPCError{Code: CodeTooManyConnections,
+			_, _ = nc.Write(rpc.AppendError(nil, nil, &rpc.RPCError{Code: rpc.CodeTooManyConnections,
 				Message: "too many connections to this bridge (" + strconv.Itoa(s.MaxConns) + ")"}))
 			_ = nc.Close()
 			continue
@@ -435,7 +435,7 @@ func (c *serverConn) read() bool {
 		}
 		var m incoming
 		if err := json.Unmarshal(line, &m); err != nil {
-			c.send(rpc.AppendError(nil, nil, &RPCError{Code: CodeParseError, Message: "parse error: " + err.Error()}), true)
+			c.send(rpc.AppendError(nil, nil, &rpc.RPCError{Code: rpc.CodeParseError, Message: "parse error: " + err.Error()}), true)
 			continue
 		}
 		switch {
@@ -448,7 +448,7 @@ func (c *serverConn) read() bool {
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		c.send(rpc.AppendError(nil, nil, &RPCError{Code: CodeInvalidRequest,
+		c.send(rpc.AppendError(nil, nil, &rpc.RPCError{Code: rpc.CodeInvalidRequest,
 			Message: fmt.Sprintf("message longer than %d bytes; closing the connection", c.s.MaxLine)}), true)
 	}
 	return sc.Err() == nil
@@ -495,7 +495,7 @@ func (c *serverConn) request(m incoming) {
 	if _, dup := c.inflight[key]; dup {
 		c.mu.Unlock()
 		cancel(nil)
-		c.send(rpc.AppendError(nil, id, &RPCError{Code: CodeInvalidRequest, Message: "request id " + key + " is already in flight"}), true)
+		c.send(rpc.AppendError(nil, id, &rpc.RPCError{Code: rpc.CodeInvalidRequest, Message: "request id " + key + " is already in flight"}), true)
 		return
 	}
 	c.inflight[key] = cancel
@@ -518,12 +518,12 @@ func (c *serverConn) request(m incoming) {
 			return
 		}
 		var line []byte
-		var rpcErr *RPCError
+		var rpcErr *rpc.RPCError
 		switch {
 		case err == nil && len(result) > c.s.MaxLine:
 			// Clients read lines of at most MaxLine (plus slack): a bigger answer would only
 			// break their connection and read as "the bridge went away". Say what happened.
-			line = rpc.AppendError(nil, id, &RPCError{Code: CodeInternalError, Message: fmt.Sprintf(
+			line = rpc.AppendError(nil, id, &rpc.RPCError{Code: rpc.CodeInternalError, Message: fmt.Sprintf(
 				"the server's result is %d bytes, more than the %d bytes a bridge answer may have", len(result), c.s.MaxLine)})
 		case err == nil:
 			line = rpc.AppendResult(make([]byte, 0, len(result)+len(id)+40), id, result)

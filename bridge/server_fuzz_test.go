@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
 
 // FuzzServerRead: whatever a client writes on the socket — partial lines, garbage, huge
@@ -50,7 +52,7 @@ func FuzzServerRead(f *testing.F) {
 			if len(line) == 0 {
 				continue
 			}
-			var m Message
+			var m rpc.Message
 			if err := json.Unmarshal(line, &m); err != nil || m.JSONRPC != "2.0" {
 				t.Fatalf("input %.200q: the server wrote %q, not a JSON-RPC message (%v)", data, line, err)
 			}

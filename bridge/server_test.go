@@ -25,10 +25,10 @@ func TestCheckPeer(t *testing.T) {
 	if err := checkPeer(&unix.Ucred{Pid: 1, Uid: uint32(me)}, me); err != nil {
 		t.Errorf("own uid refused: %v", err)
 	}
-	if err := checkPeer(&unix.Ucred{Pid: 1, Uid: uint32(me + 1)}, me); !errors.Is(err, ErrPeerRefused) {
+	if err := checkPeer(&unix.Ucred{Pid: 1, Uid: uint32(me + 1)}, me); !errors.Is(err, rpc.ErrPeerRefused) {
 		t.Errorf("uid %d accepted by uid %d: %v", me+1, me, err)
 	}
-	if err := checkPeer(nil, me); !errors.Is(err, ErrPeerRefused) {
+	if err := checkPeer(nil, me); !errors.Is(err, rpc.ErrPeerRefused) {
 		t.Errorf("no credentials accepted: %v", err)
 	}
 }
@@ -87,10 +87,10 @@ func TestServer_SocketModes(t *testing.T) {
 func TestServer_LongPathFallsBack(t *testing.T) {
 	long := filepath.Join(socketDir(t), strings.Repeat("d", 120), "sess.123.sock")
 	s := listenServer(t, echoUpstream(), long, nil)
-	if got := s.Path(); filepath.Dir(got) != FallbackDir() || len(got) > rpc.MaxSocketPath {
-		t.Fatalf("Path = %q, want a short path in %s", got, FallbackDir())
+	if got := s.Path(); filepath.Dir(got) != rpc.FallbackDir() || len(got) > rpc.MaxSocketPath {
+		t.Fatalf("Path = %q, want a short path in %s", got, rpc.FallbackDir())
 	}
-	if fi, err := os.Stat(FallbackDir()); err != nil || fi.Mode().Perm() != 0o700 {
+	if fi, err := os.Stat(rpc.FallbackDir()); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("fallback dir: %v %v, want 0700", fi, err)
 	}
 	// Dial maps the long path the same way.
@@ -98,10 +98,10 @@ func TestServer_LongPathFallsBack(t *testing.T) {
 	call(t, c, "ping", nil)
 
 	longName := filepath.Join(socketDir(t), strings.Repeat("n", 120)+".sock")
-	if got := SocketPath(longName); len(got) > rpc.MaxSocketPath || filepath.Dir(got) != FallbackDir() {
+	if got := rpc.SocketPath(longName); len(got) > rpc.MaxSocketPath || filepath.Dir(got) != rpc.FallbackDir() {
 		t.Errorf("SocketPath(long name) = %q", got)
 	}
-	if SocketPath(longName) == SocketPath(longName+"x") {
+	if rpc.SocketPath(longName) == rpc.SocketPath(longName+"x") {
 		t.Error("two long paths map to one socket")
 	}
 }
@@ -170,7 +170,7 @@ func TestServer_ManyConcurrentClients(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Dial(context.Background(), b.SocketPath())
+			c, err := rpc.Dial(context.Background(), b.SocketPath())
 			if err != nil {
 				errs <- err
 				return
@@ -214,8 +214,8 @@ func TestServer_Limits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m Message
-		if json.Unmarshal(line, &m) != nil || m.Error == nil || m.Error.Code != CodeInvalidRequest {
+		var m rpc.Message
+		if json.Unmarshal(line, &m) != nil || m.Error == nil || m.Error.Code != rpc.CodeInvalidRequest {
 			t.Errorf("answer to a long line = %s, want an invalid-request error", line)
 		}
 		if _, err := r.ReadBytes('\n'); err == nil {
@@ -227,7 +227,7 @@ func TestServer_Limits(t *testing.T) {
 		first := dial(t, s.Path())
 		call(t, first, "ping", nil)
 		second := dial(t, s.Path())
-		if _, err := callErr(second, "ping", nil); !errors.Is(err, ErrDisconnected) {
+		if _, err := callErr(second, "ping", nil); !errors.Is(err, rpc.ErrDisconnected) {
 			t.Errorf("call over the limit = %v, want ErrDisconnected", err)
 		}
 		call(t, first, "ping", nil)
@@ -241,12 +241,12 @@ func TestServer_Limits(t *testing.T) {
 		defer nc.Close()
 		_, _ = nc.Write([]byte("not json\n" + `{"jsonrpc":"2.0","id":"a","method":"fail"}` + "\n"))
 		r := bufio.NewReader(nc)
-		for _, want := range []int{CodeParseError, -32000} {
+		for _, want := range []int{rpc.CodeParseError, -32000} {
 			line, err := r.ReadBytes('\n')
 			if err != nil {
 				t.Fatal(err)
 			}
-			var m Message
+			var m rpc.Message
 			if json.Unmarshal(line, &m) != nil || m.Error == nil || m.Error.Code != want {
 				t.Errorf("got %s, want error %d", line, want)
 			}
@@ -312,7 +312,7 @@ func BenchmarkSocketRoundTrip(b *testing.B) {
 	defer s.Close()
 
 	b.Run("one connection", func(b *testing.B) {
-		c, err := Dial(context.Background(), s.Path())
+		c, err := rpc.Dial(context.Background(), s.Path())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -329,7 +329,7 @@ func BenchmarkSocketRoundTrip(b *testing.B) {
 		ctx := context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
-			c, err := Dial(ctx, s.Path())
+			c, err := rpc.Dial(ctx, s.Path())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -354,7 +354,7 @@ func BenchmarkStdioRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer br.Close(context.Background())
-	c, err := Dial(context.Background(), br.SocketPath())
+	c, err := rpc.Dial(context.Background(), br.SocketPath())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 	"golang.org/x/sys/unix"
 )
@@ -115,10 +116,10 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 // checkPeer accepts only peers running as uid.
 func checkPeer(cred *unix.Ucred, uid int) error {
 	if cred == nil {
-		return fmt.Errorf("%w: no credentials", ErrPeerRefused)
+		return fmt.Errorf("%w: no credentials", rpc.ErrPeerRefused)
 	}
 	if int(cred.Uid) != uid {
-		return fmt.Errorf("%w: uid %d (pid %d) is not uid %d", ErrPeerRefused, cred.Uid, cred.Pid, uid)
+		return fmt.Errorf("%w: uid %d (pid %d) is not uid %d", rpc.ErrPeerRefused, cred.Uid, cred.Pid, uid)
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
+
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
 
 // StdioOptions describe a stdio MCP server the bridge starts itself.
@@ -133,7 +135,7 @@ func StartStdio(ctx context.Context, opts StdioOptions) (Upstream, error) {
 		if err != nil {
 			status = err.Error()
 		}
-		u.lose(fmt.Errorf("%w: %s (pid %d): %s", ErrServerLost, opts.Command, cmd.Process.Pid, status))
+		u.lose(fmt.Errorf("%w: %s (pid %d): %s", rpc.ErrServerLost, opts.Command, cmd.Process.Pid, status))
 	}()
 
 	lifetime, stop := context.WithCancel(context.Background())

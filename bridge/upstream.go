@@ -12,6 +12,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
 
 // Upstream is one MCP client connection to a server, as the bridge uses it: raw JSON-RPC in
@@ -121,7 +123,7 @@ func newRawUpstream(tr transport.Interface, protocol string, info ClientInfo, lo
 func validateProtocol(v string) error {
 	if mcp.IsModernProtocol(v) {
 		return fmt.Errorf("%w: %s needs per-request metadata the bridge does not add; use %s or older",
-			ErrUnsupportedProtocol, v, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+			rpc.ErrUnsupportedProtocol, v, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	}
 	return nil
 }
@@ -242,13 +244,13 @@ func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMe
 		return nil, u.classify(err)
 	}
 	if resp.Error != nil {
-		if lost := u.Err(); errors.Is(lost, ErrExpired) {
+		if lost := u.Err(); errors.Is(lost, rpc.ErrExpired) {
 			// A 400 "unknown session" reaches us as a JSON-RPC error body, but it is the
 			// transport's answer (the watch marked the session expired), not the server's
 			// answer to this request: report it like the 404 case.
 			return nil, lost
 		}
-		e := &RPCError{Code: resp.Error.Code, Message: resp.Error.Message}
+		e := &rpc.RPCError{Code: resp.Error.Code, Message: resp.Error.Message}
 		if resp.Error.Data != nil {
 			e.Data, _ = json.Marshal(resp.Error.Data)
 		}
@@ -282,16 +284,16 @@ func (u *rawUpstream) cancel(id mcp.RequestId, ctx context.Context) {
 func (u *rawUpstream) classify(err error) error {
 	switch {
 	case errors.Is(err, transport.ErrSessionTerminated):
-		u.lose(fmt.Errorf("%w: %v", ErrExpired, err))
+		u.lose(fmt.Errorf("%w: %v", rpc.ErrExpired, err))
 	case errors.Is(err, transport.ErrAuthorizationRequired), errors.Is(err, transport.ErrOAuthAuthorizationRequired):
-		u.lose(fmt.Errorf("%w: %v", ErrUnauthorized, err))
+		u.lose(fmt.Errorf("%w: %v", rpc.ErrUnauthorized, err))
 	case errors.Is(err, transport.ErrTransportClosed):
 		// stdio: the server's stdout ended. The exit watcher records the exit status a
 		// moment later; give it that moment so the error names the cause.
 		select {
 		case <-u.done:
 		case <-time.After(100 * time.Millisecond):
-			u.lose(fmt.Errorf("%w: %v", ErrServerLost, err))
+			u.lose(fmt.Errorf("%w: %v", rpc.ErrServerLost, err))
 		}
 	}
 	if lost := u.Err(); lost != nil {
@@ -318,7 +320,7 @@ func (u *rawUpstream) Notify(ctx context.Context, method string, params json.Raw
 
 func (u *rawUpstream) Close(ctx context.Context, opts CloseOptions) error {
 	u.closeOnce.Do(func() {
-		u.lose(ErrUpstreamClosed)
+		u.lose(rpc.ErrUpstreamClosed)
 		if u.closeFn != nil {
 			u.closeErr = u.closeFn(ctx, opts)
 		} else {
