@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 func TestBridge_Stdio(t *testing.T) {
@@ -164,12 +165,12 @@ func TestBridge_CancellationReachesServer(t *testing.T) {
 				json.RawMessage(fmt.Sprintf(`{"name":"slow","arguments":{"started":%q,"marker":%q}}`, started, marker)))
 			errc <- err
 		}()
-		waitFor(t, 10*time.Second, fileExists(started))
+		testwait.For(t, 10*time.Second, fileExists(started))
 		_ = c.Close()
 		if err := <-errc; !errors.Is(err, rpc.ErrDisconnected) {
 			t.Errorf("call on a closed client = %v, want ErrDisconnected", err)
 		}
-		waitFor(t, 10*time.Second, fileExists(marker))
+		testwait.For(t, 10*time.Second, fileExists(marker))
 	})
 	t.Run("caller's context ends", func(t *testing.T) {
 		c := dial(t, b.SocketPath())
@@ -181,12 +182,12 @@ func TestBridge_CancellationReachesServer(t *testing.T) {
 				json.RawMessage(fmt.Sprintf(`{"name":"slow","arguments":{"started":%q,"marker":%q}}`, started, marker)))
 			errc <- err
 		}()
-		waitFor(t, 10*time.Second, fileExists(started))
+		testwait.For(t, 10*time.Second, fileExists(started))
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Errorf("Call = %v, want context.Canceled", err)
 		}
-		waitFor(t, 10*time.Second, fileExists(marker))
+		testwait.For(t, 10*time.Second, fileExists(marker))
 		// The connection is still good for the next call.
 		call(t, c, "ping", nil)
 	})
@@ -218,7 +219,7 @@ func TestBridge_StdioEnvAndStderr(t *testing.T) {
 	cfg.Stderr = &log
 	cfg.Env["MCPCTL_TEST_GREETING"] = "from-env"
 	b := openBridge(t, cfg)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if !strings.Contains(log.String(), "greeting=from-env") {
 			return fmt.Errorf("stderr so far: %q", log.String())
 		}
@@ -269,10 +270,10 @@ func TestBridge_HTTP(t *testing.T) {
 				json.RawMessage(fmt.Sprintf(`{"name":"slow","arguments":{"started":%q,"marker":%q}}`, started, marker)))
 			errc <- err
 		}()
-		waitFor(t, 10*time.Second, fileExists(started))
+		testwait.For(t, 10*time.Second, fileExists(started))
 		cancel()
 		<-errc
-		waitFor(t, 10*time.Second, fileExists(marker))
+		testwait.For(t, 10*time.Second, fileExists(marker))
 	})
 
 	t.Run("close keeps the session, a successor resumes it, EndSession deletes it", func(t *testing.T) {
@@ -351,7 +352,7 @@ func TestBridge_HTTPUnauthorized(t *testing.T) {
 		if _, err := callErr(c, "tools/list", nil); !errors.Is(err, rpc.ErrUnauthorized) {
 			t.Errorf("call answered 403 = %v, want ErrUnauthorized", err)
 		}
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if !errors.Is(b.Err(), rpc.ErrUnauthorized) {
 				return fmt.Errorf("Err = %v", b.Err())
 			}

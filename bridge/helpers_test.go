@@ -236,24 +236,6 @@ func toolText(t *testing.T, res json.RawMessage) string {
 	return r.Content[0].Text
 }
 
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", d, err)
-		}
-		<-tick.C
-	}
-}
-
 func fileExists(path string) func() error {
 	return func() error {
 		if _, err := os.Stat(path); err != nil {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/events/testwait"
 
 	"bufio"
 	"context"
@@ -263,7 +264,7 @@ func TestServer_CancelledRequestIsNotAnswered(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := c.Call(ctx, "block", nil); errc <- err }()
-	waitFor(t, 5e9, func() error {
+	testwait.For(t, 5e9, func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for sc := range s.conns {
@@ -280,7 +281,7 @@ func TestServer_CancelledRequestIsNotAnswered(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Call = %v", err)
 	}
-	waitFor(t, 5e9, func() error {
+	testwait.For(t, 5e9, func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for sc := range s.conns {
@@ -445,7 +446,7 @@ func TestServer_HalfClosedConnectionGetsItsAnswers(t *testing.T) {
 		if _, err := conn.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"block"}` + "\n")); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			for sc := range s.conns {

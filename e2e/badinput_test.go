@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -403,7 +404,7 @@ func TestBadInput_Catalogue(t *testing.T) {
 			}
 			if c.attempt {
 				// A failed connect closes and cleans what it created; its bridge exits.
-				waitFor(t, 10*time.Second, func() error {
+				testwait.For(t, 10*time.Second, func() error {
 					if d := diffState(before, ce.state(), true); len(d) > 0 {
 						return fmt.Errorf("%s", strings.Join(d, "\n"))
 					}
@@ -521,7 +522,7 @@ func signalCases(t *testing.T, e *env) {
 			ready: eventSeen("slowsig", "created"),
 			check: func(t *testing.T, before homeState, r result) {
 				ce := &env{t: t, home: e.home, node: e.node}
-				waitFor(t, 10*time.Second, func() error {
+				testwait.For(t, 10*time.Second, func() error {
 					if d := diffState(before, ce.state(), true); len(d) > 0 {
 						return fmt.Errorf("%s", strings.Join(d, "\n"))
 					}
@@ -540,7 +541,7 @@ func signalCases(t *testing.T, e *env) {
 				// The request was appended before the signal: the restart completes by itself,
 				// once, and the session ends ready with one bridge and one socket.
 				ce := &env{t: t, home: e.home, node: e.node}
-				waitFor(t, 15*time.Second, func() error {
+				testwait.For(t, 15*time.Second, func() error {
 					s, _ := ce.session("slowr")
 					if s.Status != projector.StatusReady || s.Generation != 2 {
 						return fmt.Errorf("slowr is %s at generation %d, want ready at 2", s.Status, s.Generation)
@@ -567,7 +568,7 @@ func signalCases(t *testing.T, e *env) {
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			must(t, cmd.Start())
 			pid := cmd.Process.Pid
-			waitFor(t, 10*time.Second, func() error { return c.ready(t, pid) })
+			testwait.For(t, 10*time.Second, func() error { return c.ready(t, pid) })
 			must(t, cmd.Process.Signal(os.Interrupt))
 			_ = cmd.Wait()
 			r := result{Args: c.args, Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}

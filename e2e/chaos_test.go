@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -435,7 +436,7 @@ func TestChaos_RandomOperationsAndKillsKeepTheInvariants(t *testing.T) {
 // them crashed or failed), closed ones reconnected, and no restart pending.
 func chaosQuiesce(t *testing.T, e *env, names []string, connectArgs func(string) []string) {
 	t.Helper()
-	waitFor(t, 60*time.Second, func() error {
+	testwait.For(t, 60*time.Second, func() error {
 		var list []projector.Session
 		r := e.run("--json", "sessions")
 		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &list) != nil {
@@ -469,7 +470,7 @@ func chaosQuiesce(t *testing.T, e *env, names []string, connectArgs func(string)
 func chaosInvariants(t *testing.T, e *env, names []string) {
 	t.Helper()
 	var list []projector.Session
-	waitFor(t, 20*time.Second, func() error {
+	testwait.For(t, 20*time.Second, func() error {
 		list = nil
 		r := e.run("--json", "sessions")
 		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &list) != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -169,7 +170,7 @@ func restartStorm(t *testing.T, owner *cnode, name string, count int, during fun
 		t.Fatalf("after generation %d the log has restart_requested for %v and bridge_spawned for %v, want one each",
 			before.Generation, requested, spawned)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		after := owner.session(owner.node, name)
 		if pids := bridgePIDs(owner.home, name); after.Bridge == nil || len(pids) != 1 || pids[0] != after.Bridge.PID {
 			return fmt.Errorf("live bridges %v, want only generation %d's", pids, after.Generation)
@@ -235,7 +236,7 @@ func TestCluster_NATSNodeKilledDuringARestartStorm(t *testing.T) {
 	restartStorm(t, a, "s", 16, func() {
 		// Kill the events stream's leader while the storm is on: the election happens
 		// under the restarts' conditional appends.
-		waitFor(t, 20*time.Second, func() error {
+		testwait.For(t, 20*time.Second, func() error {
 			evs := a.events("s")
 			for _, ev := range evs {
 				if ev.Type == events.KindRestartRequested && ev.Seq > before[len(before)-1].Seq {
@@ -298,7 +299,7 @@ func TestCluster_TwoNodesShareTheCluster(t *testing.T) {
 	})
 	t.Run("node B closes node A's session and A's bridge exits", func(t *testing.T) {
 		b.ok("close", "@s@na")
-		waitFor(t, 10*time.Second, func() error {
+		testwait.For(t, 10*time.Second, func() error {
 			if pids := bridgePIDs(a.home, "s"); len(pids) > 0 {
 				return fmt.Errorf("bridges of s still running: %v", pids)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // hubClient connects to a home's hub the way a tool of the user's would (hub.json, hub.token).
@@ -73,7 +74,7 @@ func TestCorrupt_DeletedKVIsRebuilt(t *testing.T) {
 	e.ok("connect", "@b", "--", serverBin)
 	_, js := hubClient(t, e.home)
 	must(t, js.DeleteKeyValue(t.Context(), events.SessionBucket))
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		for _, s := range []string{"a", "b"} {
 			r := e.run("--json", "sessions")
 			if r.Code != 0 {
@@ -126,7 +127,7 @@ func TestCorrupt_TamperedKVIsReportedAndRepaired(t *testing.T) {
 	}
 	// The repaired bucket keeps following the log.
 	e.ok("restart", "@a")
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		if s, _ := e.session("a"); s.Generation != 2 || s.Status != "ready" {
 			return fmt.Errorf("@a %s gen %d", s.Status, s.Generation)
 		}
@@ -192,7 +193,7 @@ func TestCorrupt_HalfWrittenAddressFile(t *testing.T) {
 	must(t, err)
 	// The hub rewrites a damaged hub.json within 200 ms, so on a loaded machine doctor may
 	// start after the repair: damage the file again until doctor catches it damaged.
-	waitFor(t, 20*time.Second, func() error {
+	testwait.For(t, 20*time.Second, func() error {
 		must(t, os.WriteFile(path, b[:len(b)/2], 0o600))
 		rep, r := e.doctor()
 		if r.Code == 0 {
@@ -230,7 +231,7 @@ func TestCorrupt_DamagedStoreBlock(t *testing.T) {
 			e.ok("clean", "--all")
 			e.ok("connect", "@third", "--", serverBin)
 			e.ok("hub", "stop")
-			waitFor(t, 10*time.Second, func() error {
+			testwait.For(t, 10*time.Second, func() error {
 				if p := hubPIDs(e.home); len(p) > 0 {
 					return fmt.Errorf("hub still running: %v", p)
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -135,7 +136,7 @@ func TestDisk_FullDiskFailsCommandsAndTheHubRecoversWhenSpaceIsFreed(t *testing.
 	free()
 	// The hub resumes by itself: the KV catches up with the log, a restart spawns a bridge,
 	// and calls work.
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		var doc doctorDoc
 		r := e.run("--json", "doctor")
 		if json.Unmarshal([]byte(r.Stdout), &doc) != nil {
@@ -159,7 +160,7 @@ func TestDisk_FullDiskFailsCommandsAndTheHubRecoversWhenSpaceIsFreed(t *testing.
 		t.Fatalf("@f lists no bridge after the restart: %+v", after)
 	}
 	// A superseded bridge exits by itself once it sees the newer generation.
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if pids := bridgePIDs(e.home, "f"); len(pids) != 1 || pids[0] != after.Bridge.PID {
 			return fmt.Errorf("bridges of @f: %v, want only the listed %d", pids, after.Bridge.PID)
 		}

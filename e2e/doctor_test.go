@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // doctorDoc is the shape of `mcpctl doctor --json`.
@@ -114,7 +115,7 @@ func TestDoctor_HealthyHomeIsOKInTextAndJSON(t *testing.T) {
 // so that the log stops growing by itself.
 func waitQuiet(t *testing.T, e *env, session string, exited int) {
 	t.Helper()
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if n := len(e.sessionEvents(session, events.KindBridgeExited)); n != exited {
 			return fmt.Errorf("@%s has %d bridge_exited events, want %d", session, n, exited)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // environOf returns a process's environment as NAME=value entries.
@@ -24,7 +26,7 @@ func environOf(t *testing.T, pid int) []string {
 // (the bridge's only child).
 func stdioServerOf(t *testing.T, e *env, session string) (bridge, server int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		bs := bridgePIDs(e.home, session)
 		if len(bs) != 1 {
 			return fmt.Errorf("bridges of @%s: %v, want one", session, bs)

@@ -24,6 +24,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 const everythingPkg = "@modelcontextprotocol/server-everything"
@@ -124,7 +126,7 @@ func startEverythingHTTP(t *testing.T) (url string, pid int) {
 	}
 	// What the kernel says, not what the preload printed.
 	var socks []string
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		socks = listeningSockets(cmd.Process.Pid)
 		if !slices.Equal(socks, []string{a}) {
 			return fmt.Errorf("listening TCP sockets of server-everything (pid %d): %v, want only %s", cmd.Process.Pid, socks, a)
@@ -201,7 +203,7 @@ func (e *env) notifications(session string) []notification {
 func (e *env) waitNotification(session, what string, match func(notification) bool) notification {
 	e.t.Helper()
 	var got notification
-	waitFor(e.t, 15*time.Second, func() error {
+	testwait.For(e.t, 15*time.Second, func() error {
 		ns := e.notifications(session)
 		for _, n := range ns {
 			if match(n) {
@@ -325,7 +327,7 @@ func everythingScenarios(t *testing.T, e *env, name, via string, server []string
 		if err != nil || res.IsError {
 			t.Fatalf("trigger-long-running-operation: %v %+v", err, res)
 		}
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			mu.Lock()
 			defer mu.Unlock()
 			if !slices.Equal(progress, []float64{1, 2, 3, 4}) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestTimeout_AStoppedBridgeFailsTheCallSayingSoInsteadOfHanging: a call without --timeout
@@ -27,7 +28,7 @@ func TestTimeout_AStoppedBridgeFailsTheCallSayingSoInsteadOfHanging(t *testing.T
 	pid := s.Bridge.PID
 	must(t, syscall.Kill(pid, syscall.SIGSTOP))
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if st := procState(pid); st != 'T' {
 			return fmt.Errorf("bridge %d in state %c, want T", pid, st)
 		}
@@ -85,7 +86,7 @@ func TestSignal_InterruptedCommandsExit128PlusTheSignal(t *testing.T) {
 			var out, errb bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			must(t, cmd.Start())
-			waitFor(t, 10*time.Second, func() error {
+			testwait.For(t, 10*time.Second, func() error {
 				if n := countCalls(t, calls, "sleep"); n != i+1 {
 					return fmt.Errorf("the server has %d sleep calls, want %d", n, i+1)
 				}
@@ -98,7 +99,7 @@ func TestSignal_InterruptedCommandsExit128PlusTheSignal(t *testing.T) {
 				!strings.Contains(r.Stderr, "not re-sent") {
 				t.Errorf("want exit %d saying which signal and that the call was not re-sent:\n%s", tc.code, r)
 			}
-			waitFor(t, 10*time.Second, func() error {
+			testwait.For(t, 10*time.Second, func() error {
 				log, _ := os.ReadFile(filepath.Join(e.home, "logs", "sessions", name+".log"))
 				if n := bytes.Count(log, []byte("mcptestserver: sleep cancelled")); n != i+1 {
 					return fmt.Errorf("the server log says %d sleeps were cancelled, want %d", n, i+1)
@@ -116,7 +117,7 @@ func TestSignal_InterruptedCommandsExit128PlusTheSignal(t *testing.T) {
 		var errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = out, &errb
 		must(t, cmd.Start())
-		waitFor(t, 10*time.Second, func() error {
+		testwait.For(t, 10*time.Second, func() error {
 			if b, _ := os.ReadFile(outPath); !bytes.Contains(b, []byte("bridge_ready")) {
 				return fmt.Errorf("events -f has printed %q so far", b)
 			}
@@ -178,7 +179,7 @@ func TestLogs_AChattyServerLogIsRotatedWhileTheBridgeRuns(t *testing.T) {
 	}
 	e.ok("@"+name, "tools-call", "echo", "text:=still here")
 	log := filepath.Join(e.home, "logs", "sessions", name+".log")
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		old, err := os.Stat(log + ".1")
 		if err != nil {
 			return fmt.Errorf("no old copy of the log: %v", err)

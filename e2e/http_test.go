@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -44,7 +45,7 @@ func TestHTTP_ExpiredSessionIsRecordedAndRestartGetsANewOne(t *testing.T) {
 			if r.Code != 3 || !(strings.Contains(r.Stderr, "expired") || strings.Contains(r.Stderr, "the bridge went away")) {
 				t.Fatalf("the call the server refused: want exit 3 saying expired\n%s", r)
 			}
-			waitFor(t, 5*time.Second, func() error {
+			testwait.For(t, 5*time.Second, func() error {
 				if s, _ := e.session(name); s.Status != projector.StatusExpired || s.Bridge != nil {
 					return fmt.Errorf("status %s bridge %+v, want expired without a bridge", s.Status, s.Bridge)
 				}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // ---- hub probes
@@ -56,7 +57,7 @@ func hubPIDs(home string) []int {
 func theHub(t *testing.T, home string) jetstream.Address {
 	t.Helper()
 	var addr jetstream.Address
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		pids := hubPIDs(home)
 		if len(pids) != 1 {
 			return fmt.Errorf("hub processes for %s: %v, want exactly one", home, pids)
@@ -216,7 +217,7 @@ func TestHub_KillNineLosesNoAcknowledgedEventAndRestartsByItself(t *testing.T) {
 	if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if pids := hubPIDs(e.home); len(pids) != 0 {
 			return fmt.Errorf("killed hub still listed: %v", pids)
 		}

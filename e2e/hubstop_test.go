@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestHubStop_WithLiveBridgesStopsCleanlyAndTheNextHubAdoptsThem: `hub stop` while bridges
@@ -21,7 +23,7 @@ func TestHubStop_WithLiveBridgesStopsCleanlyAndTheNextHubAdoptsThem(t *testing.T
 	hub := theHub(t, e.home)
 
 	e.ok("hub", "stop")
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if procAlive(hub.PID) {
 			return fmt.Errorf("hub %d still running", hub.PID)
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // Memory bounds. Generous: they catch unbounded growth (a queue that keeps every
@@ -161,7 +163,7 @@ func TestLimits_ThousandConnectionsToOneBridge(t *testing.T) {
 		c.Close()
 	}
 	conns = nil
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if r := e.run("@conns", "ping"); r.Code != 0 {
 			return fmt.Errorf("%s", r)
 		}
@@ -223,7 +225,7 @@ func TestLimits_TwoHundredSessions(t *testing.T) {
 		}
 	}
 	e.ok("clean", "--all")
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		var left []int
 		for _, p := range pidsUnder(e.home) {
 			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -49,7 +50,7 @@ func stopProcess(t *testing.T, pid int) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if st := procState(pid); st != 'T' {
 			return fmt.Errorf("pid %d in state %q, want T (stopped)", pid, st)
 		}
@@ -63,7 +64,7 @@ func resumeProcess(t *testing.T, pid int) {
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if st := procState(pid); st == 'T' || st == 0 {
 			return fmt.Errorf("pid %d in state %q after SIGCONT", pid, st)
 		}
@@ -251,7 +252,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 
 			// The hub spawned the bridge and recorded it; the bridge is held.
 			var spawned events.Event
-			waitFor(t, 10*time.Second, func() error {
+			testwait.For(t, 10*time.Second, func() error {
 				evs := e.sessionEvents(name, events.KindBridgeSpawned)
 				if len(evs) == 0 {
 					return fmt.Errorf("@%s: no bridge_spawned yet", name)
@@ -267,7 +268,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 			}
 			if variant.hold == serverHold {
 				// The bridge reached the hub and started its (held) server.
-				waitFor(t, 10*time.Second, func() error {
+				testwait.For(t, 10*time.Second, func() error {
 					if len(childrenOf(spawned.PID)) == 0 {
 						return fmt.Errorf("bridge %d of @%s has not started its server", spawned.PID, name)
 					}
@@ -279,7 +280,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 			if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, func() error {
+			testwait.For(t, 5*time.Second, func() error {
 				if procAlive(old.PID) {
 					return fmt.Errorf("hub %d still running", old.PID)
 				}
@@ -289,7 +290,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 				if err := syscall.Kill(spawned.PID, syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, 5*time.Second, func() error {
+				testwait.For(t, 5*time.Second, func() error {
 					if procAlive(spawned.PID) {
 						return fmt.Errorf("bridge %d still running", spawned.PID)
 					}
@@ -302,7 +303,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 				// says it waits. Only then is the next hub started, so that the bridge cannot
 				// simply find it.
 				log := filepath.Join(e.home, "logs", "sessions", name+".log")
-				waitFor(t, 10*time.Second, func() error {
+				testwait.For(t, 10*time.Second, func() error {
 					b, _ := os.ReadFile(log)
 					if !procAlive(spawned.PID) || strings.Contains(string(b), "waiting for the hub") {
 						return nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestLogs_SessionNamedHubKeepsOutOfTheHubLog: session logs live in a directory of their own,
@@ -19,7 +21,7 @@ func TestLogs_SessionNamedHubKeepsOutOfTheHubLog(t *testing.T) {
 	t.Cleanup(func() { e.run("close", "@hub") })
 	const marker = "mcptestserver stderr line 3/3"
 	sessionLog := filepath.Join(e.home, "logs", "sessions", "hub.log")
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		b, err := os.ReadFile(sessionLog)
 		if err != nil || !strings.Contains(string(b), marker) {
 			return fmt.Errorf("%s has no %q yet (%v)", sessionLog, marker, err)

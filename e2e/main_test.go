@@ -343,24 +343,6 @@ func (e *env) connectTest(name string, extra ...string) string {
 
 // ---- polling
 
-// waitFor polls cond until it returns nil or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		<-tick.C
-	}
-}
-
 // ---- the machine
 
 // bridgePIDs lists the live `mcpctl bridge` processes of a session on a home.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/subscribe"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -118,7 +119,7 @@ func TestSubscribe_SeesEveryEventOfARestartStormAsEventsJSONPrintsItAndResumesWi
 	want := obsEventLines(e)
 	head := obsSeqOf(t, want[len(want)-1])
 	for _, sub := range []*obsLines{&whole, &resumed} {
-		waitFor(t, 15*time.Second, func() error {
+		testwait.For(t, 15*time.Second, func() error {
 			if _, s := sub.snapshot(); len(s) == 0 || s[len(s)-1] < head {
 				return fmt.Errorf("subscriber at %v, log head %d", s, head)
 			}
@@ -161,7 +162,7 @@ func TestEvents_NotificationsOfTheTestServerAppearAsEvents(t *testing.T) {
 		Params                        struct{ Data string }
 	}
 	var live []line
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		live = nil
 		for _, l := range fl.lines() {
 			var v line
@@ -282,7 +283,7 @@ func obsHistoryOf(e *env, name string) obsHistory {
 func waitGeneration(t *testing.T, e *env, name string, g int) obsHistory {
 	t.Helper()
 	var h obsHistory
-	waitFor(t, 20*time.Second, func() error {
+	testwait.For(t, 20*time.Second, func() error {
 		h = obsHistoryOf(e, name)
 		if len(h.Generations) < g || h.Generations[g-1].ReadyAt.IsZero() {
 			return fmt.Errorf("@%s has %d generations (status %s), want generation %d ready", name, len(h.Generations), h.State.Status, g)
@@ -309,7 +310,7 @@ func TestHistory_ExplicitRestartNamesWhoAskedAndHowThePreviousBridgeEnded(t *tes
 	if g1.EndedBy != "restart_requested" || g1.Stopping == "" || g1.TimeToReady <= 0 || g2.TimeToReady <= 0 || !g2.Current {
 		t.Errorf("generation 1 = %+v, generation 2 = %+v", g1, g2)
 	}
-	waitFor(t, 10*time.Second, func() error { // the superseded bridge's exit is recorded
+	testwait.For(t, 10*time.Second, func() error { // the superseded bridge's exit is recorded
 		g1 = obsHistoryOf(e, name).Generations[0]
 		if g1.ExitCode == nil || *g1.ExitCode != 0 || g1.Lifetime <= 0 {
 			return fmt.Errorf("generation 1 ended: code %v lifetime %d", g1.ExitCode, g1.Lifetime)
@@ -361,7 +362,7 @@ func TestHistory_RestartAfterTheBridgeWasKilled(t *testing.T) {
 	}
 	// kill returns before the process is gone; a call that reached the dying bridge would
 	// (rightly) not be re-sent.
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if procAlive(s.Bridge.PID) {
 			return fmt.Errorf("bridge %d still running", s.Bridge.PID)
 		}
@@ -386,7 +387,7 @@ func TestHistory_RestartAfterTheBridgeWasKilled(t *testing.T) {
 	default:
 		t.Errorf("generation 2 trigger %q, want implicit or policy (%+v)", g2.Trigger, g2)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		g1 = obsHistoryOf(e, name).Generations[0]
 		if g1.Signal != "killed" {
 			return fmt.Errorf("generation 1 ended with signal %q code %v, want killed", g1.Signal, g1.ExitCode)
@@ -409,7 +410,7 @@ func TestSessionsAt_ReproducesListingsRecordedDuringAScenario(t *testing.T) {
 	// log's head sequence and the time.
 	record := func() {
 		t.Helper()
-		waitFor(t, 10*time.Second, func() error {
+		testwait.For(t, 10*time.Second, func() error {
 			var list []projector.Session
 			e.jsonOK(&list, "sessions")
 			lines := obsEventLines(e, "-n", "1")
@@ -488,7 +489,7 @@ func TestWait_ForReadyExitedAndAnEventKind(t *testing.T) {
 		go func() { done <- cmd.Wait() }()
 		// wait may still be reading the session when a restart lands (it then waits for
 		// the next one): restart until it returns, and check what it saw.
-		waitFor(t, 30*time.Second, func() error {
+		testwait.For(t, 30*time.Second, func() error {
 			select {
 			case err := <-done:
 				if err != nil {
@@ -528,7 +529,7 @@ func TestWait_ForReadyExitedAndAnEventKind(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, func() error { return obsHasHubConn(cmd.Process.Pid) })
+		testwait.For(t, 10*time.Second, func() error { return obsHasHubConn(cmd.Process.Pid) })
 		if err := syscall.Kill(s.Bridge.PID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestOutput_StdoutThatCannotBeWrittenExits3: a command whose output does not reach stdout
@@ -23,7 +25,7 @@ func TestOutput_StdoutThatCannotBeWrittenExits3(t *testing.T) {
 	s := "@" + name
 	// The bridge logs "ready" just after it announced it: wait for that line, so that
 	// `logs` has something to write.
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if r := e.run(s, "logs"); r.Code != 0 || r.Stdout == "" {
 			return fmt.Errorf("the session log is still empty:\n%s", r)
 		}

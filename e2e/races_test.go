@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestRestart_ParallelCallersJoinOneGeneration starts 32 `mcpctl restart @s` processes
@@ -94,7 +95,7 @@ func TestRestart_ParallelCallersJoinOneGeneration(t *testing.T) {
 		// bridge_spawned (the hub) and bridge_ready (the bridge) race; both follow the request.
 		assertOrder(t, evs, step{events.KindRestartRequested, after.Generation}, step{events.KindBridgeSpawned, after.Generation})
 		assertOrder(t, evs, step{events.KindRestartRequested, after.Generation}, step{events.KindBridgeReady, after.Generation})
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if pids := bridgePIDs(e.home, name); len(pids) != 1 || pids[0] != after.Bridge.PID {
 				return fmt.Errorf("round %d: live bridges %v, want only the new one %d", round, pids, after.Bridge.PID)
 			}
@@ -142,7 +143,7 @@ func TestImplicitRestart_KilledBridgeParallelCallsStartOneGeneration(t *testing.
 		step{events.KindBridgeSpawned, s.Generation + 1})
 	assertOrder(t, evs, step{events.KindRestartRequested, s.Generation + 1}, step{events.KindBridgeReady, s.Generation + 1})
 	// The killed bridge's exit is recorded by the hub that reaped it.
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		for _, ev := range e.sessionEvents(name, events.KindBridgeExited) {
 			if ev.PID == s.Bridge.PID && ev.Signal == "killed" {
 				return nil
@@ -172,13 +173,13 @@ func TestRestart_SupersededBridgeExitsAndLeavesItsSuccessorsSocket(t *testing.T)
 	if cur.Bridge == nil || cur.Bridge.PID == old.Bridge.PID || cur.Bridge.Socket == old.Bridge.Socket {
 		t.Fatalf("after restart: bridge %+v, old %+v", cur.Bridge, old.Bridge)
 	}
-	waitFor(t, 2*time.Second, func() error {
+	testwait.For(t, 2*time.Second, func() error {
 		if procAlive(old.Bridge.PID) {
 			return fmt.Errorf("superseded bridge %d still running %s after the restart", old.Bridge.PID, time.Since(restarted))
 		}
 		return nil
 	})
-	waitFor(t, 2*time.Second, func() error {
+	testwait.For(t, 2*time.Second, func() error {
 		if got := sockets(e.home, name); !slices.Equal(got, []string{cur.Bridge.Socket}) {
 			return fmt.Errorf("sockets of @%s: %v, want only %s", name, got, cur.Bridge.Socket)
 		}

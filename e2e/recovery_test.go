@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -59,7 +60,7 @@ func TestTimeout_CancelsTheCallWithoutRestartOrResend(t *testing.T) {
 func serverOf(t *testing.T, bridgePID int) int {
 	t.Helper()
 	var pid int
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		kids := childrenOf(bridgePID)
 		if len(kids) != 1 {
 			return fmt.Errorf("children of bridge %d: %v, want its one server", bridgePID, kids)
@@ -104,7 +105,7 @@ func TestServerLost_NoticedAndRecovered(t *testing.T) {
 			e.connectTest(name)
 			s, _ := e.session(name)
 			tc.lose(t, e, name, s)
-			waitFor(t, 5*time.Second, func() error {
+			testwait.For(t, 5*time.Second, func() error {
 				evs := e.sessionEvents(name)
 				if countKind(evs, events.KindServerLost) == 0 || countKind(evs, events.KindBridgeExited) == 0 {
 					return fmt.Errorf("no server_lost and bridge_exited yet: %v", kindsOf(evs))
@@ -138,7 +139,7 @@ func TestServerLost_NoticedAndRecovered(t *testing.T) {
 			e.connectTest(name, "--restart", "never")
 			s, _ := e.session(name)
 			tc.lose(t, e, name, s)
-			waitFor(t, 5*time.Second, func() error {
+			testwait.For(t, 5*time.Second, func() error {
 				if cur, _ := e.session(name); cur.Status != projector.StatusCrashed || cur.Bridge != nil {
 					return fmt.Errorf("status %s, bridge %+v; want crashed without a bridge", cur.Status, cur.Bridge)
 				}
@@ -191,7 +192,7 @@ func TestHubKilled_BridgesKeepServingAndAreAdopted(t *testing.T) {
 	if err := syscall.Kill(oldHub, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if procAlive(oldHub) {
 			return fmt.Errorf("hub %d still running", oldHub)
 		}
@@ -227,7 +228,7 @@ func TestHubKilled_BridgesKeepServingAndAreAdopted(t *testing.T) {
 	if err := syscall.Kill(sb.Bridge.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		for _, ev := range e.sessionEvents(b, events.KindBridgeExited) {
 			if ev.PID == sb.Bridge.PID && ev.Generation == sb.Generation {
 				return nil
@@ -262,7 +263,7 @@ func TestDeadPID_ZombieOrGoneIsNeverAlive(t *testing.T) {
 	if err := syscall.Kill(hub, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if procAlive(hub) {
 			return fmt.Errorf("hub %d still running", hub)
 		}
@@ -271,7 +272,7 @@ func TestDeadPID_ZombieOrGoneIsNeverAlive(t *testing.T) {
 	if err := syscall.Kill(s.Bridge.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if procAlive(s.Bridge.PID) {
 			return fmt.Errorf("bridge %d still running", s.Bridge.PID)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -203,7 +204,7 @@ func TestCommands_EveryCommandOverStdioAndHTTP(t *testing.T) {
 			if !cl.Closed || !cl.AlreadyClosed {
 				t.Fatalf("second close --json: %+v, want closed and already_closed", cl)
 			}
-			waitFor(t, 5*time.Second, func() error {
+			testwait.For(t, 5*time.Second, func() error {
 				if pids := bridgePIDs(e.home, name); len(pids) != 0 {
 					return fmt.Errorf("bridges %v (were %v) still running after close", pids, bridge)
 				}
@@ -405,7 +406,7 @@ func TestConnect_BadInputFailsCleanly(t *testing.T) {
 		}
 		// The listing is the KV, which the hub folds from the log a moment after connect's
 		// own close and clean were appended: poll it.
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if got := listed(); !slices.Equal(got, want) {
 				return fmt.Errorf("%s: sessions %v, want unchanged %v", c.name, got, want)
 			}
@@ -423,7 +424,7 @@ func TestConnect_BadInputFailsCleanly(t *testing.T) {
 		case len(evs) != before:
 			t.Errorf("%s: appended events %v", c.name, kindsOf(evs[before:]))
 		}
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if pids := bridgePIDs(e.home, bad); len(pids) != 0 {
 				return fmt.Errorf("%s: bridges left running: %v", c.name, pids)
 			}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestStore_RemovedUnderARunningHub: `rm -rf $MCPCTL_HOME/hub` while the hub runs. The hub
@@ -34,7 +36,7 @@ func TestStore_RemovedUnderARunningHubIsNoticedAndOrphansAreStopped(t *testing.T
 		t.Fatal(err)
 	}
 	// The hub notices and ends by itself.
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if procAlive(hubs[0]) {
 			return fmt.Errorf("the hub (pid %d) still runs on a removed store", hubs[0])
 		}
@@ -48,7 +50,7 @@ func TestStore_RemovedUnderARunningHubIsNoticedAndOrphansAreStopped(t *testing.T
 	if r := e.ok("--json", "sessions"); strings.Contains(r.Stdout, `"lost"`) {
 		t.Errorf("sessions on the fresh store lists @lost: %s", r.Stdout)
 	}
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		for _, p := range append([]int{bridge}, servers...) {
 			if procAlive(p) {
 				return fmt.Errorf("pid %d (the bridge %d or its server) still runs", p, bridge)
@@ -86,7 +88,7 @@ func TestStore_CleanStopsBridgesTheLogDoesNotKnow(t *testing.T) {
 		t.Fatalf("the bridge %d exited with its hub", s.Bridge.PID)
 	}
 	r := e.ok("clean")
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		if procAlive(s.Bridge.PID) {
 			return fmt.Errorf("the bridge %d of a session the log does not know still runs (clean said %q)", s.Bridge.PID, r.Stdout)
 		}

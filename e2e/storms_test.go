@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -74,7 +75,7 @@ func newGeneration(t *testing.T, e *env, name string, before projector.Session, 
 // SIGKILL cannot remove its socket; `clean` does).
 func onlyBridge(t *testing.T, e *env, name string, s projector.Session) {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if pids := bridgePIDs(e.home, name); len(pids) != 1 || pids[0] != s.Bridge.PID {
 			return fmt.Errorf("@%s: live bridges %v, want only %d", name, pids, s.Bridge.PID)
 		}
@@ -101,7 +102,7 @@ func socketPID(path string) int {
 // noBridge waits until a session has no live bridge and no socket.
 func noBridge(t *testing.T, e *env, name string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if pids := bridgePIDs(e.home, name); len(pids) != 0 {
 			return fmt.Errorf("@%s: live bridges %v, want none", name, pids)
 		}
@@ -385,7 +386,7 @@ func TestStorms_HubKilledInTheMiddleOfAStorm(t *testing.T) {
 		go func() { wg.Wait(); close(stormDone) }()
 		// In the middle: the new generation's bridge exists (or, on a fast machine, the
 		// storm already ended).
-		waitFor(t, 30*time.Second, func() error {
+		testwait.For(t, 30*time.Second, func() error {
 			select {
 			case <-stormDone:
 				return nil
@@ -421,7 +422,7 @@ func TestStorms_HubKilledInTheMiddleOfAStorm(t *testing.T) {
 		// The next command starts a hub, which adopts or restarts what it finds.
 		e.ok("wait", "@"+name, "--for", "ready")
 		var after projector.Session
-		waitFor(t, 15*time.Second, func() error {
+		testwait.For(t, 15*time.Second, func() error {
 			after, _ = e.session(name)
 			if after.Status != projector.StatusReady || after.Generation <= before.Generation || after.Bridge == nil {
 				return fmt.Errorf("@%s: %s at generation %d, want ready past %d", name, after.Status, after.Generation, before.Generation)
@@ -478,7 +479,7 @@ func TestBridgeExit_KeepsTheSocketThatTookOverItsPath(t *testing.T) {
 	}
 
 	e.ok("close", "@"+name)
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if procAlive(s.Bridge.PID) {
 			return fmt.Errorf("bridge %d still running after close", s.Bridge.PID)
 		}

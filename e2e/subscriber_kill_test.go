@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestSubscribe_SIGKILLedSubscriberResumesFromItsCheckpointAndMissesNothing runs a durable
@@ -59,7 +60,7 @@ func TestSubscribe_SIGKILLedSubscriberResumesFromItsCheckpointAndMissesNothing(t
 	// Kill it while events are still arriving: a restart in the background.
 	done := make(chan result, 1)
 	go func() { done <- e.run("restart", "@"+name) }()
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if n := len(lines()); n < 6 {
 			return fmt.Errorf("%d events delivered so far", n)
 		}
@@ -78,7 +79,7 @@ func TestSubscribe_SIGKILLedSubscriberResumesFromItsCheckpointAndMissesNothing(t
 
 	probe = startProbe()
 	want := e.sessionEvents(name)
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		got := map[uint64]bool{}
 		for _, l := range lines() {
 			var ev events.Event

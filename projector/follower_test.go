@@ -13,24 +13,6 @@ import (
 	"github.com/mcpctl/mcpctl/events"
 )
 
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		<-tick.C
-	}
-}
-
 // hookStore is a MemStore whose Put can be made to fail, and that counts writes per key.
 type hookStore struct {
 	*MemStore

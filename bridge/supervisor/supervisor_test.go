@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -115,23 +116,6 @@ func openSupervisor(t *testing.T, log events.Log, found projector.Session) *fake
 	return sp
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", timeout, err)
-		}
-		<-tick.C
-	}
-}
-
 func started(t *testing.T, pid int, ready bool) []events.Event {
 	t.Helper()
 	created := events.New(events.KindCreated, testNode, testSession, 1)
@@ -154,7 +138,7 @@ func TestAdopt_DeadBridgeOfANeverReadyGenerationIsStartedAgainWithoutACrash(t *t
 	found := appendAll(t, log, started(t, pid, false)...)
 	sp := openSupervisor(t, log, found)
 
-	waitUntil(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if gens := sp.generations(); len(gens) != 1 || gens[0] != 2 {
 			return fmt.Errorf("spawned generations %v, want [2]", gens)
 		}
@@ -188,7 +172,7 @@ func TestAdopt_DeadBridgeOfAReadyGenerationIsACrash(t *testing.T) {
 	found := appendAll(t, log, started(t, pid, true)...)
 	openSupervisor(t, log, found)
 
-	waitUntil(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if s, _ := session(t, log); s.Status != projector.StatusCrashed {
 			return fmt.Errorf("session %s, want crashed", s.Status)
 		}

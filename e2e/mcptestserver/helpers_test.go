@@ -19,6 +19,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // binPath is the server binary built once by TestMain.
@@ -41,24 +43,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		<-tick.C
-	}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -96,7 +80,7 @@ func (n *notifications) byMethod(method string) []mcp.JSONRPCNotification {
 func (n *notifications) waitCount(t *testing.T, method string, want int) []mcp.JSONRPCNotification {
 	t.Helper()
 	var got []mcp.JSONRPCNotification
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		got = n.byMethod(method)
 		if len(got) < want {
 			return fmt.Errorf("%s: got %d notifications, want %d", method, len(got), want)

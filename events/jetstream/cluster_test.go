@@ -18,6 +18,7 @@ import (
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestCluster_ConfigIsTheComposeConfig fails when the loopback cluster the tests run and the
@@ -218,7 +219,14 @@ func TestCluster_LeaderLossDuringConditionalAppends(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) >= 20 })
+	testwait.For(t, 10*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acks) < 20 {
+			return fmt.Errorf("%d appends acknowledged, want 20 before the kill", len(acks))
+		}
+		return nil
+	})
 	leader := -1
 	for i, s := range c.Servers {
 		if s != nil && s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, events.EventsStream) {
@@ -231,7 +239,14 @@ func TestCluster_LeaderLossDuringConditionalAppends(t *testing.T) {
 	c.Stop(leader)
 	close(killed)
 	start := time.Now()
-	waitFor(t, 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return afterKil >= 20 })
+	testwait.For(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if afterKil < 20 {
+			return fmt.Errorf("%d appends acknowledged since the leader was killed, want 20", afterKil)
+		}
+		return nil
+	})
 	t.Logf("node %d (stream leader) killed; 20 acknowledged appends after %s", leader+1, time.Since(start).Round(time.Millisecond))
 	close(stop)
 	wg.Wait()
@@ -266,18 +281,5 @@ func TestCluster_LeaderLossDuringConditionalAppends(t *testing.T) {
 	}
 	if len(stored)-1 != len(acks) {
 		t.Logf("%d events stored, %d acknowledged (an append whose ack was lost is stored once)", len(stored)-1, len(acks))
-	}
-}
-
-func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		<-tick.C
 	}
 }

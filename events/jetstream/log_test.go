@@ -13,6 +13,7 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 func TestAppend_ConditionalWinsAndLoses(t *testing.T) {
@@ -260,7 +261,7 @@ func TestRead_UndecodablePayloadIsPassedOn(t *testing.T) {
 	if err := l.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if h, _ := l.Head(context.Background()); h != ok+1 {
 			return fmt.Errorf("head %d", h)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // helper is a re-executed test binary running one helper role.
@@ -300,7 +301,7 @@ func TestDialHub_FollowsRestartOnAnotherPort(t *testing.T) {
 	if err := WriteAddress(addr, Address{URL: s2.ClientURL(), PID: os.Getpid(), Started: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if !nc.IsConnected() {
 			return errors.New("not reconnected")
 		}

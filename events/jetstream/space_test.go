@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // smallDisk mounts a tmpfs of size at a fresh directory and unmounts it at cleanup. Without
@@ -113,7 +114,7 @@ func TestServer_RecoversFromAFullDiskOnceSpaceIsFreed(t *testing.T) {
 	if failed == nil {
 		t.Fatal("1000 writes on a full disk all succeeded")
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if s.StorageFault() == nil {
 			return errors.New("no storage fault reported after a failed write")
 		}
@@ -131,7 +132,7 @@ func TestServer_RecoversFromAFullDiskOnceSpaceIsFreed(t *testing.T) {
 		t.Fatalf("storage fault after reopen: %v", err)
 	}
 	// The same connections work again: a new append and a KV write.
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if _, err := l.Append(ctx, events.New(events.KindClosed, "n1", "a", 1), events.Unconditional()); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 func openStore(t testing.TB, s *Server) *Store {
@@ -105,7 +106,7 @@ func TestStore_WatchDeliversCurrentThenUpdates(t *testing.T) {
 		t.Fatalf("after delete %q, %v; want nil", v, ok)
 	}
 	cancel()
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		select {
 		case _, ok := <-ch:
 			if !ok {

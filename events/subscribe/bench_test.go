@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // BenchmarkDeliveryLatency measures how long after its append is acknowledged (stored and,
@@ -33,7 +34,7 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 		return nil
 	})
 	// Warm up: the subscription is live once an event appended now arrives.
-	waitFor(b, 10*time.Second, func() error {
+	testwait.For(b, 10*time.Second, func() error {
 		seq := h.appendEv(b, "bench", events.KindBridgeStopping, 1)
 		mu.Lock()
 		defer mu.Unlock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -116,23 +117,6 @@ func run(t testing.TB, c *Client, sub Subscription, h Handler) (stop func() erro
 	return stop
 }
 
-func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		<-tick.C
-	}
-}
-
 func wantSeqs(got func() []uint64, want []uint64) func() error {
 	return func() error {
 		g := got()
@@ -181,14 +165,14 @@ func TestSubscribe_DeliversInOrderFromEachStart(t *testing.T) {
 	t.Run("from the beginning, then live", func(t *testing.T) {
 		var got collector
 		run(t, c, Subscription{}, got.handle)
-		waitFor(t, 5*time.Second, wantSeqs(got.seqs, []uint64{s1, s2, s3}))
+		testwait.For(t, 5*time.Second, wantSeqs(got.seqs, []uint64{s1, s2, s3}))
 		s4 := h.appendEv(t, "b", events.KindBridgeReady, 1)
-		waitFor(t, 5*time.Second, wantSeqs(got.seqs, []uint64{s1, s2, s3, s4}))
+		testwait.For(t, 5*time.Second, wantSeqs(got.seqs, []uint64{s1, s2, s3, s4}))
 	})
 	t.Run("after a sequence", func(t *testing.T) {
 		var got collector
 		run(t, c, Subscription{Start: AfterSeq(s2)}, got.handle)
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if g := got.seqs(); len(g) == 0 || g[0] != s3 {
 				return fmt.Errorf("delivered %v, want it to start at %d", g, s3)
 			}
@@ -198,7 +182,7 @@ func TestSubscribe_DeliversInOrderFromEachStart(t *testing.T) {
 	t.Run("since a time", func(t *testing.T) {
 		var got collector
 		run(t, c, Subscription{Start: Since(mid)}, got.handle)
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if g := got.seqs(); len(g) == 0 || g[0] != s3 {
 				return fmt.Errorf("delivered %v, want it to start at %d", g, s3)
 			}
@@ -211,7 +195,7 @@ func TestSubscribe_DeliversInOrderFromEachStart(t *testing.T) {
 		// Whether the subscription began before this append is unknown; the one after the
 		// marker below is certain to be new.
 		var next uint64
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			next = h.appendEv(t, "a", events.KindBridgeStopping, 1)
 			for _, s := range got.seqs() {
 				if s == next {
@@ -243,9 +227,9 @@ func TestSubscribe_Filter(t *testing.T) {
 	run(t, c, Subscription{Filter: Filter{Sessions: []string{"b"}}}, bOnly.handle)
 	run(t, c, Subscription{Filter: Filter{Sessions: []string{"b", "c"}, Kinds: []events.Kind{events.KindBridgeReady}}}, readyBC.handle)
 	run(t, c, Subscription{Filter: Filter{Node: "n", Kinds: []events.Kind{events.KindBridgeExited}}}, exits.handle)
-	waitFor(t, 5*time.Second, wantSeqs(bOnly.seqs, []uint64{b1, b2}))
-	waitFor(t, 5*time.Second, wantSeqs(readyBC.seqs, []uint64{b2, c2}))
-	waitFor(t, 5*time.Second, wantSeqs(exits.seqs, []uint64{a2}))
+	testwait.For(t, 5*time.Second, wantSeqs(bOnly.seqs, []uint64{b1, b2}))
+	testwait.For(t, 5*time.Second, wantSeqs(readyBC.seqs, []uint64{b2, c2}))
+	testwait.For(t, 5*time.Second, wantSeqs(exits.seqs, []uint64{a2}))
 
 	if err := c.Subscribe(context.Background(), Subscription{Filter: Filter{Sessions: []string{"no/slash"}}}, bOnly.handle); !errors.Is(err, events.ErrInvalidName) {
 		t.Fatalf("bad session filter: %v, want ErrInvalidName", err)
@@ -286,7 +270,7 @@ func TestSubscribe_ResumesFromCheckpointWithoutGapsOrRepeats(t *testing.T) {
 	}
 	var first collector
 	stop := run(t, c, Subscription{Checkpoint: cp}, first.handle)
-	waitFor(t, 5*time.Second, wantSeqs(first.seqs, all))
+	testwait.For(t, 5*time.Second, wantSeqs(first.seqs, all))
 	stop()
 	// Events appended while no subscriber runs.
 	var missed []uint64
@@ -295,7 +279,7 @@ func TestSubscribe_ResumesFromCheckpointWithoutGapsOrRepeats(t *testing.T) {
 	}
 	var second collector
 	run(t, c, Subscription{Checkpoint: cp, Start: FromBeginning()}, second.handle)
-	waitFor(t, 5*time.Second, wantSeqs(second.seqs, missed))
+	testwait.For(t, 5*time.Second, wantSeqs(second.seqs, missed))
 }
 
 func TestSubscribe_SurvivesHubRestart(t *testing.T) {
@@ -304,7 +288,7 @@ func TestSubscribe_SurvivesHubRestart(t *testing.T) {
 	s1 := h.appendEv(t, "a", events.KindCreated, 1)
 	var got collector
 	run(t, c, Subscription{}, got.handle)
-	waitFor(t, 5*time.Second, wantSeqs(got.seqs, []uint64{s1}))
+	testwait.For(t, 5*time.Second, wantSeqs(got.seqs, []uint64{s1}))
 
 	// Restart the server on the same store; the address file names its new port.
 	if err := h.srv.Close(); err != nil {
@@ -329,7 +313,7 @@ func TestSubscribe_SurvivesHubRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := h.appendEv(t, "a", events.KindBridgeReady, 1)
-	waitFor(t, 15*time.Second, wantSeqs(got.seqs, []uint64{s1, s2}))
+	testwait.For(t, 15*time.Second, wantSeqs(got.seqs, []uint64{s1, s2}))
 }
 
 func TestClient_RestartAndCloseUseTheConditionalPath(t *testing.T) {

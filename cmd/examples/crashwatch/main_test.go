@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -88,7 +89,7 @@ func (h *home) ok(args ...string) string {
 func (h *home) crash(session string) {
 	h.t.Helper()
 	h.mcpctl("@"+session, "tools-call", "crash", "code:=3") // fails: the server dies mid-call
-	waitFor(h.t, 30*time.Second, func() error {
+	testwait.For(h.t, 30*time.Second, func() error {
 		var s projector.Session
 		out, err := h.mcpctl("--json", "@"+session, "wait", "--for", "ready")
 		if err != nil {
@@ -104,23 +105,6 @@ func (h *home) crash(session string) {
 		}
 		return nil
 	})
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		<-tick.C
-	}
 }
 
 // start runs crashwatch in the background until cleanup.
@@ -185,7 +169,7 @@ func TestCrashwatch_AlertsWhenASessionCrashesTwiceWithinAMinute(t *testing.T) {
 	h.crash("twice")
 	h.crash("twice")
 
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		if got := readAlerts(t, alerts); len(got) == 0 {
 			return errors.New("no alert yet")
 		}
@@ -200,7 +184,7 @@ func TestCrashwatch_AlertsWhenASessionCrashesTwiceWithinAMinute(t *testing.T) {
 	if got[0].Error == "" || !strings.Contains(got[0].Error, "exit status 3") {
 		t.Errorf("alert error = %q, want the server's exit", got[0].Error)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(posted) != 1 || posted[0] != got[0] {
@@ -220,7 +204,7 @@ func TestCrashwatch_ResumesFromItsCheckpointAndRebuildsTheWindow(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"--home", h.dir, "--out", alerts, "--checkpoint", cp}, io.Discard) }()
 	h.crash("s") // first crash, seen by the first run
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if _, err := os.Stat(cp); err != nil {
 			return err
 		}
@@ -230,7 +214,7 @@ func TestCrashwatch_ResumesFromItsCheckpointAndRebuildsTheWindow(t *testing.T) {
 	<-done
 	h.crash("s") // second crash while crashwatch is down
 	start(t, "--home", h.dir, "--out", alerts, "--checkpoint", cp)
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		got := readAlerts(t, alerts)
 		if len(got) != 1 || got[0].Session != "s" || got[0].Crashes != 2 {
 			return fmt.Errorf("alerts = %+v, want one for @s", got)
