@@ -91,7 +91,7 @@ func AppendRequest(b []byte, id json.RawMessage, method string, params json.RawM
 	b = append(b, mb...)
 	if len(params) > 0 {
 		b = append(b, `,"params":`...)
-		b = append(b, params...)
+		b = append(b, OneLine(params)...)
 	}
 	return append(b, "}\n"...)
 }
