@@ -87,7 +87,7 @@ func (f *fakeSpawner) generations() []uint64 {
 
 // openSupervisor starts a supervisor on log as a new hub would: with the sessions as found.
 // It feeds the supervisor each state the log reaches, as the hub's follower does.
-func openSupervisor(t *testing.T, log events.Log, found projector.Session) *fakeSpawner {
+func openSupervisor(t *testing.T, log events.Log, found projector.Session) (*fakeSpawner, *Supervisor) {
 	t.Helper()
 	sp := &fakeSpawner{done: make(chan struct{})}
 	sup := New(log, testNode, sp.spawn)
@@ -113,7 +113,7 @@ func openSupervisor(t *testing.T, log events.Log, found projector.Session) *fake
 		close(sp.done)
 		_ = sup.Close()
 	})
-	return sp
+	return sp, sup
 }
 
 func started(t *testing.T, pid int, ready bool) []events.Event {
@@ -136,7 +136,7 @@ func TestAdopt_DeadBridgeOfANeverReadyGenerationIsStartedAgainWithoutACrash(t *t
 	log := events.NewMemLog()
 	pid := deadPID(t)
 	found := appendAll(t, log, started(t, pid, false)...)
-	sp := openSupervisor(t, log, found)
+	sp, _ := openSupervisor(t, log, found)
 
 	testwait.For(t, 5*time.Second, func() error {
 		if gens := sp.generations(); len(gens) != 1 || gens[0] != 2 {
