@@ -1,6 +1,9 @@
 // Package projector folds the event log into the current state of every session. Apply is
 // the single definition of session state: the hub runs it live and materializes the result
-// into a KV bucket, and the CLI's --at time travel, doctor and the tests run the same fold.
+// into a KV bucket (Follower, Store), and the CLI's --at time travel, doctor and the tests
+// run the same fold. RequestRestart and RequestClose are the restart and close requests
+// under the concurrency rule: decide from the folded state, append conditionally, and on a
+// lost compare-and-set Refresh and decide again.
 package projector
 
 import (
