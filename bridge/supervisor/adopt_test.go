@@ -40,6 +40,17 @@ func readyWith(t *testing.T, log events.Log, pid int, start uint64) projector.Se
 	return appendAll(t, log, es...)
 }
 
+// waitAdopted waits until sup watches pid.
+func waitAdopted(t *testing.T, sup *Supervisor, pid int) {
+	t.Helper()
+	testwait.For(t, 5*time.Second, func() error {
+		if !watching(sup, pid) {
+			return fmt.Errorf("bridge %d not adopted", pid)
+		}
+		return nil
+	})
+}
+
 func watching(sup *Supervisor, pid int) bool {
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
@@ -56,12 +67,7 @@ func TestAdopt_LiveBridgeIsWatchedAndItsExitRecorded(t *testing.T) {
 	found := readyWith(t, log, pid, start)
 	sp, sup := openSupervisor(t, log, found)
 
-	testwait.For(t, 5*time.Second, func() error {
-		if !watching(sup, pid) {
-			return fmt.Errorf("bridge %d not adopted", pid)
-		}
-		return nil
-	})
+	waitAdopted(t, sup, pid)
 	if s, evs := session(t, log); s.LastSeq != found.LastSeq || s.Status != projector.StatusReady {
 		t.Errorf("after adoption: session %s at seq %d (%d events), want ready at %d with nothing appended", s.Status, s.LastSeq, len(evs), found.LastSeq)
 	}
@@ -126,12 +132,7 @@ func TestClose_LeavesAdoptedBridgesRunning(t *testing.T) {
 	pid := cmd.Process.Pid
 	found := readyWith(t, log, pid, start)
 	_, sup := openSupervisor(t, log, found)
-	testwait.For(t, 5*time.Second, func() error {
-		if !watching(sup, pid) {
-			return fmt.Errorf("bridge %d not adopted", pid)
-		}
-		return nil
-	})
+	waitAdopted(t, sup, pid)
 
 	if err := sup.Close(); err != nil {
 		t.Fatal(err)

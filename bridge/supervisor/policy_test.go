@@ -65,21 +65,9 @@ func newCrashLoop(t *testing.T, policy events.RestartPolicy, tune func(*Supervis
 	if err := l.sup.Open(context.Background(), []projector.Session{found}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the hub's follower: every state the log reaches goes to the supervisor
-		defer wg.Done()
-		s := found
-		_ = l.log.Follow(ctx, events.Query{Node: testNode, Session: testSession, AfterSeq: found.LastSeq}, func(e events.Event) error {
-			s = projector.Apply(s, e)
-			l.sup.Notify(s)
-			return nil
-		})
-	}()
+	stop := follow(l.log, l.sup, found)
 	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
+		stop()
 		_ = l.sup.Close()
 		l.mu.Lock()
 		for _, ch := range l.exits {

@@ -95,6 +95,18 @@ func openSupervisor(t *testing.T, log events.Log, found projector.Session) (*fak
 	if err := sup.Open(context.Background(), []projector.Session{found}); err != nil {
 		t.Fatal(err)
 	}
+	stop := follow(log, sup, found)
+	t.Cleanup(func() {
+		stop()
+		close(sp.done)
+		_ = sup.Close()
+	})
+	return sp, sup
+}
+
+// follow feeds sup every state the session reaches after found, as the hub's follower
+// does, until stop is called.
+func follow(log events.Log, sup *Supervisor, found projector.Session) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -107,13 +119,7 @@ func openSupervisor(t *testing.T, log events.Log, found projector.Session) (*fak
 			return nil
 		})
 	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		close(sp.done)
-		_ = sup.Close()
-	})
-	return sp, sup
+	return func() { cancel(); wg.Wait() }
 }
 
 func started(t *testing.T, pid int, ready bool) []events.Event {
