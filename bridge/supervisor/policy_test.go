@@ -35,22 +35,19 @@ func (c *fakeClock) Advance(d time.Duration) {
 // every spawned generation becomes ready when the test says so and exits with the code the
 // test gives it. The supervisor records the exit itself, as with a real child.
 type crashLoop struct {
+	*fakeSpawner
 	t     *testing.T
 	log   *events.MemLog
 	sup   *Supervisor
 	clock *fakeClock
-
-	mu    sync.Mutex
-	exits map[uint64]chan int // generation -> its bridge's exit code
-	gens  []uint64            // generations spawned, in order
 }
 
 // newCrashLoop creates a session with restart policy policy and starts a supervisor for it
 // (tune adjusts the supervisor before Open). The supervisor spawns generation 1 at once.
 func newCrashLoop(t *testing.T, policy events.RestartPolicy, tune func(*Supervisor)) *crashLoop {
 	t.Helper()
-	l := &crashLoop{t: t, log: events.NewMemLog(), clock: &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
-		exits: map[uint64]chan int{}}
+	l := &crashLoop{fakeSpawner: newFakeSpawner(), t: t, log: events.NewMemLog(),
+		clock: &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	created := events.New(events.KindCreated, testNode, testSession, 1)
 	created.Server = &events.Server{Transport: events.TransportStdio, Command: "server"}
 	created.Restart = policy
@@ -69,32 +66,9 @@ func newCrashLoop(t *testing.T, policy events.RestartPolicy, tune func(*Supervis
 	t.Cleanup(func() {
 		stop()
 		_ = l.sup.Close()
-		l.mu.Lock()
-		for _, ch := range l.exits {
-			close(ch) // bridges still running end with the test
-		}
-		l.mu.Unlock()
+		close(l.done) // bridges still running end with the test
 	})
 	return l
-}
-
-func (l *crashLoop) spawn(_ context.Context, s projector.Session) (*Child, error) {
-	ch := make(chan int, 1)
-	l.mu.Lock()
-	l.exits[s.Generation] = ch
-	l.gens = append(l.gens, s.Generation)
-	l.mu.Unlock()
-	// A pid above the kernel's pid_max: no live process can have it, so nothing is killed.
-	return &Child{PID: 1<<22 + int(s.Generation), StartTime: 1, Socket: "/nonexistent.sock", Wait: func() (*int, string) {
-		code := <-ch
-		return &code, ""
-	}}, nil
-}
-
-func (l *crashLoop) spawned() []uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]uint64(nil), l.gens...)
 }
 
 // crash waits for generation g's bridge to be recorded, makes it ready, then makes it
@@ -113,11 +87,7 @@ func (l *crashLoop) crash(g uint64) {
 	if _, err := l.log.Append(context.Background(), ready, events.After(s.LastSeq)); err != nil {
 		l.t.Fatalf("bridge_ready for generation %d: %v", g, err)
 	}
-	l.mu.Lock()
-	exit := l.exits[g]
-	delete(l.exits, g)
-	l.mu.Unlock()
-	exit <- 1
+	l.exit(g, 1)
 	testwait.For(l.t, 5*time.Second, func() error {
 		if s, _ := session(l.t, l.log); s.LastExit == nil || s.LastExit.Generation != g {
 			return fmt.Errorf("no exit of generation %d recorded (last exit %+v)", g, s.LastExit)
@@ -154,7 +124,7 @@ func (l *crashLoop) reasons(k events.Kind) []string {
 }
 
 func TestNew_PolicyDefaults(t *testing.T) {
-	s := New(events.NewMemLog(), testNode, (&fakeSpawner{}).spawn)
+	s := New(events.NewMemLog(), testNode, newFakeSpawner().spawn)
 	if s.BackoffBase != 100*time.Millisecond || s.BackoffMax != 30*time.Second || s.BurstLimit != 5 || s.BurstWindow != time.Minute {
 		t.Errorf("New: backoff %s doubling up to %s, burst %d in %s; want 100ms up to 30s, 5 in 1m0s",
 			s.BackoffBase, s.BackoffMax, s.BurstLimit, s.BurstWindow)
@@ -177,7 +147,7 @@ func TestPolicy_ACrashedReadySessionIsRestarted(t *testing.T) {
 			if got := l.reasons(events.KindRestartRequested); len(got) != 1 || got[0] != want {
 				t.Errorf("restart reasons %q, want [%q]", got, want)
 			}
-			if got := l.spawned(); fmt.Sprint(got) != "[1 2]" {
+			if got := l.generations(); fmt.Sprint(got) != "[1 2]" {
 				t.Errorf("spawned generations %v, want [1 2]", got)
 			}
 		})
@@ -213,7 +183,7 @@ func TestPolicy_WhatIsNotRestarted(t *testing.T) {
 			if crashed.Status != projector.StatusCrashed {
 				t.Fatalf("fixture: session %s, want crashed", crashed.Status)
 			}
-			sup := New(log, testNode, (&fakeSpawner{done: make(chan struct{})}).spawn)
+			sup := New(log, testNode, newFakeSpawner().spawn)
 			sup.BackoffBase = time.Hour // an armed timer must not fire during the test
 			if err := sup.Open(context.Background(), nil); err != nil {
 				t.Fatal(err)
@@ -290,7 +260,7 @@ func TestPolicy_BurstLimitFailsTheSession(t *testing.T) {
 	if got := l.reasons(events.KindRestartRequested); len(got) != DefaultBurstLimit {
 		t.Errorf("%d restarts requested, want %d", len(got), DefaultBurstLimit)
 	}
-	if got := l.spawned(); len(got) != DefaultBurstLimit+1 {
+	if got := l.generations(); len(got) != DefaultBurstLimit+1 {
 		t.Errorf("spawned generations %v, want 1 to %d", got, DefaultBurstLimit+1)
 	}
 }

@@ -60,23 +60,43 @@ func session(t *testing.T, log events.Log) (projector.Session, []events.Event) {
 	return s, evs
 }
 
-// fakeSpawner records the generations it was asked to start; its children run until the
-// test ends.
+// fakeSpawner records the generations it was asked to start. Each bridge runs until the
+// test makes it exit (exit) or the test ends (done closed: exit code 0).
 type fakeSpawner struct {
-	mu   sync.Mutex
-	gens []uint64
-	done chan struct{}
+	mu    sync.Mutex
+	gens  []uint64
+	exits map[uint64]chan int // generation -> its bridge's exit code
+	done  chan struct{}
+}
+
+func newFakeSpawner() *fakeSpawner {
+	return &fakeSpawner{exits: map[uint64]chan int{}, done: make(chan struct{})}
 }
 
 func (f *fakeSpawner) spawn(_ context.Context, s projector.Session) (*Child, error) {
+	ch := make(chan int, 1)
 	f.mu.Lock()
 	f.gens = append(f.gens, s.Generation)
+	f.exits[s.Generation] = ch
 	f.mu.Unlock()
-	return &Child{PID: 1 << 22, StartTime: 1, Socket: "/nonexistent.sock", Wait: func() (*int, string) {
-		<-f.done
+	// A pid above the kernel's pid_max (at most 1<<22): no live process has it, so nothing
+	// is ever killed.
+	return &Child{PID: 1<<22 + int(s.Generation), StartTime: 1, Socket: "/nonexistent.sock", Wait: func() (*int, string) {
 		code := 0
+		select {
+		case code = <-ch:
+		case <-f.done:
+		}
 		return &code, ""
 	}}, nil
+}
+
+// exit makes generation g's bridge exit with code.
+func (f *fakeSpawner) exit(g uint64, code int) {
+	f.mu.Lock()
+	ch := f.exits[g]
+	f.mu.Unlock()
+	ch <- code
 }
 
 func (f *fakeSpawner) generations() []uint64 {
@@ -89,7 +109,7 @@ func (f *fakeSpawner) generations() []uint64 {
 // It feeds the supervisor each state the log reaches, as the hub's follower does.
 func openSupervisor(t *testing.T, log events.Log, found projector.Session) (*fakeSpawner, *Supervisor) {
 	t.Helper()
-	sp := &fakeSpawner{done: make(chan struct{})}
+	sp := newFakeSpawner()
 	sup := New(log, testNode, sp.spawn)
 	sup.BackoffBase = time.Hour // no policy restart within a test
 	if err := sup.Open(context.Background(), []projector.Session{found}); err != nil {
