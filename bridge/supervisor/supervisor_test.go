@@ -105,23 +105,32 @@ func (f *fakeSpawner) generations() []uint64 {
 	return append([]uint64(nil), f.gens...)
 }
 
-// openSupervisor starts a supervisor on log as a new hub would: with the sessions as found.
-// It feeds the supervisor each state the log reaches, as the hub's follower does.
+// openSupervisor starts a supervisor on log as a new hub would: with the sessions as found,
+// fed each state the log reaches; its bridges are fakes that run until the test ends.
 func openSupervisor(t *testing.T, log events.Log, found projector.Session) (*fakeSpawner, *Supervisor) {
 	t.Helper()
 	sp := newFakeSpawner()
-	sup := New(log, testNode, sp.spawn)
-	sup.BackoffBase = time.Hour // no policy restart within a test
+	sup := runSupervisor(t, log, found, sp.spawn, DefaultStopGrace)
+	t.Cleanup(func() { close(sp.done) }) // runs before the supervisor's cleanup
+	return sp, sup
+}
+
+// runSupervisor opens a supervisor for the session found in log, fed by a follower, with
+// StopGrace grace; it is closed when the test ends.
+func runSupervisor(t *testing.T, log events.Log, found projector.Session, spawn SpawnFunc, grace time.Duration) *Supervisor {
+	t.Helper()
+	sup := New(log, testNode, spawn)
+	sup.StopGrace = grace
+	sup.BackoffBase = time.Hour // no policy restart within these tests
 	if err := sup.Open(context.Background(), []projector.Session{found}); err != nil {
 		t.Fatal(err)
 	}
 	stop := follow(log, sup, found)
 	t.Cleanup(func() {
 		stop()
-		close(sp.done)
 		_ = sup.Close()
 	})
-	return sp, sup
+	return sup
 }
 
 // follow feeds sup every state the session reaches after found, as the hub's follower
