@@ -367,27 +367,23 @@ func (r *bridgeRun) appendWhile(ctx context.Context, s projector.Session, e even
 	// append whose acknowledgement was lost with the hub is recognized when it is retried,
 	// instead of being stored twice. A bridge process appends each kind once.
 	id := fmt.Sprintf("bridge-%s-%s-%s-%d-%d", e.Type, r.node, r.name, r.gen, r.pid)
-	for {
-		if !want(s) {
-			return s, false, nil
+	var seen projector.Session // the state the append was decided on
+	next, seq, err := projector.Update(ctx, r.log, s, id, func(cur projector.Session) (*events.Event, error) {
+		seen = cur
+		if !want(cur) {
+			return nil, nil
 		}
-		seq, err := r.log.Append(ctx, e, events.Expect{LastSeq: s.LastSeq, MsgID: id})
-		if err == nil {
-			// Read rather than assume: a retried append recognized by its id may have
-			// landed after events this copy has not seen.
-			if next, err := projector.Refresh(ctx, r.log, s); err == nil && next.LastSeq >= seq {
-				return next, true, nil
-			}
-			e.Seq = seq
-			return projector.Apply(s, e), true, nil
-		}
-		if !errors.Is(err, events.ErrConflict) {
-			return s, false, err
-		}
-		if s, err = projector.Refresh(ctx, r.log, s); err != nil {
-			return s, false, err
-		}
+		return &e, nil
+	})
+	if err != nil || seq == 0 {
+		return next, false, err
 	}
+	// Read rather than assume: a retried append recognized by its id may have landed
+	// after events this copy has not seen.
+	if later, err := projector.Refresh(ctx, r.log, seen); err == nil && later.LastSeq >= seq {
+		return later, true, nil
+	}
+	return next, true, nil
 }
 
 // lost records that this generation lost its server (or never reached it).
