@@ -36,10 +36,27 @@ func countKind(t *testing.T, log events.Log, k events.Kind) int {
 	return n
 }
 
-func TestUpdate_StartAppendsAndReturnsTheFoldedState(t *testing.T) {
-	ctx := context.Background()
+// readyFixture is a memory log holding one ready session, @a at generation 1.
+func readyFixture(t *testing.T) (context.Context, *events.MemLog, Session) {
+	t.Helper()
 	log := events.NewMemLog()
-	s := readySession(t, log, "a")
+	return context.Background(), log, readySession(t, log, "a")
+}
+
+// wantJoined checks that got is the one pending generation 2, requested for reason, and
+// that the log holds that one request only.
+func wantJoined(t *testing.T, log events.Log, got Session, reason string) {
+	t.Helper()
+	if got.Generation != 2 || got.Status != StatusRestarting || got.Reason != reason {
+		t.Fatalf("joined state = gen %d status %s reason %q, want gen 2 restarting reason %q", got.Generation, got.Status, got.Reason, reason)
+	}
+	if n := countKind(t, log, events.KindRestartRequested); n != 1 {
+		t.Fatalf("restart_requested events = %d, want 1", n)
+	}
+}
+
+func TestUpdate_StartAppendsAndReturnsTheFoldedState(t *testing.T) {
+	ctx, log, s := readyFixture(t)
 	calls := 0
 	got, seq, err := Update(ctx, log, s, "", restartDecision("start", &calls))
 	if err != nil || seq == 0 {
@@ -55,9 +72,7 @@ func TestUpdate_StartAppendsAndReturnsTheFoldedState(t *testing.T) {
 }
 
 func TestUpdate_JoinAppendsNothingWhenARestartIsPending(t *testing.T) {
-	ctx := context.Background()
-	log := events.NewMemLog()
-	s := readySession(t, log, "a")
+	ctx, log, s := readyFixture(t)
 	pending, _, err := RequestRestart(ctx, log, s, "first", timeZero)
 	if err != nil {
 		t.Fatal(err)
@@ -67,18 +82,11 @@ func TestUpdate_JoinAppendsNothingWhenARestartIsPending(t *testing.T) {
 	if err != nil || seq != 0 {
 		t.Fatalf("Update with a restart pending = seq %d err %v, want a join (seq 0, no error)", seq, err)
 	}
-	if got.Generation != 2 || got.Reason != "first" {
-		t.Fatalf("joined state = gen %d reason %q, want gen 2 reason first", got.Generation, got.Reason)
-	}
-	if n := countKind(t, log, events.KindRestartRequested); n != 1 {
-		t.Fatalf("restart_requested events = %d, want 1", n)
-	}
+	wantJoined(t, log, got, "first")
 }
 
 func TestUpdate_ClosedSessionIsDecideError(t *testing.T) {
-	ctx := context.Background()
-	log := events.NewMemLog()
-	s := readySession(t, log, "a")
+	ctx, log, s := readyFixture(t)
 	closed, _, err := RequestClose(ctx, log, s, "bye")
 	if err != nil {
 		t.Fatal(err)
@@ -113,9 +121,7 @@ func TestUpdate_NotFoundIsDecideError(t *testing.T) {
 // Another writer appends between the loser's read and its append: the loser's append
 // fails, it folds the winner's event from the log and joins it.
 func TestUpdate_ConflictThenJoin(t *testing.T) {
-	ctx := context.Background()
-	log := events.NewMemLog()
-	s := readySession(t, log, "a")
+	ctx, log, s := readyFixture(t)
 	calls := 0
 	inner := restartDecision("loser", &calls)
 	competed := false
@@ -135,19 +141,12 @@ func TestUpdate_ConflictThenJoin(t *testing.T) {
 	if calls != 2 {
 		t.Fatalf("decide called %d times, want 2 (once before the conflict, once after the refresh)", calls)
 	}
-	if got.Generation != 2 || got.Status != StatusRestarting || got.Reason != "winner" {
-		t.Fatalf("loser sees gen %d status %s reason %q, want the winner's gen 2 restarting", got.Generation, got.Status, got.Reason)
-	}
-	if n := countKind(t, log, events.KindRestartRequested); n != 1 {
-		t.Fatalf("restart_requested events = %d, want 1", n)
-	}
+	wantJoined(t, log, got, "winner")
 }
 
 // A retried append under the same message id is recognized, not stored twice.
 func TestUpdate_MsgIDStoresARetriedAppendOnce(t *testing.T) {
-	ctx := context.Background()
-	log := events.NewMemLog()
-	s := readySession(t, log, "a")
+	ctx, log, s := readyFixture(t)
 	decide := func(cur Session) (*events.Event, error) {
 		e := events.New(events.KindServerLost, cur.Node, cur.Name, cur.Generation)
 		return &e, nil
