@@ -107,7 +107,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	br := &bridgeRun{log: log, node: node, name: o.session, gen: o.generation, logger: logger, pid: os.Getpid(), red: red}
 	var s projector.Session
 	err = untilHub(ctx, logger, "read the session", func(ctx context.Context) (err error) {
-		s, err = br.current(ctx, store)
+		s, err = projector.Current(ctx, store, log, node, o.session)
 		return err
 	})
 	if err != nil {
@@ -340,18 +340,6 @@ type bridgeRun struct {
 	red    *redactor // hides secret values in what is recorded
 
 	freshNext bool // the generation that superseded this one asked for a fresh MCP session
-}
-
-// current reads the session from the KV and folds what the KV has not caught up with.
-func (r *bridgeRun) current(ctx context.Context, store projector.Store) (projector.Session, error) {
-	s, err := projector.Load(ctx, store, r.node, r.name)
-	if err != nil && !errors.Is(err, events.ErrNotFound) {
-		return s, err
-	}
-	if s.Name == "" {
-		s = projector.Session{Node: r.node, Name: r.name}
-	}
-	return projector.Refresh(ctx, r.log, s)
 }
 
 // mine says whether s still wants this bridge: the same generation, live, and no other
