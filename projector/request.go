@@ -32,7 +32,7 @@ type RestartOptions struct {
 
 // RequestRestartWith is RequestRestart with options.
 func RequestRestartWith(ctx context.Context, log events.Log, s Session, o RestartOptions) (Session, bool, error) {
-	s, seq, err := Update(ctx, log, s, "", func(s Session) (*events.Event, error) {
+	s, seq, err := Update(ctx, log, s, nil, func(s Session) (*events.Event, error) {
 		switch {
 		case s.Status == "" || s.Cleaned:
 			return nil, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrNotFound}
@@ -74,7 +74,7 @@ func (s Session) Satisfies(since time.Time) bool {
 // expecting s.LastSeq while the (refreshed) session is open. It returns the state after
 // and whether this caller closed it (false: it was closed, cleaned or never created).
 func RequestClose(ctx context.Context, log events.Log, s Session, reason string) (Session, bool, error) {
-	s, seq, err := Update(ctx, log, s, "", func(s Session) (*events.Event, error) {
+	s, seq, err := Update(ctx, log, s, nil, func(s Session) (*events.Event, error) {
 		if !s.IsOpen() {
 			return nil, nil
 		}

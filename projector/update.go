@@ -20,20 +20,26 @@ type Decide func(cur Session) (*events.Event, error)
 // that some writer won, so the loop ends as soon as decide sees what the winners did;
 // ctx bounds it.
 //
-// msgID, when not empty, is the message id of every attempt: an append the log already
-// stored under that id (its acknowledgement lost with the hub) is recognized rather than
-// stored twice. Empty: a fresh id per attempt.
+// msgID, when not nil, gives each attempt's message id (it is called once per append): an
+// append the log already stored under that id (its acknowledgement lost with the hub) is
+// recognized rather than stored twice. A writer that retries across calls returns the same
+// id every time; one that wants an id per attempt returns a new one. Nil: the log makes a
+// fresh id per attempt.
 //
 // It returns the state after: s with the appended event applied, or the state decide last
 // saw when it appended nothing or failed; and the sequence appended (0: none). Errors of
 // the log other than a conflict, and decide's, are returned as they are.
-func Update(ctx context.Context, log events.Log, s Session, msgID string, decide Decide) (Session, uint64, error) {
+func Update(ctx context.Context, log events.Log, s Session, msgID func() string, decide Decide) (Session, uint64, error) {
 	for {
 		e, err := decide(s)
 		if err != nil || e == nil {
 			return s, 0, err
 		}
-		seq, err := log.Append(ctx, *e, events.Expect{LastSeq: s.LastSeq, MsgID: msgID})
+		cond := events.After(s.LastSeq)
+		if msgID != nil {
+			cond.MsgID = msgID()
+		}
+		seq, err := log.Append(ctx, *e, cond)
 		if err == nil {
 			ev := *e
 			ev.Seq = seq

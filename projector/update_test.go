@@ -58,7 +58,7 @@ func wantJoined(t *testing.T, log events.Log, got Session, reason string) {
 func TestUpdate_StartAppendsAndReturnsTheFoldedState(t *testing.T) {
 	ctx, log, s := readyFixture(t)
 	calls := 0
-	got, seq, err := Update(ctx, log, s, "", restartDecision("start", &calls))
+	got, seq, err := Update(ctx, log, s, nil, restartDecision("start", &calls))
 	if err != nil || seq == 0 {
 		t.Fatalf("Update on a ready session = seq %d err %v, want an append", seq, err)
 	}
@@ -78,7 +78,7 @@ func TestUpdate_JoinAppendsNothingWhenARestartIsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	got, seq, err := Update(ctx, log, pending, "", restartDecision("second", &calls))
+	got, seq, err := Update(ctx, log, pending, nil, restartDecision("second", &calls))
 	if err != nil || seq != 0 {
 		t.Fatalf("Update with a restart pending = seq %d err %v, want a join (seq 0, no error)", seq, err)
 	}
@@ -93,7 +93,7 @@ func TestUpdate_ClosedSessionIsDecideError(t *testing.T) {
 	}
 	head, _ := log.Head(ctx)
 	calls := 0
-	got, seq, err := Update(ctx, log, closed, "", restartDecision("x", &calls))
+	got, seq, err := Update(ctx, log, closed, nil, restartDecision("x", &calls))
 	if !errors.Is(err, events.ErrClosed) || seq != 0 {
 		t.Fatalf("Update on a closed session = seq %d err %v, want ErrClosed and no append", seq, err)
 	}
@@ -109,7 +109,7 @@ func TestUpdate_NotFoundIsDecideError(t *testing.T) {
 	ctx := context.Background()
 	log := events.NewMemLog()
 	calls := 0
-	_, seq, err := Update(ctx, log, Session{Node: "n", Name: "nope"}, "", restartDecision("x", &calls))
+	_, seq, err := Update(ctx, log, Session{Node: "n", Name: "nope"}, nil, restartDecision("x", &calls))
 	if !errors.Is(err, events.ErrNotFound) || seq != 0 {
 		t.Fatalf("Update on an unknown session = seq %d err %v, want ErrNotFound and no append", seq, err)
 	}
@@ -134,7 +134,7 @@ func TestUpdate_ConflictThenJoin(t *testing.T) {
 		}
 		return inner(cur)
 	}
-	got, seq, err := Update(ctx, log, s, "", decide)
+	got, seq, err := Update(ctx, log, s, nil, decide)
 	if err != nil || seq != 0 {
 		t.Fatalf("loser's Update = seq %d err %v, want a join after the conflict", seq, err)
 	}
@@ -151,11 +151,11 @@ func TestUpdate_MsgIDStoresARetriedAppendOnce(t *testing.T) {
 		e := events.New(events.KindServerLost, cur.Node, cur.Name, cur.Generation)
 		return &e, nil
 	}
-	_, first, err := Update(ctx, log, s, "id-1", decide)
+	_, first, err := Update(ctx, log, s, func() string { return "id-1" }, decide)
 	if err != nil || first == 0 {
 		t.Fatalf("first Update = seq %d err %v", first, err)
 	}
-	_, again, err := Update(ctx, log, s, "id-1", decide)
+	_, again, err := Update(ctx, log, s, func() string { return "id-1" }, decide)
 	if err != nil || again != first {
 		t.Fatalf("retried Update = seq %d err %v, want the first append's seq %d", again, err, first)
 	}

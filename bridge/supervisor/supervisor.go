@@ -445,7 +445,7 @@ func (s *Supervisor) policy(ctx context.Context, sess projector.Session) {
 func (s *Supervisor) appendWhile(ctx context.Context, cur projector.Session, e events.Event, want func(projector.Session) bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, DefaultAppendBudget)
 	defer cancel()
-	_, seq, err := projector.Update(ctx, s.Log, cur, "", func(cur projector.Session) (*events.Event, error) {
+	_, seq, err := projector.Update(ctx, s.Log, cur, nil, func(cur projector.Session) (*events.Event, error) {
 		if !want(cur) {
 			return nil, nil
 		}

@@ -201,7 +201,7 @@ func undoCreate(ctx context.Context, hub *HubConn, name string, gen uint64, ref 
 		return
 	}
 	for _, kind := range []events.Kind{events.KindClosed, events.KindCleaned} {
-		if s, _, err = projector.Update(ctx, hub.Log, s, "", func(s projector.Session) (*events.Event, error) {
+		if s, _, err = projector.Update(ctx, hub.Log, s, nil, func(s projector.Session) (*events.Event, error) {
 			if s.Generation != gen || (kind == events.KindClosed && !s.IsOpen()) || s.Cleaned {
 				return nil, nil
 			}
@@ -277,12 +277,15 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 			removeSecrets(hub.Home, ref) // our create lost: the winner has its own file
 		}
 	}()
-	// One message id for the create, kept for the retry below; an attempt that lost the
-	// compare-and-set stored nothing under it.
-	msgID := fmt.Sprintf("connect-%s-%d-%d", t.Name, os.Getpid(), time.Now().UnixNano())
+	// A message id per attempt; the last one is kept for the retry below.
+	var msgID string
+	newID := func() string {
+		msgID = fmt.Sprintf("connect-%s-%d-%d", t.Name, os.Getpid(), time.Now().UnixNano())
+		return msgID
+	}
 	var create *events.Event // the create last decided on, and the state it expected
 	var expected uint64
-	s, seq, err := projector.Update(ctx, hub.Log, s, msgID, func(s projector.Session) (*events.Event, error) {
+	s, seq, err := projector.Update(ctx, hub.Log, s, newID, func(s projector.Session) (*events.Event, error) {
 		create = nil
 		if s.IsOpen() {
 			if !sameServer(s.Server, t.Server) {

@@ -288,7 +288,7 @@ func runClean(ctx context.Context, o *cleanOptions) error {
 		// Closed first when --all finds it open, then cleaned: one decision a round.
 		for {
 			var seq uint64
-			s, seq, err = projector.Update(ctx, hub.Log, s, "", func(s projector.Session) (*events.Event, error) {
+			s, seq, err = projector.Update(ctx, hub.Log, s, nil, func(s projector.Session) (*events.Event, error) {
 				if s.Cleaned || (s.Status.Live() && !o.all) {
 					return nil, nil
 				}

@@ -356,7 +356,7 @@ func (r *bridgeRun) appendWhile(ctx context.Context, s projector.Session, e even
 	// instead of being stored twice. A bridge process appends each kind once.
 	id := fmt.Sprintf("bridge-%s-%s-%s-%d-%d", e.Type, r.node, r.name, r.gen, r.pid)
 	var seen projector.Session // the state the append was decided on
-	next, seq, err := projector.Update(ctx, r.log, s, id, func(cur projector.Session) (*events.Event, error) {
+	next, seq, err := projector.Update(ctx, r.log, s, func() string { return id }, func(cur projector.Session) (*events.Event, error) {
 		seen = cur
 		if !want(cur) {
 			return nil, nil
