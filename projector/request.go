@@ -2,7 +2,6 @@ package projector
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
@@ -33,37 +32,27 @@ type RestartOptions struct {
 
 // RequestRestartWith is RequestRestart with options.
 func RequestRestartWith(ctx context.Context, log events.Log, s Session, o RestartOptions) (Session, bool, error) {
-	reason, since := o.Reason, o.Since
-	for {
+	s, seq, err := Update(ctx, log, s, nil, func(s Session) (*events.Event, error) {
 		switch {
 		case s.Status == "" || s.Cleaned:
-			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrNotFound}
+			return nil, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrNotFound}
 		case !s.IsOpen():
-			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrClosed}
+			return nil, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: events.ErrClosed}
 		case s.Status == StatusStarting || s.Status == StatusRestarting:
-			return s, false, nil // join the pending generation
-		case s.Satisfies(since):
-			return s, false, nil
+			return nil, nil // join the pending generation
+		case s.Satisfies(o.Since):
+			return nil, nil
 		}
 		next, err := events.NextGeneration(s.Generation)
 		if err != nil {
-			return s, false, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: err}
+			return nil, &events.SessionError{Op: "restart", Node: s.Node, Session: s.Name, Err: err}
 		}
 		e := events.New(events.KindRestartRequested, s.Node, s.Name, next)
-		e.Reason = reason
+		e.Reason = o.Reason
 		e.Fresh = o.Fresh
-		seq, err := log.Append(ctx, e, events.After(s.LastSeq))
-		if err == nil {
-			e.Seq = seq
-			return Apply(s, e), true, nil
-		}
-		if !errors.Is(err, events.ErrConflict) {
-			return s, false, err
-		}
-		if s, err = Refresh(ctx, log, s); err != nil {
-			return s, false, err
-		}
-	}
+		return &e, nil
+	})
+	return s, seq != 0, err
 }
 
 // Satisfies reports whether the session's current generation answers a restart asked for at
@@ -85,20 +74,13 @@ func (s Session) Satisfies(since time.Time) bool {
 // expecting s.LastSeq while the (refreshed) session is open. It returns the state after
 // and whether this caller closed it (false: it was closed, cleaned or never created).
 func RequestClose(ctx context.Context, log events.Log, s Session, reason string) (Session, bool, error) {
-	for s.IsOpen() {
+	s, seq, err := Update(ctx, log, s, nil, func(s Session) (*events.Event, error) {
+		if !s.IsOpen() {
+			return nil, nil
+		}
 		e := events.New(events.KindClosed, s.Node, s.Name, s.Generation)
 		e.Reason = reason
-		seq, err := log.Append(ctx, e, events.After(s.LastSeq))
-		if err == nil {
-			e.Seq = seq
-			return Apply(s, e), true, nil
-		}
-		if !errors.Is(err, events.ErrConflict) {
-			return s, false, err
-		}
-		if s, err = Refresh(ctx, log, s); err != nil {
-			return s, false, err
-		}
-	}
-	return s, false, nil
+		return &e, nil
+	})
+	return s, seq != 0, err
 }

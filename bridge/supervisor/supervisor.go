@@ -439,31 +439,23 @@ func (s *Supervisor) policy(ctx context.Context, sess projector.Session) {
 }
 
 // appendWhile appends e expecting the session's last sequence, as long as want holds for
-// the session's current state. On a lost compare-and-set it folds the events it missed onto
-// its copy of the state (read straight from the log, so a lagging KV cannot mislead it) and
-// decides again. It reports whether e was appended.
+// the session's current state (projector.Update: on a lost compare-and-set it folds the
+// events it missed, read straight from the log so a lagging KV cannot mislead it, and
+// decides again). It reports whether e was appended.
 func (s *Supervisor) appendWhile(ctx context.Context, cur projector.Session, e events.Event, want func(projector.Session) bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, DefaultAppendBudget)
 	defer cancel()
-	for {
+	_, seq, err := projector.Update(ctx, s.Log, cur, nil, func(cur projector.Session) (*events.Event, error) {
 		if !want(cur) {
-			return false
+			return nil, nil
 		}
-		_, err := s.Log.Append(ctx, e, events.After(cur.LastSeq))
-		if err == nil {
-			return true
-		}
-		if !errors.Is(err, events.ErrConflict) {
-			s.Logger.Error("append", "session", cur.Name, "type", e.Type, "err", err)
-			return false
-		}
-		next, err := projector.Refresh(ctx, s.Log, cur)
-		if err != nil {
-			s.Logger.Error("refresh after conflict", "session", cur.Name, "err", err)
-			return false
-		}
-		cur = next
+		return &e, nil
+	})
+	if err != nil { // the append's error, or the refresh's after a conflict
+		s.Logger.Error("append", "session", cur.Name, "type", e.Type, "err", err)
+		return false
 	}
+	return seq != 0
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }

@@ -201,24 +201,15 @@ func undoCreate(ctx context.Context, hub *HubConn, name string, gen uint64, ref 
 		return
 	}
 	for _, kind := range []events.Kind{events.KindClosed, events.KindCleaned} {
-		for {
+		if s, _, err = projector.Update(ctx, hub.Log, s, nil, func(s projector.Session) (*events.Event, error) {
 			if s.Generation != gen || (kind == events.KindClosed && !s.IsOpen()) || s.Cleaned {
-				break
+				return nil, nil
 			}
 			e := events.New(kind, hub.Node, name, gen)
 			e.Reason = "connect failed: " + cause.Error()
-			seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
-			if err == nil {
-				e.Seq = seq
-				s = projector.Apply(s, e)
-				break
-			}
-			if !errors.Is(err, events.ErrConflict) {
-				return
-			}
-			if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
-				return
-			}
+			return &e, nil
+		}); err != nil {
+			return
 		}
 	}
 	removeSecrets(hub.Home, ref)
@@ -286,19 +277,27 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 			removeSecrets(hub.Home, ref) // our create lost: the winner has its own file
 		}
 	}()
-	for {
+	// A message id per attempt; the last one is kept for the retry below.
+	var msgID string
+	newID := func() string {
+		msgID = fmt.Sprintf("connect-%s-%d-%d", t.Name, os.Getpid(), time.Now().UnixNano())
+		return msgID
+	}
+	var create *events.Event // the create last decided on, and the state it expected
+	var expected uint64
+	s, seq, err := projector.Update(ctx, hub.Log, s, newID, func(s projector.Session) (*events.Event, error) {
+		create = nil
 		if s.IsOpen() {
 			if !sameServer(s.Server, t.Server) {
-				return r, withHint(&events.SessionError{Op: "connect", Session: t.Name,
+				return nil, withHint(&events.SessionError{Op: "connect", Session: t.Name,
 					Err: fmt.Errorf("%w with another server (%s)", events.ErrExists, serverLabel(s.Server))}, ExitUsage,
 					"pick another name, or: mcpctl close @"+t.Name)
 			}
-			r.Action = "reused"
-			break
+			return nil, nil // reuse it
 		}
 		gen, err := events.NextGeneration(s.Generation)
 		if err != nil {
-			return r, generationsExhaustedErr("connect", t.Name, err)
+			return nil, generationsExhaustedErr("connect", t.Name, err)
 		}
 		if ref == "" {
 			sec := secrets{Headers: t.Headers, Env: t.Env, URL: t.RealURL}
@@ -306,7 +305,7 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 				sec.Inherited = inheritedEnv(os.Environ())
 			}
 			if ref, err = writeSecrets(hub.Home, t.Name, sec); err != nil {
-				return r, fmt.Errorf("store secrets: %w", err)
+				return nil, fmt.Errorf("store secrets: %w", err)
 			}
 		}
 		e := events.New(events.KindCreated, hub.Node, t.Name, gen)
@@ -315,32 +314,27 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 		e.Server = &srv
 		e.Restart = policy
 		e.Reason = "connect"
-		msgID := fmt.Sprintf("connect-%s-%d-%d", t.Name, os.Getpid(), time.Now().UnixNano())
-		seq, err := hub.Log.Append(ctx, e, events.Expect{LastSeq: s.LastSeq, MsgID: msgID})
-		if err != nil && ctx.Err() != nil {
-			// Interrupted while appending: the event may be stored without this process having
-			// seen the acknowledgement. Retrying with the same message id is idempotent and
-			// tells which; a create of ours must not be left behind.
-			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if _, err2 := hub.Log.Append(bg, e, events.Expect{LastSeq: s.LastSeq, MsgID: msgID}); err2 == nil {
-				undoCreate(bg, hub, t.Name, e.Generation, ref, err)
-			}
-			cancel()
-			r.Action = "failed"
-			return r, err
+		create, expected = &e, s.LastSeq
+		return &e, nil
+	})
+	switch {
+	case err != nil && create != nil && ctx.Err() != nil:
+		// Interrupted while appending: the event may be stored without this process having
+		// seen the acknowledgement. Retrying with the same message id is idempotent and
+		// tells which; a create of ours must not be left behind.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if _, err2 := hub.Log.Append(bg, *create, events.Expect{LastSeq: expected, MsgID: msgID}); err2 == nil {
+			undoCreate(bg, hub, t.Name, create.Generation, ref, err)
 		}
-		if err == nil {
-			e.Seq = seq
-			s = projector.Apply(s, e)
-			r.Action = "created"
-			break
-		}
-		if !errors.Is(err, events.ErrConflict) {
-			return r, err
-		}
-		if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
-			return r, err
-		}
+		cancel()
+		r.Action = "failed"
+		return r, err
+	case err != nil:
+		return r, err
+	case seq != 0:
+		r.Action = "created"
+	default:
+		r.Action = "reused"
 	}
 	if noWait {
 		r.State = s

@@ -220,22 +220,9 @@ func newCmdClose(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			closedNow := false
-			for s.IsOpen() {
-				e := events.New(events.KindClosed, hub.Node, name, s.Generation)
-				e.Reason = "explicit: mcpctl close"
-				seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
-				if err == nil {
-					e.Seq = seq
-					s, closedNow = projector.Apply(s, e), true
-					break
-				}
-				if !errors.Is(err, events.ErrConflict) {
-					return err
-				}
-				if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
-					return err
-				}
+			s, closedNow, err := projector.RequestClose(ctx, hub.Log, s, "explicit: mcpctl close")
+			if err != nil {
+				return err
 			}
 			if s.Status == "" || (s.Cleaned && !closedNow) {
 				return notFoundErr(target)
@@ -294,35 +281,35 @@ func runClean(ctx context.Context, o *cleanOptions) error {
 		if err != nil {
 			return err
 		}
+		reason := "mcpctl clean"
+		if o.all {
+			reason = "mcpctl clean --all"
+		}
+		// Closed first when --all finds it open, then cleaned: one decision a round.
 		for {
-			if s.Cleaned || (s.Status.Live() && !o.all) {
+			var seq uint64
+			s, seq, err = projector.Update(ctx, hub.Log, s, nil, func(s projector.Session) (*events.Event, error) {
+				if s.Cleaned || (s.Status.Live() && !o.all) {
+					return nil, nil
+				}
+				kind := events.KindCleaned
+				if s.IsOpen() && o.all {
+					kind = events.KindClosed
+				}
+				e := events.New(kind, hub.Node, s.Name, s.Generation)
+				e.Reason = reason
+				return &e, nil
+			})
+			if err != nil {
+				return err
+			}
+			if seq == 0 {
 				break
 			}
-			kind := events.KindCleaned
-			if s.IsOpen() && o.all {
-				kind = events.KindClosed
-			}
-			e := events.New(kind, hub.Node, s.Name, s.Generation)
-			e.Reason = "mcpctl clean"
-			if o.all {
-				e.Reason = "mcpctl clean --all"
-			}
-			seq, err := hub.Log.Append(ctx, e, events.After(s.LastSeq))
-			if err == nil {
-				e.Seq = seq
-				s = projector.Apply(s, e)
-				if kind == events.KindCleaned {
-					cleaned = append(cleaned, s.Name)
-					removeSecrets(hub.Home, s.Server.Secrets)
-					break
-				}
-				continue // closed: now clean it
-			}
-			if !errors.Is(err, events.ErrConflict) {
-				return err
-			}
-			if s, err = projector.Refresh(ctx, hub.Log, s); err != nil {
-				return err
+			if s.Cleaned {
+				cleaned = append(cleaned, s.Name)
+				removeSecrets(hub.Home, s.Server.Secrets)
+				break
 			}
 		}
 	}

@@ -43,35 +43,15 @@ func parseSessionArg(arg string) (string, error) {
 }
 
 // loadSession reads a session from the KV and folds whatever the KV has not caught up
-// with yet, straight from the log (a session created a millisecond ago is visible).
+// with yet, straight from the log (projector.Current).
 func loadSession(ctx context.Context, hub *HubConn, name string) (projector.Session, error) {
-	s, err := loadSessionKV(ctx, hub, name)
-	if err != nil {
-		return s, err
-	}
-	// One direct get tells whether the KV is current; only a lagging KV costs a read of the
-	// session's newer events.
-	last, err := hub.Log.LastSeq(ctx, hub.Node, name)
-	if err != nil {
-		return s, err
-	}
-	if last == s.LastSeq {
-		return s, nil
-	}
-	return projector.Refresh(ctx, hub.Log, s)
+	return projector.Current(ctx, hub.Store, hub.Log, hub.Node, name)
 }
 
 // loadSessionKV reads the session as the KV has it: one round trip, for the fast path of a
 // call to a ready bridge. Decisions that append go through loadSession.
 func loadSessionKV(ctx context.Context, hub *HubConn, name string) (projector.Session, error) {
-	s, err := projector.Load(ctx, hub.Store, hub.Node, name)
-	if err != nil && !errors.Is(err, events.ErrNotFound) {
-		return s, err
-	}
-	if s.Name == "" {
-		s = projector.Session{Node: hub.Node, Name: name}
-	}
-	return s, nil
+	return projector.Stored(ctx, hub.Store, hub.Node, name)
 }
 
 func notFoundErr(name string) error {

@@ -107,7 +107,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	br := &bridgeRun{log: log, node: node, name: o.session, gen: o.generation, logger: logger, pid: os.Getpid(), red: red}
 	var s projector.Session
 	err = untilHub(ctx, logger, "read the session", func(ctx context.Context) (err error) {
-		s, err = br.current(ctx, store)
+		s, err = projector.Current(ctx, store, log, node, o.session)
 		return err
 	})
 	if err != nil {
@@ -342,18 +342,6 @@ type bridgeRun struct {
 	freshNext bool // the generation that superseded this one asked for a fresh MCP session
 }
 
-// current reads the session from the KV and folds what the KV has not caught up with.
-func (r *bridgeRun) current(ctx context.Context, store projector.Store) (projector.Session, error) {
-	s, err := projector.Load(ctx, store, r.node, r.name)
-	if err != nil && !errors.Is(err, events.ErrNotFound) {
-		return s, err
-	}
-	if s.Name == "" {
-		s = projector.Session{Node: r.node, Name: r.name}
-	}
-	return projector.Refresh(ctx, r.log, s)
-}
-
 // mine says whether s still wants this bridge: the same generation, live, and no other
 // bridge process recorded for it.
 func (r *bridgeRun) mine(s projector.Session) bool {
@@ -367,27 +355,23 @@ func (r *bridgeRun) appendWhile(ctx context.Context, s projector.Session, e even
 	// append whose acknowledgement was lost with the hub is recognized when it is retried,
 	// instead of being stored twice. A bridge process appends each kind once.
 	id := fmt.Sprintf("bridge-%s-%s-%s-%d-%d", e.Type, r.node, r.name, r.gen, r.pid)
-	for {
-		if !want(s) {
-			return s, false, nil
+	var seen projector.Session // the state the append was decided on
+	next, seq, err := projector.Update(ctx, r.log, s, func() string { return id }, func(cur projector.Session) (*events.Event, error) {
+		seen = cur
+		if !want(cur) {
+			return nil, nil
 		}
-		seq, err := r.log.Append(ctx, e, events.Expect{LastSeq: s.LastSeq, MsgID: id})
-		if err == nil {
-			// Read rather than assume: a retried append recognized by its id may have
-			// landed after events this copy has not seen.
-			if next, err := projector.Refresh(ctx, r.log, s); err == nil && next.LastSeq >= seq {
-				return next, true, nil
-			}
-			e.Seq = seq
-			return projector.Apply(s, e), true, nil
-		}
-		if !errors.Is(err, events.ErrConflict) {
-			return s, false, err
-		}
-		if s, err = projector.Refresh(ctx, r.log, s); err != nil {
-			return s, false, err
-		}
+		return &e, nil
+	})
+	if err != nil || seq == 0 {
+		return next, false, err
 	}
+	// Read rather than assume: a retried append recognized by its id may have landed
+	// after events this copy has not seen.
+	if later, err := projector.Refresh(ctx, r.log, seen); err == nil && later.LastSeq >= seq {
+		return later, true, nil
+	}
+	return next, true, nil
 }
 
 // lost records that this generation lost its server (or never reached it).
