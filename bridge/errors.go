@@ -7,14 +7,6 @@ import (
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
 
-// ErrExpired and ErrUnauthorized are the two rpc errors cmd/cli/bridgeproc still names
-// through this package. They go as soon as it imports bridge/rpc itself (bridge.go is
-// being rewritten on another branch, I12-rule; editing it here would collide).
-var (
-	ErrExpired      = rpc.ErrExpired
-	ErrUnauthorized = rpc.ErrUnauthorized
-)
-
 // upstreamError turns an error from Upstream.Call that is not a JSON-RPC error into the
 // error object a socket client receives.
 func upstreamError(err error) *rpc.RPCError {

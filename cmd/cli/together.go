@@ -47,7 +47,7 @@ func launchedTogetherAt(own time.Time) time.Time {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if k, ok := restartKey(args[1:]); !ok || k != key {
+		if k, ok := restartKey(args[1:]); !ok || k != key || !sameTarget(pid) {
 			continue
 		}
 		st, err := proc.ReadStat(pid)
@@ -59,6 +59,31 @@ func launchedTogetherAt(own time.Time) time.Time {
 		}
 	}
 	return earliest
+}
+
+// targetEnv names the variables that say which home, node and cluster a command acts on:
+// a sibling restarting a session of the same name elsewhere (another home: parallel tests
+// share their parent) is another request.
+var targetEnv = []string{"MCPCTL_HOME", "MCPCTL_NODE", "MCPCTL_NATS_URL"}
+
+// sameTarget reports whether process pid acts on the same home, node and cluster as this one.
+func sameTarget(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	theirs := map[string]string{}
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			theirs[k] = v
+		}
+	}
+	for _, k := range targetEnv {
+		if theirs[k] != os.Getenv(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // siblings lists the other children of this process's parent (every thread's: a Go parent

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpctl/mcpctl/bridge"
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/cmd/cli"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
@@ -321,9 +322,9 @@ func untilHub(ctx context.Context, logger *slog.Logger, what string, op func(con
 
 func classifyLoss(err error) (events.Kind, int) {
 	switch {
-	case errors.Is(err, bridge.ErrExpired):
+	case errors.Is(err, rpc.ErrExpired):
 		return events.KindExpired, bridgeExitExpired
-	case errors.Is(err, bridge.ErrUnauthorized):
+	case errors.Is(err, rpc.ErrUnauthorized):
 		return events.KindUnauthorized, bridgeExitUnauthorized
 	}
 	return events.KindServerLost, bridgeExitLost
