@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // A /proc start time becomes the latest wall-clock moment the process may have started:
@@ -53,5 +58,39 @@ func TestRestartKey(t *testing.T) {
 		if got, ok := restartKey(tc.args); got != tc.want || ok != tc.ok {
 			t.Errorf("restartKey(%q) = %q, %v; want %q, %v", tc.args, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// A sibling restarting a session of the same name counts only on the same home and node:
+// parallel tests share their parent, and each runs on a home of its own.
+func TestSameTarget_ComparesHomeNodeAndCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  bool
+	}{
+		{"same environment", nil, true},
+		{"another home", []string{"MCPCTL_HOME=/elsewhere"}, false},
+		{"another node", []string{"MCPCTL_NODE=other-node"}, false},
+		{"a cluster", []string{"MCPCTL_NATS_URL=nats://127.0.0.1:1"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sleep", "30")
+			cmd.Env = append(os.Environ(), tc.extra...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			// Right after Start the child may still be in execve, its environment not yet set up.
+			testwait.For(t, 5*time.Second, func() error {
+				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid)); err != nil || len(b) == 0 {
+					return fmt.Errorf("environ of %d not readable yet: %v", cmd.Process.Pid, err)
+				}
+				return nil
+			})
+			if got := sameTarget(cmd.Process.Pid); got != tc.want {
+				t.Errorf("sameTarget of a process with %q = %v, want %v", tc.extra, got, tc.want)
+			}
+		})
 	}
 }

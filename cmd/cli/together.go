@@ -69,7 +69,7 @@ var targetEnv = []string{"MCPCTL_HOME", "MCPCTL_NODE", "MCPCTL_NATS_URL"}
 // sameTarget reports whether process pid acts on the same home, node and cluster as this one.
 func sameTarget(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
+	if err != nil || len(b) == 0 { // empty while it is still in execve: unknown, not the same
 		return false
 	}
 	theirs := map[string]string{}
