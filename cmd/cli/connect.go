@@ -212,6 +212,9 @@ func undoCreate(ctx context.Context, hub *HubConn, name string, gen uint64, ref 
 			return
 		}
 	}
+	if s.Server.Secrets == ref && !s.Cleaned {
+		return // the incarnation lives on (another process restarted it): it needs the file
+	}
 	removeSecrets(hub.Home, ref)
 }
 
@@ -318,13 +321,20 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 		return &e, nil
 	})
 	switch {
-	case err != nil && create != nil && ctx.Err() != nil:
-		// Interrupted while appending: the event may be stored without this process having
-		// seen the acknowledgement. Retrying with the same message id is idempotent and
-		// tells which; a create of ours must not be left behind.
+	case err != nil && create != nil && !errors.Is(err, events.ErrConflict):
+		// The append failed without a verdict (interrupted, timed out against a stalled hub,
+		// the connection lost): the event may be stored without this process having seen the
+		// acknowledgement. Retrying with the same message id is idempotent and tells which;
+		// a create of ours must not be left behind, and a stored create must keep its
+		// secrets file until it is undone, or the session could never start again.
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if _, err2 := hub.Log.Append(bg, *create, events.Expect{LastSeq: expected, MsgID: msgID}); err2 == nil {
-			undoCreate(bg, hub, t.Name, create.Generation, ref, err)
+		_, err2 := hub.Log.Append(bg, *create, events.Expect{LastSeq: expected, MsgID: msgID})
+		switch {
+		case err2 == nil:
+			undoCreate(bg, hub, t.Name, create.Generation, ref, err) // removes the file once undone
+			ref = ""
+		case !errors.Is(err2, events.ErrConflict):
+			ref = "" // still unknown: keep the file (clean removes it with the session)
 		}
 		cancel()
 		r.Action = "failed"
