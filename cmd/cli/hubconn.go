@@ -315,7 +315,8 @@ func spawnHub(ctx context.Context, f *Factory, home Home) (int, error) {
 	return pid, nil
 }
 
-// stopHubProcess asks the hub in addr to stop and waits until its process is gone.
+// stopHubProcess asks the hub in addr to stop (SIGTERM, then SIGKILL after timeout) and
+// waits on a pidfd until its process is gone.
 func stopHubProcess(ctx context.Context, addr jetstream.Address, timeout time.Duration) error {
 	start, err := proc.StartTime(addr.PID)
 	if err != nil {
@@ -324,22 +325,15 @@ func stopHubProcess(ctx context.Context, addr jetstream.Address, timeout time.Du
 	if !isHubProcess(addr.PID) {
 		return nil // the PID was reused by something else
 	}
-	if err := syscall.Kill(addr.PID, syscall.SIGTERM); err != nil {
+	pfd, err := proc.OpenPidfd(addr.PID, start)
+	if errors.Is(err, proc.ErrNoProcess) {
 		return nil
 	}
-	deadline := time.Now().Add(timeout)
-	for proc.Alive(addr.PID, start) {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(addr.PID, syscall.SIGKILL)
-			deadline = time.Now().Add(timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollInterval):
-		}
+	if err != nil {
+		return err
 	}
-	return nil
+	defer pfd.Close()
+	return pfd.Stop(ctx, timeout)
 }
 
 func isHubProcess(pid int) bool {
