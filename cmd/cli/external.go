@@ -182,23 +182,18 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 		}
 	}
 	logStart := fileSize(home.HubLog())
-	pid, err := spawnHub(ctx, f, home)
+	pid, ready, err := spawnHub(ctx, f, home)
 	if err != nil {
 		return jetstream.Address{}, err
 	}
-	for {
-		if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.PID == pid {
-			return addr, nil
-		}
-		if _, err := proc.StartTime(pid); err != nil {
-			return jetstream.Address{}, hubStartError(home, pid, logStart)
-		}
-		select {
-		case <-lctx.Done():
-			return jetstream.Address{}, fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, lctx.Err())
-		case <-time.After(pollInterval):
-		}
+	if err := awaitHub(lctx, ready, home, pid, logStart); err != nil {
+		return jetstream.Address{}, err
 	}
+	addr, err := jetstream.ReadAddress(home.AddressFile())
+	if err != nil || addr.PID != pid {
+		return jetstream.Address{}, fmt.Errorf("the hub (pid %d) said it serves, but hub.json does not name it: %v", pid, fmt.Sprint(addr.PID, err))
+	}
+	return addr, nil
 }
 
 // DialBridgeConn connects a bridge to the event log: the cluster in external mode, else

@@ -105,29 +105,18 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 		}
 	}
 	logStart := fileSize(home.HubLog()) // what this hub writes comes after it
-	pid, err := spawnHub(ctx, f, home)
+	pid, ready, err := spawnHub(ctx, f, home)
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for {
-		addr, err := jetstream.ReadAddress(home.AddressFile())
-		if err == nil && addr.PID == pid {
-			h, err := dialHub(ctx, home, node, token, f.Build())
-			if err == nil {
-				return h, nil
-			}
-			lastErr = err
-		}
-		if _, err := proc.StartTime(pid); err != nil {
-			return nil, hubStartError(home, pid, logStart)
-		}
-		select {
-		case <-lctx.Done():
-			return nil, fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, errors.Join(lastErr, lctx.Err()))
-		case <-time.After(pollInterval):
-		}
+	if err := awaitHub(lctx, ready, home, pid, logStart); err != nil {
+		return nil, err
 	}
+	h, err := dialHub(ctx, home, node, token, f.Build())
+	if err != nil {
+		return nil, fmt.Errorf("the hub (pid %d) said it serves, but: %w", pid, err)
+	}
+	return h, nil
 }
 
 // joinStoreOwner handles a live hub that owns the store but did not answer the dial. It
@@ -282,37 +271,46 @@ func dialHub(ctx context.Context, home Home, node, token, build string) (*HubCon
 
 // spawnHub starts `mcpctl hub run` detached: its own session, stdin from /dev/null, output to
 // the hub log. It never inherits the caller's pipes: a daemon holding them makes $(mcpctl …)
-// and test harnesses hang.
-func spawnHub(ctx context.Context, f *Factory, home Home) (int, error) {
+// and test harnesses hang. Its one extra descriptor is the write end of the readiness pipe
+// (hubready.go), whose read end is returned for awaitHub.
+func spawnHub(ctx context.Context, f *Factory, home Home) (int, *os.File, error) {
 	exe, err := f.Executable()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	logf, err := os.OpenFile(home.HubLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("open hub log: %w", err)
+		return 0, nil, fmt.Errorf("open hub log: %w", err)
 	}
 	defer logf.Close()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer devnull.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return 0, nil, fmt.Errorf("readiness pipe: %w", err)
+	}
+	defer readyW.Close() // the hub holds its own copy: EOF comes when it is gone
 	cmd := exec.Command(exe, "hub", "run")
 	_, external, _ := f.clusterOptions()
-	cmd.Env = append(append(daemonEnv(os.Environ(), external), f.externalEnv()...), "MCPCTL_HOME="+home.Dir)
+	cmd.Env = append(append(daemonEnv(os.Environ(), external), f.externalEnv()...),
+		"MCPCTL_HOME="+home.Dir, hubReadyEnv+"="+strconv.Itoa(hubReadyFD))
 	cmd.Stdin = devnull
 	cmd.Stdout = logf
 	cmd.Stderr = logf
+	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start hub: %w", err)
+		ready.Close()
+		return 0, nil, fmt.Errorf("start hub: %w", err)
 	}
 	pid := cmd.Process.Pid
 	// Reap it if it dies while we wait; once we exit, init does.
 	go func() { _ = cmd.Wait() }()
-	return pid, nil
+	return pid, ready, nil
 }
 
 // stopHubProcess asks the hub in addr to stop (SIGTERM, then SIGKILL after timeout) and
