@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 )
 
@@ -137,7 +138,7 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 	var (
 		lastErr error
 		named   bool // hub.json names the owner
-		pause   = pollInterval
+		pause   = backoff.New(pollInterval, hubRedialPause)
 	)
 	for {
 		addr, err := jetstream.ReadAddress(home.AddressFile())
@@ -175,12 +176,9 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 		if _, err := proc.StartTime(owner); err != nil {
 			return nil, nil // gone, and its lock with it
 		}
-		select {
-		case <-lctx.Done():
+		if pause.Wait(lctx) != nil {
 			return nil, hubNotAnswering(home, owner, named, lastErr, lctx)
-		case <-time.After(pause):
 		}
-		pause = min(2*pause, hubRedialPause)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/cmd/cli"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -295,7 +296,7 @@ var (
 func untilHub(ctx context.Context, logger *slog.Logger, what string, op func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(ctx, hubWait)
 	defer cancel()
-	pause := hubWaitPause
+	pause := backoff.New(hubWaitPause, hubWaitPauseMax)
 	waiting := false
 	for {
 		err := op(wctx)
@@ -312,11 +313,7 @@ func untilHub(ctx context.Context, logger *slog.Logger, what string, op func(con
 			waiting = true
 			logger.Warn("waiting for the hub", "for", what, "err", err, "up_to", hubWait)
 		}
-		select {
-		case <-wctx.Done():
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, hubWaitPauseMax)
+		_ = pause.Wait(wctx) // a deadline that passes is seen by the next attempt
 	}
 }
 
