@@ -167,7 +167,7 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 	lock := flock.New(home.SpawnLock())
 	lctx, cancel := context.WithTimeout(ctx, hubStartTimeout)
 	defer cancel()
-	ok, err := lock.TryLockContext(lctx, pollInterval)
+	ok, err := lock.TryLockContext(lctx, spawnLockRetry)
 	if err != nil || !ok {
 		return jetstream.Address{}, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
 	}

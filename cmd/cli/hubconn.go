@@ -28,7 +28,9 @@ import (
 const (
 	hubStartTimeout = 15 * time.Second
 	hubStopTimeout  = 10 * time.Second
-	pollInterval    = 2 * time.Millisecond
+	// spawnLockRetry: how often a locked spawn lock is tried again (flock cannot wait
+	// with a deadline). It is held for one hub's start-up.
+	spawnLockRetry = 2 * time.Millisecond
 )
 
 // HubConn is a CLI's connection to the running hub.
@@ -50,7 +52,7 @@ func (h *HubConn) Close() {
 
 // connectHub returns a connection to this home's hub, starting one when none answers.
 // Fast path: read the address file, dial. Slow path, under the spawn lock: check again,
-// replace a hub of another build, start a hub, wait for its address.
+// replace a hub of another build, start a hub, wait on its readiness pipe (hubready.go).
 func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	if o, external, err := f.clusterOptions(); err != nil {
 		return nil, err
@@ -88,7 +90,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	}
 
 	lock := flock.New(home.SpawnLock())
-	ok, err := lock.TryLockContext(lctx, pollInterval)
+	ok, err := lock.TryLockContext(lctx, spawnLockRetry)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
 	}
@@ -138,7 +140,7 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 	var (
 		lastErr error
 		named   bool // hub.json names the owner
-		pause   = backoff.New(pollInterval, hubRedialPause)
+		pause   = backoff.New(hubRedialFirst, hubRedialPause)
 	)
 	for {
 		addr, err := jetstream.ReadAddress(home.AddressFile())
@@ -182,8 +184,12 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 	}
 }
 
-// hubRedialPause bounds the pause between dials of a hub that does not answer.
-const hubRedialPause = 100 * time.Millisecond
+// The pauses between dials of a hub that does not answer grow from hubRedialFirst to
+// hubRedialPause.
+const (
+	hubRedialFirst = 2 * time.Millisecond
+	hubRedialPause = 100 * time.Millisecond
+)
 
 // replaceHub stops a hub that the liveness rule says must be replaced.
 func replaceHub(ctx context.Context, pid int, why string) error {
