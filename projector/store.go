@@ -221,3 +221,38 @@ func parsePosition(v []byte) (uint64, error) {
 }
 
 func formatPosition(pos uint64) []byte { return strconv.AppendUint(nil, pos, 10) }
+
+// KeyWatcher delivers a key's current value, then each new one (nil: deleted), until ctx
+// ends; then the channel is closed. The JetStream store is one.
+type KeyWatcher interface {
+	Watch(ctx context.Context, key string) (<-chan []byte, error)
+}
+
+// WaitNodePosition waits until node's follower has materialized the log up to seq, and
+// returns the position it saw. It reads the position once (NodePosition, the keys of
+// before included), then watches the node's own key, which a running follower writes: no
+// polling. It returns ctx's error, with the last position seen, when ctx ends first.
+func WaitNodePosition(ctx context.Context, store Store, w KeyWatcher, node string, seq uint64) (uint64, error) {
+	pos, err := NodePosition(ctx, store, node)
+	if err != nil || pos >= seq {
+		return pos, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates, err := w.Watch(wctx, PositionKeyFor(node))
+	if err != nil {
+		return pos, fmt.Errorf("watch position: %w", err)
+	}
+	for v := range updates {
+		if v == nil {
+			continue
+		}
+		if p, err := parsePosition(v); err == nil && p > pos {
+			pos = p
+		}
+		if pos >= seq {
+			return pos, nil
+		}
+	}
+	return pos, ctx.Err()
+}

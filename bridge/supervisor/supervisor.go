@@ -295,14 +295,17 @@ func (s *Supervisor) adopt(ctx context.Context, sess projector.Session) {
 		s.buryUnwatched(ctx, sess, t)
 		return
 	}
-	wait, err := pidfdWait(b.PID, b.PIDStartTime)
+	pfd, err := proc.OpenPidfd(b.PID, b.PIDStartTime)
 	if err != nil {
 		s.Logger.Warn("adopt bridge", "session", sess.Name, "pid", b.PID, "err", err)
 		s.buryUnwatched(ctx, sess, t)
 		return
 	}
 	s.Logger.Info("adopted bridge", "session", sess.Name, "generation", b.Generation, "pid", b.PID)
-	s.track(sess.Name, t, func() (*int, string, bool) { return nil, "", wait(s.ctx) })
+	s.track(sess.Name, t, func() (*int, string, bool) {
+		defer pfd.Close()
+		return nil, "", pfd.Wait(s.ctx)
+	})
 }
 
 // buryUnwatched records a bridge that ended while no hub watched it. When its generation

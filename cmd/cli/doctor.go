@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -245,26 +246,16 @@ func humanBytes(n uint64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// waitPosition waits until the KV has materialized the log up to seq.
-func waitPosition(ctx context.Context, store projector.Store, node string, seq uint64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		pos, err := projector.NodePosition(ctx, store, node)
-		if err != nil {
-			return err
-		}
-		if pos >= seq {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("KV position %d after %s", pos, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollInterval):
-		}
+// waitPosition waits until the KV has materialized the log up to seq, watching the
+// follower's position key.
+func waitPosition(ctx context.Context, store *jetstream.Store, node string, seq uint64, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pos, err := projector.WaitNodePosition(wctx, store, store, node, seq)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("KV position %d after %s", pos, timeout)
 	}
+	return err
 }
 
 // storageCheck shows the space the store has and the limits it runs with: the free space

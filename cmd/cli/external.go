@@ -167,7 +167,7 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 	lock := flock.New(home.SpawnLock())
 	lctx, cancel := context.WithTimeout(ctx, hubStartTimeout)
 	defer cancel()
-	ok, err := lock.TryLockContext(lctx, pollInterval)
+	ok, err := lock.TryLockContext(lctx, spawnLockRetry)
 	if err != nil || !ok {
 		return jetstream.Address{}, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
 	}
@@ -182,23 +182,18 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 		}
 	}
 	logStart := fileSize(home.HubLog())
-	pid, err := spawnHub(ctx, f, home)
+	pid, ready, err := spawnHub(ctx, f, home)
 	if err != nil {
 		return jetstream.Address{}, err
 	}
-	for {
-		if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.PID == pid {
-			return addr, nil
-		}
-		if _, err := proc.StartTime(pid); err != nil {
-			return jetstream.Address{}, hubStartError(home, pid, logStart)
-		}
-		select {
-		case <-lctx.Done():
-			return jetstream.Address{}, fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, lctx.Err())
-		case <-time.After(pollInterval):
-		}
+	if err := awaitHub(lctx, ready, home, pid, logStart); err != nil {
+		return jetstream.Address{}, err
 	}
+	addr, err := jetstream.ReadAddress(home.AddressFile())
+	if err != nil || addr.PID != pid {
+		return jetstream.Address{}, fmt.Errorf("the hub (pid %d) said it serves, but hub.json does not name it: %v", pid, fmt.Sprint(addr.PID, err))
+	}
+	return addr, nil
 }
 
 // DialBridgeConn connects a bridge to the event log: the cluster in external mode, else

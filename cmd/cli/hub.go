@@ -97,7 +97,9 @@ func runHubRun(ctx context.Context, o *hubRunOptions) error {
 		lazy:   o.lazySync,
 		idle:   o.idle,
 		logger: logger,
+		ready:  readyPipeFromEnv(),
 	}
+	defer h.ready.Close() // nil-safe; after the byte it is already closed
 	if old, err := jetstream.ReadAddress(home.AddressFile()); err == nil {
 		if u, err := url.Parse(old.URL); err == nil {
 			h.preferPort, _ = strconv.Atoi(u.Port())

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 )
 
@@ -27,7 +28,9 @@ import (
 const (
 	hubStartTimeout = 15 * time.Second
 	hubStopTimeout  = 10 * time.Second
-	pollInterval    = 2 * time.Millisecond
+	// spawnLockRetry: how often a locked spawn lock is tried again (flock cannot wait
+	// with a deadline). It is held for one hub's start-up.
+	spawnLockRetry = 2 * time.Millisecond
 )
 
 // HubConn is a CLI's connection to the running hub.
@@ -49,7 +52,7 @@ func (h *HubConn) Close() {
 
 // connectHub returns a connection to this home's hub, starting one when none answers.
 // Fast path: read the address file, dial. Slow path, under the spawn lock: check again,
-// replace a hub of another build, start a hub, wait for its address.
+// replace a hub of another build, start a hub, wait on its readiness pipe (hubready.go).
 func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	if o, external, err := f.clusterOptions(); err != nil {
 		return nil, err
@@ -87,7 +90,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	}
 
 	lock := flock.New(home.SpawnLock())
-	ok, err := lock.TryLockContext(lctx, pollInterval)
+	ok, err := lock.TryLockContext(lctx, spawnLockRetry)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
 	}
@@ -105,29 +108,18 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 		}
 	}
 	logStart := fileSize(home.HubLog()) // what this hub writes comes after it
-	pid, err := spawnHub(ctx, f, home)
+	pid, ready, err := spawnHub(ctx, f, home)
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for {
-		addr, err := jetstream.ReadAddress(home.AddressFile())
-		if err == nil && addr.PID == pid {
-			h, err := dialHub(ctx, home, node, token, f.Build())
-			if err == nil {
-				return h, nil
-			}
-			lastErr = err
-		}
-		if _, err := proc.StartTime(pid); err != nil {
-			return nil, hubStartError(home, pid, logStart)
-		}
-		select {
-		case <-lctx.Done():
-			return nil, fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, errors.Join(lastErr, lctx.Err()))
-		case <-time.After(pollInterval):
-		}
+	if err := awaitHub(lctx, ready, home, pid, logStart); err != nil {
+		return nil, err
 	}
+	h, err := dialHub(ctx, home, node, token, f.Build())
+	if err != nil {
+		return nil, fmt.Errorf("the hub (pid %d) said it serves, but: %w", pid, err)
+	}
+	return h, nil
 }
 
 // joinStoreOwner handles a live hub that owns the store but did not answer the dial. It
@@ -148,7 +140,7 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 	var (
 		lastErr error
 		named   bool // hub.json names the owner
-		pause   = pollInterval
+		pause   = backoff.New(hubRedialFirst, hubRedialPause)
 	)
 	for {
 		addr, err := jetstream.ReadAddress(home.AddressFile())
@@ -186,17 +178,18 @@ func joinStoreOwner(ctx, lctx context.Context, home Home, node, token, build str
 		if _, err := proc.StartTime(owner); err != nil {
 			return nil, nil // gone, and its lock with it
 		}
-		select {
-		case <-lctx.Done():
+		if pause.Wait(lctx) != nil {
 			return nil, hubNotAnswering(home, owner, named, lastErr, lctx)
-		case <-time.After(pause):
 		}
-		pause = min(2*pause, hubRedialPause)
 	}
 }
 
-// hubRedialPause bounds the pause between dials of a hub that does not answer.
-const hubRedialPause = 100 * time.Millisecond
+// The pauses between dials of a hub that does not answer grow from hubRedialFirst to
+// hubRedialPause.
+const (
+	hubRedialFirst = 2 * time.Millisecond
+	hubRedialPause = 100 * time.Millisecond
+)
 
 // replaceHub stops a hub that the liveness rule says must be replaced.
 func replaceHub(ctx context.Context, pid int, why string) error {
@@ -282,40 +275,50 @@ func dialHub(ctx context.Context, home Home, node, token, build string) (*HubCon
 
 // spawnHub starts `mcpctl hub run` detached: its own session, stdin from /dev/null, output to
 // the hub log. It never inherits the caller's pipes: a daemon holding them makes $(mcpctl …)
-// and test harnesses hang.
-func spawnHub(ctx context.Context, f *Factory, home Home) (int, error) {
+// and test harnesses hang. Its one extra descriptor is the write end of the readiness pipe
+// (hubready.go), whose read end is returned for awaitHub.
+func spawnHub(ctx context.Context, f *Factory, home Home) (int, *os.File, error) {
 	exe, err := f.Executable()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	logf, err := os.OpenFile(home.HubLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("open hub log: %w", err)
+		return 0, nil, fmt.Errorf("open hub log: %w", err)
 	}
 	defer logf.Close()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer devnull.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return 0, nil, fmt.Errorf("readiness pipe: %w", err)
+	}
+	defer readyW.Close() // the hub holds its own copy: EOF comes when it is gone
 	cmd := exec.Command(exe, "hub", "run")
 	_, external, _ := f.clusterOptions()
-	cmd.Env = append(append(daemonEnv(os.Environ(), external), f.externalEnv()...), "MCPCTL_HOME="+home.Dir)
+	cmd.Env = append(append(daemonEnv(os.Environ(), external), f.externalEnv()...),
+		"MCPCTL_HOME="+home.Dir, hubReadyEnv+"="+strconv.Itoa(hubReadyFD))
 	cmd.Stdin = devnull
 	cmd.Stdout = logf
 	cmd.Stderr = logf
+	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start hub: %w", err)
+		ready.Close()
+		return 0, nil, fmt.Errorf("start hub: %w", err)
 	}
 	pid := cmd.Process.Pid
 	// Reap it if it dies while we wait; once we exit, init does.
 	go func() { _ = cmd.Wait() }()
-	return pid, nil
+	return pid, ready, nil
 }
 
-// stopHubProcess asks the hub in addr to stop and waits until its process is gone.
+// stopHubProcess asks the hub in addr to stop (SIGTERM, then SIGKILL after timeout) and
+// waits on a pidfd until its process is gone.
 func stopHubProcess(ctx context.Context, addr jetstream.Address, timeout time.Duration) error {
 	start, err := proc.StartTime(addr.PID)
 	if err != nil {
@@ -324,22 +327,15 @@ func stopHubProcess(ctx context.Context, addr jetstream.Address, timeout time.Du
 	if !isHubProcess(addr.PID) {
 		return nil // the PID was reused by something else
 	}
-	if err := syscall.Kill(addr.PID, syscall.SIGTERM); err != nil {
+	pfd, err := proc.OpenPidfd(addr.PID, start)
+	if errors.Is(err, proc.ErrNoProcess) {
 		return nil
 	}
-	deadline := time.Now().Add(timeout)
-	for proc.Alive(addr.PID, start) {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(addr.PID, syscall.SIGKILL)
-			deadline = time.Now().Add(timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollInterval):
-		}
+	if err != nil {
+		return err
 	}
-	return nil
+	defer pfd.Close()
+	return pfd.Stop(ctx, timeout)
 }
 
 func isHubProcess(pid int) bool {

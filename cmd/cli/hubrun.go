@@ -41,6 +41,9 @@ type hub struct {
 	// (MCPCTL_NATS_* of its environment, and externalEnv for what came as flags).
 	external    bool
 	externalEnv []string
+	// ready: the readiness pipe of the CLI that spawned this hub (nil: none), written
+	// once the hub serves (hubready.go).
+	ready *os.File
 }
 
 func (h *hub) run(ctx context.Context) error {
@@ -133,6 +136,10 @@ func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.St
 	}
 	defer h.removeAddress(addr)
 	h.logger.Info("hub running", "url", addr.URL, "pid", addr.PID, "build", addr.Build, "home", h.home.Dir, "node", h.node)
+	if err := signalReady(h.ready); err != nil {
+		h.logger.Warn("tell the spawning CLI the hub serves", "err", err) // it has gone (EPIPE)
+	}
+	h.ready = nil
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return h.idleLoop(gctx, follower, clients) })

@@ -3,13 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/mcpctl/mcpctl/bridge/proc"
@@ -95,29 +96,36 @@ func envValue(environ []byte, key string) string {
 }
 
 // stopOrphans stops each orphan (SIGTERM: a bridge ends its server and removes its socket;
-// SIGKILL after orphanStopTimeout), waits for them, and removes sockets left behind.
+// SIGKILL after orphanStopTimeout), all at once, waits on their pidfds until they exit, and
+// removes sockets left behind. When ctx ends first it returns without waiting further.
 func stopOrphans(ctx context.Context, home Home, orphans []orphan, logger *slog.Logger) {
+	var wg sync.WaitGroup
 	for _, o := range orphans {
 		logger.Warn("stopping an orphan bridge: the log does not know its session or generation (was the store lost?)",
 			"session", o.Session, "generation", o.Generation, "pid", o.PID)
-		_ = syscall.Kill(o.PID, syscall.SIGTERM)
-	}
-	deadline := time.Now().Add(orphanStopTimeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for _, o := range orphans {
-		for proc.Alive(o.PID, o.Start) {
-			if time.Now().After(deadline) {
-				_ = syscall.Kill(o.PID, syscall.SIGKILL)
+		pfd, err := proc.OpenPidfd(o.PID, o.Start)
+		if err != nil {
+			if !errors.Is(err, proc.ErrNoProcess) {
+				logger.Warn("stop an orphan bridge", "pid", o.PID, "err", err)
+				continue
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+			_ = os.Remove(BridgeSocketPath(home, o.Session, o.PID))
+			continue
 		}
-		_ = os.Remove(BridgeSocketPath(home, o.Session, o.PID))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pfd.Close()
+			if err := pfd.Stop(ctx, orphanStopTimeout); err != nil {
+				if ctx.Err() == nil {
+					logger.Warn("stop an orphan bridge", "pid", o.PID, "err", err)
+				}
+				return
+			}
+			_ = os.Remove(BridgeSocketPath(home, o.Session, o.PID))
+		}()
 	}
+	wg.Wait()
 }
 
 // orphanSummary names orphans for a person.

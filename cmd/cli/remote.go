@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -92,6 +93,7 @@ func callRemote(ctx context.Context, f *Factory, name, method string, params jso
 	if err != nil {
 		return nil, s, err
 	}
+	pause := backoff.New(100*time.Millisecond, 400*time.Millisecond) // while a ready bridge has no responder
 	for attempt := 0; attempt < maxSessionAttempts; attempt++ {
 		if !s.IsOpen() {
 			if s.Status == "" || s.Cleaned {
@@ -111,10 +113,8 @@ func callRemote(ctx context.Context, f *Factory, name, method string, params jso
 			}
 			// Ready in the log but nobody answers: the bridge just went away and its node
 			// has not recorded it yet. Wait for the log to say what happened.
-			select {
-			case <-ctx.Done():
+			if pause.Wait(ctx) != nil {
 				return nil, s, timeoutErr(ctx, method+" on @"+name)
-			case <-time.After(100 * time.Millisecond):
 			}
 			if s, err = projector.Refresh(ctx, rh.Log, s); err != nil {
 				return nil, s, err

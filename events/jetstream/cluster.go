@@ -11,6 +11,7 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 )
 
 // External cluster defaults.
@@ -201,7 +202,7 @@ func ConnectCluster(ctx context.Context, o ClusterOptions, longLived bool) (*nat
 // that a retry cannot fix, or ctx ends. It is for requests that a leader election
 // interrupts: they are retried with the same content, so op must be idempotent.
 func Retry(ctx context.Context, op func(ctx context.Context) error) error {
-	pause := retryPause
+	pause := backoff.New(retryPause, retryPauseMax)
 	for {
 		actx, cancel := context.WithTimeout(ctx, DefaultAttemptTimeout)
 		err := op(actx)
@@ -212,14 +213,9 @@ func Retry(ctx context.Context, op func(ctx context.Context) error) error {
 			}
 			return err
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if pause.Wait(ctx) != nil {
 			return fmt.Errorf("%w (last attempt: %v)", context.Cause(ctx), err)
-		case <-t.C:
 		}
-		pause = min(2*pause, retryPauseMax)
 	}
 }
 

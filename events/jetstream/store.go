@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 )
 
 // Store is the KV bucket the projector materializes session state into. It stores bytes;
@@ -151,15 +151,14 @@ func (s *Store) Watch(ctx context.Context, key string) (<-chan []byte, error) {
 	go func() {
 		defer close(out)
 		var w njs.KeyWatcher
+		pause := backoff.New(retryPause, retryPauseMax)
 		for {
 			var err error
 			if w, err = s.kv.Watch(ctx, key); err == nil {
 				break
 			}
-			select {
-			case <-ctx.Done():
+			if pause.Wait(ctx) != nil {
 				return
-			case <-time.After(retryPauseMax):
 			}
 		}
 		defer w.Stop()

@@ -34,6 +34,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -300,7 +301,7 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, h Handler) err
 		}
 	}
 	var handlerErr error
-	delay := retryMin
+	pause := backoff.New(retryMin, retryMax)
 	for {
 		err := c.log.Follow(ctx, q, func(e events.Event) error {
 			if e.Seq <= q.AfterSeq {
@@ -314,7 +315,7 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, h Handler) err
 			}
 			// Past this event: a reconnect resumes after it, by sequence, not by time.
 			q.AfterSeq, q.Since = e.Seq, time.Time{}
-			delay = retryMin
+			pause.Reset()
 			if sub.Checkpoint != nil {
 				if err := sub.Checkpoint.Save(e.Seq); err != nil {
 					handlerErr = fmt.Errorf("subscribe: %w", err)
@@ -331,12 +332,9 @@ func (c *Client) Subscribe(ctx context.Context, sub Subscription, h Handler) err
 		case errors.Is(err, events.ErrInvalidName):
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if err := pause.Wait(ctx); err != nil {
+			return err
 		}
-		delay = min(2*delay, retryMax)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/cmd/cli"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -295,7 +296,7 @@ var (
 func untilHub(ctx context.Context, logger *slog.Logger, what string, op func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(ctx, hubWait)
 	defer cancel()
-	pause := hubWaitPause
+	pause := backoff.New(hubWaitPause, hubWaitPauseMax)
 	waiting := false
 	for {
 		err := op(wctx)
@@ -312,11 +313,7 @@ func untilHub(ctx context.Context, logger *slog.Logger, what string, op func(con
 			waiting = true
 			logger.Warn("waiting for the hub", "for", what, "err", err, "up_to", hubWait)
 		}
-		select {
-		case <-wctx.Done():
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, hubWaitPauseMax)
+		_ = pause.Wait(wctx) // a deadline that passes is seen by the next attempt
 	}
 }
 
@@ -396,11 +393,19 @@ func (r *bridgeRun) lost(ctx context.Context, s projector.Session, kind events.K
 	}
 }
 
+// The pause before the event watch resumes after an interruption.
+const (
+	watchResumePause    = 100 * time.Millisecond
+	watchResumePauseMax = 2 * time.Second
+)
+
 // watch follows the session's events and ends the bridge when a newer generation is
 // requested or the session is closed. It keeps following across hub restarts.
 func (r *bridgeRun) watch(ctx context.Context, s projector.Session, stop context.CancelCauseFunc) {
+	pause := backoff.New(watchResumePause, watchResumePauseMax)
 	for ctx.Err() == nil {
 		err := r.log.Follow(ctx, events.Query{Node: r.node, Session: r.name, AfterSeq: s.LastSeq}, func(e events.Event) error {
+			pause.Reset() // the watch works again
 			s = projector.Apply(s, e)
 			switch {
 			case !s.IsOpen():
@@ -423,9 +428,6 @@ func (r *bridgeRun) watch(ctx context.Context, s projector.Session, stop context
 			return
 		}
 		r.logger.Warn("event watch interrupted; resuming", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
+		_ = pause.Wait(ctx) // ctx's end is seen by the loop
 	}
 }

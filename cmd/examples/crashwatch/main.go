@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/events/subscribe"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -232,12 +233,11 @@ func appendLine(path string, b []byte) error {
 // stops with an error and, with a checkpoint, delivers the alert again when restarted.
 func post(ctx context.Context, url string, body []byte) error {
 	var last error
-	for attempt, delay := 0, 200*time.Millisecond; attempt < 5; attempt, delay = attempt+1, 2*delay {
+	pause := backoff.New(400*time.Millisecond, 3200*time.Millisecond)
+	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(delay):
+			if err := pause.Wait(ctx); err != nil {
+				return err
 			}
 		}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// A CLI that spawns the hub passes it the write end of a pipe (hubReadyFD, named in
+// hubReadyEnv). The hub writes one byte and closes it once hub.json names it and it serves;
+// the CLI blocks on the read end. EOF without the byte means the hub exited during
+// start-up: no process other than the hub holds the write end (it is close-on-exec there),
+// so the kernel reports the exit itself, with no polling of hub.json or /proc.
+const (
+	hubReadyEnv = "MCPCTL_READY_FD"
+	hubReadyFD  = 3 // the first of exec.Cmd.ExtraFiles
+)
+
+// errHubExited: the readiness pipe closed without the byte.
+var errHubExited = errors.New("the hub exited before it served")
+
+// waitReady blocks until the writer of r writes a byte (nil), closes r without one
+// (errHubExited), or ctx ends (its cause).
+func waitReady(ctx context.Context, r *os.File) error {
+	stop := context.AfterFunc(ctx, func() { _ = r.SetReadDeadline(time.Now()) })
+	defer stop()
+	var b [1]byte
+	n, err := r.Read(b[:])
+	switch {
+	case n == 1:
+		return nil
+	case errors.Is(err, io.EOF):
+		return errHubExited
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	}
+	return fmt.Errorf("read the hub's readiness pipe: %w", err)
+}
+
+// awaitHub waits for the hub spawned as pid to say it serves. One that exits first is
+// named with what it wrote to the hub log after logStart (hubStartError). It closes ready.
+func awaitHub(ctx context.Context, ready *os.File, home Home, pid int, logStart int64) error {
+	defer ready.Close()
+	err := waitReady(ctx, ready)
+	if errors.Is(err, errHubExited) {
+		return hubStartError(home, pid, logStart)
+	}
+	if err != nil {
+		return fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, err)
+	}
+	return nil
+}
+
+// readyPipeFromEnv returns the readiness pipe a spawning CLI passed (nil when none: a hub
+// run by hand). It is made close-on-exec at once, so bridges the hub starts before it
+// serves do not hold it open, and the variable is cleared.
+func readyPipeFromEnv() *os.File {
+	v := os.Getenv(hubReadyEnv)
+	if v == "" {
+		return nil
+	}
+	_ = os.Unsetenv(hubReadyEnv)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		return nil // not a pipe: not ours to write to or close (the variable came from elsewhere)
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "hub-ready")
+}
+
+// signalReady writes the ready byte and closes the pipe; nil (no pipe) does nothing.
+func signalReady(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	_, err := f.Write([]byte{1})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
