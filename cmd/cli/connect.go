@@ -276,8 +276,10 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 	}
 	var ref string
 	defer func() {
-		if ref != "" && r.Action != "created" {
-			removeSecrets(hub.Home, ref) // our create lost: the winner has its own file
+		// Our create lost: the winner has its own file. (Never the file the session names:
+		// that is ours, stored although this process saw no acknowledgement.)
+		if ref != "" && r.Action != "created" && s.Server.Secrets != ref {
+			removeSecrets(hub.Home, ref)
 		}
 	}()
 	// A message id per attempt; the last one is kept for the retry below.
@@ -341,7 +343,10 @@ func connectOne(ctx context.Context, f *Factory, hub *HubConn, t serverTarget, p
 		return r, err
 	case err != nil:
 		return r, err
-	case seq != 0:
+	case seq != 0, ref != "" && s.Server.Secrets == ref:
+		// The second case: our append was stored but reported lost (its acknowledgement and
+		// the check for our own write both failed against a stalled hub), and the decision
+		// after the refresh found "our" session open. It is the one this connect created.
 		r.Action = "created"
 	default:
 		r.Action = "reused"
