@@ -11,6 +11,7 @@ import (
 )
 
 func TestFault_ClientsFailAtOnceWithTheHubsCause(t *testing.T) {
+	skipUnderRace(t)
 	s := startServer(t)
 	hubConn, err := Dial(context.Background(), s.ClientURL(), s.Token)
 	if err != nil {

@@ -85,6 +85,7 @@ func TestServer_StartsOnASmallFilesystem(t *testing.T) {
 }
 
 func TestServer_RecoversFromAFullDiskOnceSpaceIsFreed(t *testing.T) {
+	skipUnderRace(t)
 	dir := smallDisk(t, "64m")
 	s := startServer(t, func(s *Server) { s.Dir = filepath.Join(dir, "hub") })
 	l := openLog(t, s)
