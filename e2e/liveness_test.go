@@ -231,7 +231,7 @@ func TestHubKilledWhileBridgeStarts_TheNextCommandFindsTheSessionReady(t *testin
 	bridgeHold := holdFile(filepath.Join(dir, "bridge.hold"))
 	serverHold := holdFile(filepath.Join(dir, "server.hold"))
 	e := isolated(t)
-	e.extra = append(e.extra, "MCPCTL_BRIDGE="+heldScript(t, dir, "bridge.sh", bridgeHold, filepath.Join(workDir, "mcpctl-bridge")))
+	e.extra = append(e.extra, "MCPCTL_BRIDGE="+heldScript(t, dir, "bridge.sh", bridgeHold, filepath.Join(workDir, "mcpctld")))
 	server := heldScript(t, dir, "server.sh", serverHold, serverBin)
 
 	const rounds = 3

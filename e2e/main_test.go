@@ -70,7 +70,7 @@ func run(m *testing.M) int {
 	mcpctlBin = filepath.Join(workDir, "mcpctl")
 	serverBin = filepath.Join(workDir, "mcptestserver")
 	for bin, pkg := range map[string]string{mcpctlBin: "../cmd/mcpctl",
-		filepath.Join(workDir, "mcpctl-bridge"): "../cmd/mcpctl-bridge", serverBin: "./mcptestserver",
+		filepath.Join(workDir, "mcpctld"): "../cmd/mcpctld", serverBin: "./mcptestserver",
 		filepath.Join(workDir, "subprobe"): "./subprobe"} {
 		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 		if err != nil {

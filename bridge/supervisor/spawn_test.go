@@ -120,11 +120,11 @@ func TestSpawn_FailureIsRecorded(t *testing.T) {
 	log := events.NewMemLog()
 	found := appendAll(t, log, createdEvent())
 	runSupervisor(t, log, found, func(context.Context, projector.Session) (*Child, error) {
-		return nil, errors.New("exec: mcpctl-bridge: not found")
+		return nil, errors.New("exec: mcpctld: not found")
 	}, DefaultStopGrace)
 
 	testwait.For(t, 5*time.Second, func() error {
-		if s, _ := session(t, log); s.Status != projector.StatusCrashed || s.Error != "exec: mcpctl-bridge: not found" {
+		if s, _ := session(t, log); s.Status != projector.StatusCrashed || s.Error != "exec: mcpctld: not found" {
 			return fmt.Errorf("session %s (error %q), want crashed with the spawn error", s.Status, s.Error)
 		}
 		return nil

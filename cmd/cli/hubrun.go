@@ -288,7 +288,7 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 	}, nil
 }
 
-// bridgeExecutable finds mcpctl-bridge: $MCPCTL_BRIDGE, else next to the mcpctl binary.
+// bridgeExecutable finds mcpctld: $MCPCTL_BRIDGE, else next to the mcpctl binary.
 func bridgeExecutable(self func() (string, error)) (string, error) {
 	if p := os.Getenv("MCPCTL_BRIDGE"); p != "" {
 		return p, nil
@@ -297,9 +297,9 @@ func bridgeExecutable(self func() (string, error)) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(filepath.Dir(exe), "mcpctl-bridge")
+	p := filepath.Join(filepath.Dir(exe), "mcpctld")
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("mcpctl-bridge not found next to %s: build both binaries (go build -o bin/ ./cmd/mcpctl ./cmd/mcpctl-bridge), or set MCPCTL_BRIDGE", exe)
+		return "", fmt.Errorf("mcpctld not found next to %s: build both binaries (go build -o bin/ ./cmd/mcpctl ./cmd/mcpctld), or set MCPCTL_BRIDGE", exe)
 	}
 	return p, nil
 }

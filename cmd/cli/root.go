@@ -23,7 +23,7 @@ import (
 )
 
 // Main runs mcpctl with the process's arguments and streams and returns the exit code.
-// extra adds commands that live in other binaries' packages: mcpctl-bridge adds its
+// extra adds commands that live in other binaries' packages: mcpctld adds its
 // hidden `bridge` command, so the bridge process shares the factory, flags and exit codes
 // while the mcpctl binary does not link the MCP client.
 func Main(extra ...func(*Factory) *cobra.Command) int {

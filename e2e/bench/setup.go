@@ -62,8 +62,8 @@ func setup(ctx context.Context, c config, tmp string) (*environment, error) {
 	if err := goBuild(ctx, root, env.MCPCTL, "./cmd/mcpctl"); err != nil {
 		return nil, err
 	}
-	// The hub starts bridges from mcpctl-bridge next to mcpctl.
-	if err := goBuild(ctx, root, filepath.Join(filepath.Dir(env.MCPCTL), "mcpctl-bridge"), "./cmd/mcpctl-bridge"); err != nil {
+	// The hub starts bridges from mcpctld next to mcpctl.
+	if err := goBuild(ctx, root, filepath.Join(filepath.Dir(env.MCPCTL), "mcpctld"), "./cmd/mcpctld"); err != nil {
 		return nil, err
 	}
 	if err := goBuild(ctx, root, env.TestServer, "./e2e/mcptestserver"); err != nil {

@@ -51,7 +51,7 @@ func newMCPCTL(env *environment) *tool {
 		restart: func(session string) []string { return []string{"restart", "@" + session} },
 		close:   func(session string) []string { return []string{"close", "@" + session} },
 		bridgeMatch: func(cl []string, session string) bool {
-			exe := filepath.Join(filepath.Dir(env.MCPCTL), "mcpctl-bridge")
+			exe := filepath.Join(filepath.Dir(env.MCPCTL), "mcpctld")
 			return len(cl) >= 4 && cl[0] == exe && cl[1] == "bridge" && contains(cl, "--session", session)
 		},
 	}

@@ -1,7 +1,7 @@
 // Package bridgeproc is the bridge process: it holds one session generation's MCP
 // connection (package bridge), records bridge_ready and losses in the event log, follows the
 // session to exit when superseded or closed, publishes server notifications, and answers
-// remote calls. It runs as a binary of its own, mcpctl-bridge, so that the mcpctl binary
+// remote calls. It runs as a binary of its own, mcpctld, so that the mcpctl binary
 // links no MCP client library and starts quickly.
 package bridgeproc
 
@@ -40,7 +40,7 @@ type bridgeOptions struct {
 	generation uint64
 }
 
-// NewCmd is the hidden `bridge` command of the mcpctl-bridge binary: the hub starts one per
+// NewCmd is the hidden `bridge` command of the mcpctld binary: the hub starts one per
 // session generation.
 func NewCmd(f *cli.Factory) *cobra.Command {
 	o := &bridgeOptions{f: f}

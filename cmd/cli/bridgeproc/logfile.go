@@ -55,7 +55,7 @@ func (l *rotatingLog) Write(p []byte) (int, error) {
 	if fi, err := l.file.Stat(); err == nil && fi.Size() > 0 && fi.Size()+int64(len(p)) > l.max {
 		if err := l.rotate(fi); err != nil {
 			// Keep writing to the old file rather than lose the server's output.
-			_, _ = io.WriteString(l.file, "mcpctl-bridge: rotate session log: "+err.Error()+"\n")
+			_, _ = io.WriteString(l.file, "mcpctld: rotate session log: "+err.Error()+"\n")
 		}
 	}
 	return l.file.Write(p)

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	mcpctlBin = filepath.Join(binDir, "mcpctl")
 	serverBin = filepath.Join(binDir, "mcptestserver")
-	for bin, pkg := range map[string]string{mcpctlBin: "../../mcpctl", filepath.Join(binDir, "mcpctl-bridge"): "../../mcpctl-bridge",
+	for bin, pkg := range map[string]string{mcpctlBin: "../../mcpctl", filepath.Join(binDir, "mcpctld"): "../../mcpctld",
 		serverBin: "../../../e2e/mcptestserver"} {
 		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)

@@ -1,4 +1,4 @@
-// Command mcpctl-bridge is the bridge process: the hub runs `mcpctl-bridge bridge --session S
+// Command mcpctld is the bridge process: the hub runs `mcpctld bridge --session S
 // --generation G` for every session generation. It is a binary of its own so that mcpctl,
 // which every shell call starts, links no MCP client library. Install it next to mcpctl.
 package main
