@@ -9,10 +9,11 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 )
 
 func benchmarkConditionalAppend(b *testing.B, sync bool) {
-	s := startServer(b, func(s *Server) { s.SyncAlways = sync })
+	s := startServer(b, func(s *testServer) { s.SyncAlways = sync })
 	l := openLog(b, s)
 	ctx := context.Background()
 	var last uint64
@@ -34,7 +35,7 @@ func BenchmarkLastSeq(b *testing.B) {
 	l := openLog(b, s)
 	ctx := context.Background()
 	for i := range 1000 {
-		mustAppend(b, l, created("n1", fmt.Sprintf("s%d", i)), events.After(0))
+		jstest.MustAppend(b, l, jstest.Created("n1", fmt.Sprintf("s%d", i)), events.After(0))
 	}
 	for b.Loop() {
 		if _, err := l.LastSeq(ctx, "n1", "s500"); err != nil {
@@ -44,7 +45,7 @@ func BenchmarkLastSeq(b *testing.B) {
 }
 
 // preload stores n realistic events across 100 sessions with async publishes.
-func preload(b *testing.B, s *Server, n int) {
+func preload(b *testing.B, s *testServer, n int) {
 	b.Helper()
 	nc, err := nats.Connect("", nats.InProcessServer(s.NATS()), nats.Token(s.Token))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/embedded"
 	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 )
 
@@ -36,7 +37,7 @@ func benchmarkAppendLatency(b *testing.B, log *jetstream.Log) {
 
 // BenchmarkAppendLatency_Embedded: one embedded server, sync always (the default hub).
 func BenchmarkAppendLatency_Embedded(b *testing.B) {
-	s := jetstream.NewServer(b.TempDir())
+	s := embedded.NewServer(b.TempDir())
 	s.Token = "bench-token"
 	if err := s.Open(); err != nil {
 		b.Fatal(err)

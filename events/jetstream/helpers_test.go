@@ -4,34 +4,54 @@ import (
 	"context"
 	"testing"
 
-	"github.com/mcpctl/mcpctl/events"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 )
 
 const testToken = "test-token-0123456789abcdef"
 
-// startServer opens an embedded server on a fresh directory; opts adjust the knobs.
-func startServer(t testing.TB, opts ...func(*Server)) *Server {
+// testServer is a JetStream server with the streams and the bucket ensured, as a hub's
+// server would have them. The hub's own server (events/jetstream/embedded) imports this
+// package, so its tests are there and these use jstest's plain server.
+type testServer struct {
+	*jstest.Server
+	SyncAlways bool
+	Streams    StreamConfig
+}
+
+// startServer starts a server on a fresh directory; opts adjust the knobs.
+func startServer(t testing.TB, opts ...func(*testServer)) *testServer {
 	t.Helper()
-	s := NewServer(t.TempDir())
-	s.Token = testToken
+	s := &testServer{SyncAlways: true, Streams: DefaultStreamConfig()}
 	for _, o := range opts {
 		o(s)
 	}
-	if err := s.Open(); err != nil {
-		t.Fatalf("open server: %v", err)
+	s.Server = jstest.StartServer(t, testToken, s.SyncAlways)
+	nc, err := nats.Connect("", nats.InProcessServer(s.NS), nats.Token(s.Token))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close server: %v", err)
-		}
-	})
+	defer nc.Close()
+	js, err := njs.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	if err := EnsureStreams(context.Background(), js, s.Streams); err != nil {
+		t.Fatalf("ensure streams: %v", err)
+	}
 	return s
 }
 
-func lazySync(s *Server) { s.SyncAlways = false }
+func lazySync(s *testServer) { s.SyncAlways = false }
+
+// NATS is the server, for in-process connections.
+func (s *testServer) NATS() *server.Server { return s.NS }
 
 // openLog dials the server over TCP, like a client process, and returns its log.
-func openLog(t testing.TB, s *Server) *Log {
+func openLog(t testing.TB, s *testServer) *Log {
 	t.Helper()
 	nc, err := Dial(context.Background(), s.ClientURL(), s.Token)
 	if err != nil {
@@ -43,39 +63,4 @@ func openLog(t testing.TB, s *Server) *Log {
 		t.Fatalf("new log: %v", err)
 	}
 	return l
-}
-
-func mustAppend(t testing.TB, l *Log, e events.Event, cond events.Expect) uint64 {
-	t.Helper()
-	seq, err := l.Append(context.Background(), e, cond)
-	if err != nil {
-		t.Fatalf("append %s @%s: %v", e.Type, e.Session, err)
-	}
-	return seq
-}
-
-func created(node, session string) events.Event {
-	e := events.New(events.KindCreated, node, session, 1)
-	e.Server = &events.Server{Transport: events.TransportStdio, Command: "true"}
-	return e
-}
-
-func readAll(t testing.TB, l *Log, q events.Query) []events.Event {
-	t.Helper()
-	var out []events.Event
-	if err := l.Read(context.Background(), q, func(e events.Event) error {
-		out = append(out, e)
-		return nil
-	}); err != nil {
-		t.Fatalf("read %+v: %v", q, err)
-	}
-	return out
-}
-
-func seqs(evs []events.Event) []uint64 {
-	out := make([]uint64, len(evs))
-	for i, e := range evs {
-		out[i] = e.Seq
-	}
-	return out
 }

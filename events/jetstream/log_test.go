@@ -13,6 +13,7 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
@@ -20,12 +21,12 @@ func TestAppend_ConditionalWinsAndLoses(t *testing.T) {
 	l := openLog(t, startServer(t))
 	ctx := context.Background()
 
-	s1 := mustAppend(t, l, created("n1", "a"), events.After(0))
+	s1 := jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 	if got, err := l.LastSeq(ctx, "n1", "a"); err != nil || got != s1 {
 		t.Fatalf("LastSeq(a) = %d, %v; want %d", got, err, s1)
 	}
 	t.Run("stale expectation loses", func(t *testing.T) {
-		_, err := l.Append(ctx, created("n1", "a"), events.After(0))
+		_, err := l.Append(ctx, jstest.Created("n1", "a"), events.After(0))
 		if !errors.Is(err, events.ErrConflict) {
 			t.Fatalf("append expecting 0 after seq %d: err = %v, want ErrConflict", s1, err)
 		}
@@ -35,7 +36,7 @@ func TestAppend_ConditionalWinsAndLoses(t *testing.T) {
 		}
 	})
 	t.Run("current expectation wins", func(t *testing.T) {
-		s2 := mustAppend(t, l, events.New(events.KindRestartRequested, "n1", "a", 2), events.After(s1))
+		s2 := jstest.MustAppend(t, l, events.New(events.KindRestartRequested, "n1", "a", 2), events.After(s1))
 		if s2 <= s1 {
 			t.Fatalf("seq %d after %d", s2, s1)
 		}
@@ -49,26 +50,26 @@ func TestAppend_ConditionalWinsAndLoses(t *testing.T) {
 		}
 	})
 	t.Run("unconditional always lands", func(t *testing.T) {
-		mustAppend(t, l, events.New(events.KindBridgeExited, "n1", "a", 1), events.Unconditional())
+		jstest.MustAppend(t, l, events.New(events.KindBridgeExited, "n1", "a", 1), events.Unconditional())
 	})
 }
 
 func TestAppend_CompareAndSetIsPerSession(t *testing.T) {
 	l := openLog(t, startServer(t))
 	ctx := context.Background()
-	a1 := mustAppend(t, l, created("n1", "a"), events.After(0))
+	a1 := jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 	// Session b (and a's namesake on another node, and a session whose name extends a's)
 	// move on; a's expectation must still hold.
-	b1 := mustAppend(t, l, created("n1", "b"), events.After(0))
-	mustAppend(t, l, events.New(events.KindRestartRequested, "n1", "b", 2), events.After(b1))
-	mustAppend(t, l, created("n2", "a"), events.After(0))
-	mustAppend(t, l, created("n1", "a-2"), events.After(0))
-	mustAppend(t, l, created("n1", "ab"), events.After(0))
+	b1 := jstest.MustAppend(t, l, jstest.Created("n1", "b"), events.After(0))
+	jstest.MustAppend(t, l, events.New(events.KindRestartRequested, "n1", "b", 2), events.After(b1))
+	jstest.MustAppend(t, l, jstest.Created("n2", "a"), events.After(0))
+	jstest.MustAppend(t, l, jstest.Created("n1", "a-2"), events.After(0))
+	jstest.MustAppend(t, l, jstest.Created("n1", "ab"), events.After(0))
 
 	if got, _ := l.LastSeq(ctx, "n1", "a"); got != a1 {
 		t.Fatalf("LastSeq(n1, a) = %d after appends to other sessions, want %d", got, a1)
 	}
-	a2 := mustAppend(t, l, events.New(events.KindRestartRequested, "n1", "a", 2), events.After(a1))
+	a2 := jstest.MustAppend(t, l, events.New(events.KindRestartRequested, "n1", "a", 2), events.After(a1))
 	// And the other kinds of a session count: the filter spans all of them.
 	if _, err := l.Append(ctx, events.New(events.KindClosed, "n1", "a", 2), events.After(a1)); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("close expecting %d after restart_requested %d: err = %v, want ErrConflict", a1, a2, err)
@@ -83,31 +84,31 @@ func TestAppend_MsgIDDeduplicates(t *testing.T) {
 	ctx := context.Background()
 	t.Run("conditional retry returns the original sequence", func(t *testing.T) {
 		cond := events.Expect{LastSeq: 0, MsgID: "create-x-1"}
-		s1 := mustAppend(t, l, created("n1", "x"), cond)
-		s2, err := l.Append(ctx, created("n1", "x"), cond)
+		s1 := jstest.MustAppend(t, l, jstest.Created("n1", "x"), cond)
+		s2, err := l.Append(ctx, jstest.Created("n1", "x"), cond)
 		if err != nil || s2 != s1 {
 			t.Fatalf("retry = %d, %v; want %d, nil", s2, err, s1)
 		}
 		// Even when other events of the session came after it.
-		s3 := mustAppend(t, l, events.New(events.KindBridgeSpawned, "n1", "x", 1), events.After(s1))
-		s4, err := l.Append(ctx, created("n1", "x"), cond)
+		s3 := jstest.MustAppend(t, l, events.New(events.KindBridgeSpawned, "n1", "x", 1), events.After(s1))
+		s4, err := l.Append(ctx, jstest.Created("n1", "x"), cond)
 		if err != nil || s4 != s1 {
 			t.Fatalf("retry after seq %d = %d, %v; want %d, nil", s3, s4, err, s1)
 		}
-		if got := len(readAll(t, l, events.Query{Session: "x", Kinds: []events.Kind{events.KindCreated}})); got != 1 {
+		if got := len(jstest.ReadAll(t, l, events.Query{Session: "x", Kinds: []events.Kind{events.KindCreated}})); got != 1 {
 			t.Fatalf("%d created events stored, want 1", got)
 		}
 	})
 	t.Run("unconditional retry returns the original sequence", func(t *testing.T) {
 		cond := events.Expect{Any: true, MsgID: "exit-y-1"}
-		s1 := mustAppend(t, l, events.New(events.KindBridgeExited, "n1", "y", 1), cond)
-		s2 := mustAppend(t, l, events.New(events.KindBridgeExited, "n1", "y", 1), cond)
+		s1 := jstest.MustAppend(t, l, events.New(events.KindBridgeExited, "n1", "y", 1), cond)
+		s2 := jstest.MustAppend(t, l, events.New(events.KindBridgeExited, "n1", "y", 1), cond)
 		if s2 != s1 {
 			t.Fatalf("retry = %d, want %d", s2, s1)
 		}
 	})
 	t.Run("same id of another writer that lost is a conflict", func(t *testing.T) {
-		s1 := mustAppend(t, l, created("n1", "z"), events.After(0))
+		s1 := jstest.MustAppend(t, l, jstest.Created("n1", "z"), events.After(0))
 		_, err := l.Append(ctx, events.New(events.KindClosed, "n1", "z", 1), events.Expect{LastSeq: 0, MsgID: "other"})
 		if !errors.Is(err, events.ErrConflict) {
 			t.Fatalf("append expecting 0 after %d with a new id: err = %v, want ErrConflict", s1, err)
@@ -168,28 +169,28 @@ func TestRead_Filters(t *testing.T) {
 		sess := []string{"a", "b"}[i%2]
 		var e events.Event
 		if last[sess] == 0 {
-			e = created("n1", sess)
+			e = jstest.Created("n1", sess)
 		} else {
 			e = events.New(events.KindBridgeReady, "n1", sess, 1)
 		}
-		seq := mustAppend(t, l, e, events.After(last[sess]))
+		seq := jstest.MustAppend(t, l, e, events.After(last[sess]))
 		last[sess] = seq
 		all = append(all, seq)
 		if sess == "a" {
 			aSeqs = append(aSeqs, seq)
 		}
 	}
-	mustAppend(t, l, created("n2", "a"), events.After(0))
+	jstest.MustAppend(t, l, jstest.Created("n2", "a"), events.After(0))
 
 	t.Run("everything", func(t *testing.T) {
-		if got := readAll(t, l, events.Query{}); len(got) != 11 {
+		if got := jstest.ReadAll(t, l, events.Query{}); len(got) != 11 {
 			t.Fatalf("read all: %d events, want 11", len(got))
 		}
 	})
 	t.Run("session", func(t *testing.T) {
-		got := readAll(t, l, events.Query{Node: "n1", Session: "a"})
-		if !slices.Equal(seqs(got), aSeqs) {
-			t.Fatalf("session a: %v, want %v", seqs(got), aSeqs)
+		got := jstest.ReadAll(t, l, events.Query{Node: "n1", Session: "a"})
+		if !slices.Equal(jstest.Seqs(got), aSeqs) {
+			t.Fatalf("session a: %v, want %v", jstest.Seqs(got), aSeqs)
 		}
 		for _, e := range got {
 			if e.Session != "a" || e.Node != "n1" || e.Seq == 0 {
@@ -198,23 +199,23 @@ func TestRead_Filters(t *testing.T) {
 		}
 	})
 	t.Run("session on any node", func(t *testing.T) {
-		if got := readAll(t, l, events.Query{Session: "a"}); len(got) != 6 {
+		if got := jstest.ReadAll(t, l, events.Query{Session: "a"}); len(got) != 6 {
 			t.Fatalf("session a on any node: %d events, want 6", len(got))
 		}
 	})
 	t.Run("after seq", func(t *testing.T) {
-		got := readAll(t, l, events.Query{Node: "n1", AfterSeq: all[6]})
-		if !slices.Equal(seqs(got), all[7:]) {
-			t.Fatalf("after %d: %v, want %v", all[6], seqs(got), all[7:])
+		got := jstest.ReadAll(t, l, events.Query{Node: "n1", AfterSeq: all[6]})
+		if !slices.Equal(jstest.Seqs(got), all[7:]) {
+			t.Fatalf("after %d: %v, want %v", all[6], jstest.Seqs(got), all[7:])
 		}
 	})
 	t.Run("after the end", func(t *testing.T) {
-		if got := readAll(t, l, events.Query{AfterSeq: 1000}); len(got) != 0 {
-			t.Fatalf("after 1000: %v", seqs(got))
+		if got := jstest.ReadAll(t, l, events.Query{AfterSeq: 1000}); len(got) != 0 {
+			t.Fatalf("after 1000: %v", jstest.Seqs(got))
 		}
 	})
 	t.Run("kinds", func(t *testing.T) {
-		got := readAll(t, l, events.Query{Node: "n1", Kinds: []events.Kind{events.KindCreated}})
+		got := jstest.ReadAll(t, l, events.Query{Node: "n1", Kinds: []events.Kind{events.KindCreated}})
 		if len(got) != 2 || got[0].Type != events.KindCreated {
 			t.Fatalf("created on n1: %v", got)
 		}
@@ -223,21 +224,21 @@ func TestRead_Filters(t *testing.T) {
 		// Every earlier append was acknowledged before this instant, so each was stamped
 		// before it; the next one is stamped after.
 		mark := time.Now()
-		s := mustAppend(t, l, events.New(events.KindClosed, "n1", "b", 1), events.After(last["b"]))
-		got := readAll(t, l, events.Query{Since: mark})
-		if !slices.Equal(seqs(got), []uint64{s}) {
-			t.Fatalf("since %s: %v, want [%d]", mark, seqs(got), s)
+		s := jstest.MustAppend(t, l, events.New(events.KindClosed, "n1", "b", 1), events.After(last["b"]))
+		got := jstest.ReadAll(t, l, events.Query{Since: mark})
+		if !slices.Equal(jstest.Seqs(got), []uint64{s}) {
+			t.Fatalf("since %s: %v, want [%d]", mark, jstest.Seqs(got), s)
 		}
-		if got := readAll(t, l, events.Query{Since: time.Now().Add(time.Hour)}); len(got) != 0 {
-			t.Fatalf("since the future: %v", seqs(got))
+		if got := jstest.ReadAll(t, l, events.Query{Since: time.Now().Add(time.Hour)}); len(got) != 0 {
+			t.Fatalf("since the future: %v", jstest.Seqs(got))
 		}
 		// Both bounds: the later wins.
-		if got := readAll(t, l, events.Query{Since: time.Time{}.Add(1), AfterSeq: s - 1}); !slices.Equal(seqs(got), []uint64{s}) {
-			t.Fatalf("since zero+1, after %d: %v", s-1, seqs(got))
+		if got := jstest.ReadAll(t, l, events.Query{Since: time.Time{}.Add(1), AfterSeq: s - 1}); !slices.Equal(jstest.Seqs(got), []uint64{s}) {
+			t.Fatalf("since zero+1, after %d: %v", s-1, jstest.Seqs(got))
 		}
 	})
 	t.Run("no match before the head", func(t *testing.T) {
-		if got := readAll(t, l, events.Query{Node: "n3"}); len(got) != 0 {
+		if got := jstest.ReadAll(t, l, events.Query{Node: "n3"}); len(got) != 0 {
 			t.Fatalf("node n3: %v", got)
 		}
 	})
@@ -254,7 +255,7 @@ func TestRead_Filters(t *testing.T) {
 func TestRead_UndecodablePayloadIsPassedOn(t *testing.T) {
 	s := startServer(t)
 	l := openLog(t, s)
-	ok := mustAppend(t, l, created("n1", "a"), events.After(0))
+	ok := jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 	if err := l.nc.Publish(events.Subject("n1", "a", events.KindBridgeReady), []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestRead_UndecodablePayloadIsPassedOn(t *testing.T) {
 		}
 		return nil
 	})
-	got := readAll(t, l, events.Query{Session: "a", Kinds: []events.Kind{events.KindCreated}})
+	got := jstest.ReadAll(t, l, events.Query{Session: "a", Kinds: []events.Kind{events.KindCreated}})
 	if len(got) != 2 || got[1].Type != "" || got[1].Seq != ok+1 || got[1].Session != "a" {
 		t.Fatalf("read %+v; want created then an undecodable event with seq %d", got, ok+1)
 	}
@@ -278,7 +279,7 @@ func TestRead_TerminatesWhileAppendsContinue(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for range 200 {
-		mustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.Unconditional())
+		jstest.MustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.Unconditional())
 	}
 	head, _ := l.Head(ctx)
 	var wg sync.WaitGroup
@@ -314,7 +315,7 @@ func TestRead_TerminatesWhileAppendsContinue(t *testing.T) {
 
 func TestFollow_DeliversNewEvents(t *testing.T) {
 	l := openLog(t, startServer(t))
-	s1 := mustAppend(t, l, created("n1", "a"), events.After(0))
+	s1 := jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan events.Event, 10)
@@ -335,8 +336,8 @@ func TestFollow_DeliversNewEvents(t *testing.T) {
 	if e := next(); e.Seq != s1 {
 		t.Fatalf("first followed seq %d, want %d", e.Seq, s1)
 	}
-	mustAppend(t, l, created("n1", "other"), events.After(0))
-	s2 := mustAppend(t, l, events.New(events.KindRestartRequested, "n1", "a", 2), events.After(s1))
+	jstest.MustAppend(t, l, jstest.Created("n1", "other"), events.After(0))
+	s2 := jstest.MustAppend(t, l, events.New(events.KindRestartRequested, "n1", "a", 2), events.After(s1))
 	if e := next(); e.Seq != s2 || e.Type != events.KindRestartRequested {
 		t.Fatalf("followed %+v, want restart_requested seq %d", e, s2)
 	}
@@ -354,7 +355,7 @@ func TestFollow_FromEmptyLog(t *testing.T) {
 	go func() {
 		_ = l.Follow(ctx, events.Query{Since: time.Now().Add(-time.Hour)}, func(e events.Event) error { got <- e.Seq; return nil })
 	}()
-	s := mustAppend(t, l, created("n1", "a"), events.After(0))
+	s := jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 	select {
 	case seq := <-got:
 		if seq != s {
@@ -366,11 +367,11 @@ func TestFollow_FromEmptyLog(t *testing.T) {
 }
 
 func TestRead_RetentionDropsOldEvents(t *testing.T) {
-	s := startServer(t, func(s *Server) { s.EventsMaxMsgs = 5 })
+	s := startServer(t, func(s *testServer) { s.Streams.EventsMaxMsgs = 5 })
 	l := openLog(t, s)
 	var last uint64
 	for range 12 {
-		last = mustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.After(last))
+		last = jstest.MustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.After(last))
 	}
 	info, err := l.Info(context.Background())
 	if err != nil {
@@ -379,30 +380,30 @@ func TestRead_RetentionDropsOldEvents(t *testing.T) {
 	if info.FirstSeq != 8 || info.LastSeq != 12 || info.Msgs != 5 {
 		t.Fatalf("state %+v, want first 8, last 12, 5 messages", info)
 	}
-	if got := readAll(t, l, events.Query{}); !slices.Equal(seqs(got), []uint64{8, 9, 10, 11, 12}) {
-		t.Fatalf("read after retention: %v", seqs(got))
+	if got := jstest.ReadAll(t, l, events.Query{}); !slices.Equal(jstest.Seqs(got), []uint64{8, 9, 10, 11, 12}) {
+		t.Fatalf("read after retention: %v", jstest.Seqs(got))
 	}
-	if got := readAll(t, l, events.Query{AfterSeq: 2, Session: "a"}); len(got) != 5 || got[0].Seq != 8 {
-		t.Fatalf("read after 2: %v", seqs(got))
+	if got := jstest.ReadAll(t, l, events.Query{AfterSeq: 2, Session: "a"}); len(got) != 5 || got[0].Seq != 8 {
+		t.Fatalf("read after 2: %v", jstest.Seqs(got))
 	}
 	// The compare-and-set still sees the session's last event.
 	if _, err := l.Append(context.Background(), events.New(events.KindClosed, "n1", "a", 1), events.After(11)); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("stale append after retention: %v", err)
 	}
-	mustAppend(t, l, events.New(events.KindClosed, "n1", "a", 1), events.After(12))
+	jstest.MustAppend(t, l, events.New(events.KindClosed, "n1", "a", 1), events.After(12))
 }
 
 func TestRead_MaxBytesRetention(t *testing.T) {
-	s := startServer(t, func(s *Server) { s.EventsMaxBytes = 4096 })
+	s := startServer(t, func(s *testServer) { s.Streams.EventsMaxBytes = 4096 })
 	l := openLog(t, s)
 	for range 100 {
-		mustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.Unconditional())
+		jstest.MustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.Unconditional())
 	}
 	info, _ := l.Info(context.Background())
 	if info.FirstSeq <= 1 || info.Bytes > 4096 {
 		t.Fatalf("state %+v: nothing dropped under a 4 KiB bound", info)
 	}
-	got := readAll(t, l, events.Query{})
+	got := jstest.ReadAll(t, l, events.Query{})
 	if len(got) != int(info.Msgs) || got[0].Seq != info.FirstSeq || got[len(got)-1].Seq != 100 {
 		t.Fatalf("read %d events from %d; state %+v", len(got), got[0].Seq, info)
 	}
@@ -441,9 +442,9 @@ func TestRead_InOrderAcrossBatchesAndStopsCleanly(t *testing.T) {
 	l := openLog(t, startServer(t, lazySync))
 	const n = 3 * decodeBatchSize
 	for range n {
-		mustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.Unconditional())
+		jstest.MustAppend(t, l, events.New(events.KindBridgeReady, "n1", "a", 1), events.Unconditional())
 	}
-	got := readAll(t, l, events.Query{})
+	got := jstest.ReadAll(t, l, events.Query{})
 	for i, e := range got {
 		if e.Seq != uint64(i+1) {
 			t.Fatalf("event %d has seq %d", i, e.Seq)
@@ -470,10 +471,10 @@ func TestRead_InOrderAcrossBatchesAndStopsCleanly(t *testing.T) {
 // to read to 0, which a JetStream consumer refuses (an error from Follow).
 func TestRead_AfterTheLargestSequenceIsEmpty(t *testing.T) {
 	l := openLog(t, startServer(t))
-	mustAppend(t, l, created("n1", "a"), events.After(0))
+	jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 	q := events.Query{AfterSeq: math.MaxUint64}
-	if got := readAll(t, l, q); len(got) != 0 {
-		t.Errorf("read after the largest sequence: %v", seqs(got))
+	if got := jstest.ReadAll(t, l, q); len(got) != 0 {
+		t.Errorf("read after the largest sequence: %v", jstest.Seqs(got))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

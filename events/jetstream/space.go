@@ -20,8 +20,8 @@ const (
 	// store already holds) the two streams may grow to when the defaults do not fit.
 	eventsShare = 2 // 1/2
 	notifyShare = 8 // 1/8
-	// minStreamBytes is the smallest size limit given to a stream.
-	minStreamBytes = 1 << 20
+	// MinStreamBytes is the smallest size limit given to a stream.
+	MinStreamBytes = 1 << 20
 
 	// JetStream error codes nats.go does not name.
 	errCodeInsufficientResources    njs.ErrorCode = 10023 // "insufficient resources"
@@ -71,7 +71,7 @@ func StoreSpace(dir string) (Space, error) {
 
 // FitLimits returns the events and notification size limits to use on a filesystem with
 // space sp: the wanted ones when both fit in three quarters of the budget, else shares of
-// the budget (never below minStreamBytes). A limit <= 0 means none and is kept.
+// the budget (never below MinStreamBytes). A limit <= 0 means none and is kept.
 func FitLimits(sp Space, events, notify int64) (int64, int64) {
 	budget := sp.Budget()
 	if events+notify <= budget/4*3 {
@@ -81,7 +81,7 @@ func FitLimits(sp Space, events, notify int64) (int64, int64) {
 		if want <= 0 {
 			return want
 		}
-		return min(want, max(budget/share, minStreamBytes))
+		return min(want, max(budget/share, MinStreamBytes))
 	}
 	return fit(events, eventsShare), fit(notify, notifyShare)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
-func openStore(t testing.TB, s *Server) *Store {
+func openStore(t testing.TB, s *testServer) *Store {
 	t.Helper()
 	st, err := OpenStore(context.Background(), openLog(t, s).JetStream())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/embedded"
 	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -21,7 +22,7 @@ const testToken = "subscribe-test-token-0123456789"
 // hub is an embedded server on a temp home with the address and token files a real hub
 // writes, so that Connect finds it like any subscriber would.
 type hub struct {
-	srv  *jetstream.Server
+	srv  *embedded.Server
 	home string
 	log  *jetstream.Log // a writer's connection
 }
@@ -29,7 +30,7 @@ type hub struct {
 func startHub(t testing.TB) *hub {
 	t.Helper()
 	home := t.TempDir()
-	srv := jetstream.NewServer(filepath.Join(home, "hub"))
+	srv := embedded.NewServer(filepath.Join(home, "hub"))
 	srv.Token = testToken
 	if err := srv.Open(); err != nil {
 		t.Fatalf("open server: %v", err)
@@ -294,7 +295,7 @@ func TestSubscribe_SurvivesHubRestart(t *testing.T) {
 	if err := h.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	srv := jetstream.NewServer(h.srv.Dir)
+	srv := embedded.NewServer(h.srv.Dir)
 	srv.Token = testToken
 	if err := srv.Open(); err != nil {
 		t.Fatalf("reopen: %v", err)

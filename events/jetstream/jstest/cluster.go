@@ -1,7 +1,7 @@
-// Package jstest runs a real three-node NATS JetStream cluster on loopback inside a test
-// process, configured from the very nats.conf that docker-compose.yml gives its three
-// containers: only addresses, ports, directories, names and the token are substituted, and
-// DriftReport says whether anything else changed on the way.
+// Package jstest runs real NATS JetStream servers inside a test process: one loopback server
+// for tests of the client side, and a three-node cluster configured from the very nats.conf
+// that docker-compose.yml gives its three containers (only addresses, ports, directories,
+// names and the token are substituted; DriftReport says whether anything else changed).
 package jstest
 
 import (

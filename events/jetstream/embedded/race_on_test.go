@@ -1,6 +1,6 @@
 //go:build race
 
-package jetstream
+package embedded
 
 // skipUnderRace skips a test that re-enables JetStream in a running server (Server.Reopen):
 // nats-server v2.15.2 writes its JetStream export subscriptions (setJetStreamExportSubs)

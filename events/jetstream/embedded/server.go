@@ -1,8 +1,8 @@
-// Package jetstream is the events.Log on NATS JetStream: the embedded nats-server the hub
-// owns (with the store lock that keeps a second server off the same files), the streams and
-// the session KV bucket, the conditional append, fast replay, and hub discovery through the
-// token and address files.
-package jetstream
+// Package embedded is the nats-server with JetStream that a hub runs in its own process: the
+// store lock that keeps a second server off the same files, storage limits sized to the
+// filesystem, and the fault handling (stop writes, reopen, store lost). Clients never link
+// it: they reach the server through events/jetstream.
+package embedded
 
 import (
 	"context"
@@ -23,138 +23,8 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
 )
-
-// Defaults for the server's knobs.
-const (
-	DefaultHost            = "127.0.0.1"
-	DefaultEventsMaxAge    = 30 * 24 * time.Hour
-	DefaultEventsMaxBytes  = 1 << 30
-	DefaultNotifyMaxAge    = 24 * time.Hour
-	DefaultNotifyMaxBytes  = 256 << 20
-	DefaultDuplicateWindow = 2 * time.Minute
-	DefaultReadyTimeout    = 10 * time.Second
-
-	// LockFile is the name of the store lock inside the server's directory.
-	LockFile = "store.lock"
-	// storeSubdir holds nats-server's own files, next to the lock.
-	storeSubdir = "jetstream"
-)
-
-// StreamConfig is what EnsureStreams creates: the events stream, the notification stream and
-// the session KV bucket, with bounded retention.
-type StreamConfig struct {
-	EventsMaxAge   time.Duration
-	EventsMaxBytes int64
-	// EventsMaxMsgs bounds the number of events (0: no bound besides age and size).
-	EventsMaxMsgs   int64
-	NotifyMaxAge    time.Duration
-	NotifyMaxBytes  int64
-	DuplicateWindow time.Duration
-	// Replicas is 1 on the embedded server, 3 on an external cluster.
-	Replicas int
-}
-
-// DefaultStreamConfig returns the retention the embedded hub uses.
-func DefaultStreamConfig() StreamConfig {
-	return StreamConfig{
-		EventsMaxAge:    DefaultEventsMaxAge,
-		EventsMaxBytes:  DefaultEventsMaxBytes,
-		NotifyMaxAge:    DefaultNotifyMaxAge,
-		NotifyMaxBytes:  DefaultNotifyMaxBytes,
-		DuplicateWindow: DefaultDuplicateWindow,
-		Replicas:        1,
-	}
-}
-
-// EnsureStreams creates or updates the events stream, the notification stream and the
-// session KV bucket. It works against the embedded server and an external cluster alike.
-func EnsureStreams(ctx context.Context, js njs.JetStream, cfg StreamConfig) error {
-	if cfg.Replicas < 1 {
-		cfg.Replicas = 1
-	}
-	if cfg.DuplicateWindow <= 0 {
-		cfg.DuplicateWindow = DefaultDuplicateWindow
-	}
-	evMaxMsgs := cfg.EventsMaxMsgs
-	if evMaxMsgs == 0 {
-		evMaxMsgs = -1
-	}
-	orNone := func(n int64) int64 {
-		if n <= 0 {
-			return -1
-		}
-		return n
-	}
-	// The duplicate window may not exceed the max age.
-	dup := func(age time.Duration) time.Duration {
-		if age > 0 && cfg.DuplicateWindow > age {
-			return age
-		}
-		return cfg.DuplicateWindow
-	}
-	// A smaller limit than what a stream holds would make the update discard stored
-	// (acknowledged) events: never go below it.
-	atLeastStored := func(name string, limit int64) int64 {
-		if limit <= 0 {
-			return limit
-		}
-		if st, err := js.Stream(ctx, name); err == nil {
-			return max(limit, int64(st.CachedInfo().State.Bytes))
-		}
-		return limit
-	}
-	cfg.EventsMaxBytes = atLeastStored(events.EventsStream, cfg.EventsMaxBytes)
-	cfg.NotifyMaxBytes = atLeastStored(events.NotifyStream, cfg.NotifyMaxBytes)
-	_, err := js.CreateOrUpdateStream(ctx, njs.StreamConfig{
-		Name:        events.EventsStream,
-		Description: "mcpctl session lifecycle events",
-		Subjects:    []string{events.EventsPrefix + ".>"},
-		Retention:   njs.LimitsPolicy,
-		Discard:     njs.DiscardOld,
-		Storage:     njs.FileStorage,
-		MaxAge:      cfg.EventsMaxAge,
-		MaxBytes:    orNone(cfg.EventsMaxBytes),
-		MaxMsgs:     evMaxMsgs,
-		Duplicates:  dup(cfg.EventsMaxAge),
-		Replicas:    cfg.Replicas,
-		AllowDirect: true,
-		// A deleted event would let a stale compare-and-set succeed; only retention removes
-		// events. Purge stays possible for an explicit reset.
-		DenyDelete: true,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", events.EventsStream, err)
-	}
-	_, err = js.CreateOrUpdateStream(ctx, njs.StreamConfig{
-		Name:        events.NotifyStream,
-		Description: "mcpctl MCP server notifications",
-		Subjects:    []string{events.NotifyPrefix + ".>"},
-		Retention:   njs.LimitsPolicy,
-		Discard:     njs.DiscardOld,
-		Storage:     njs.FileStorage,
-		MaxAge:      cfg.NotifyMaxAge,
-		MaxBytes:    orNone(cfg.NotifyMaxBytes),
-		MaxMsgs:     -1,
-		Duplicates:  dup(cfg.NotifyMaxAge),
-		Replicas:    cfg.Replicas,
-		AllowDirect: true,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", events.NotifyStream, err)
-	}
-	_, err = js.CreateOrUpdateKeyValue(ctx, njs.KeyValueConfig{
-		Bucket:      events.SessionBucket,
-		Description: "mcpctl session state, folded from the events",
-		History:     1,
-		Storage:     njs.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure bucket %s: %w", events.SessionBucket, err)
-	}
-	return nil
-}
 
 // Server is the embedded nats-server with JetStream that the hub owns. New fills the
 // defaults; the exported fields are the knobs; Open locks the store and starts it.
@@ -194,10 +64,13 @@ type Server struct {
 	jsConfig *server.JetStreamConfig
 }
 
+// storeSubdir holds nats-server's own files, next to the lock.
+const storeSubdir = "jetstream"
+
 // Limits are the storage limits a running server applies, sized to its filesystem.
 type Limits struct {
 	// Space is what the filesystem offered when the server opened.
-	Space Space
+	Space jetstream.Space
 	// MaxStore is nats-server's limit for all file storage (the budget: free + used).
 	MaxStore int64
 	// EventsMaxBytes and NotifyMaxBytes are the streams' size limits (<= 0: none).
@@ -209,20 +82,20 @@ type Limits struct {
 func NewServer(dir string) *Server {
 	return &Server{
 		Dir:             dir,
-		Host:            DefaultHost,
+		Host:            jetstream.DefaultHost,
 		SyncAlways:      true,
-		EventsMaxAge:    DefaultEventsMaxAge,
-		EventsMaxBytes:  DefaultEventsMaxBytes,
-		NotifyMaxAge:    DefaultNotifyMaxAge,
-		NotifyMaxBytes:  DefaultNotifyMaxBytes,
-		DuplicateWindow: DefaultDuplicateWindow,
+		EventsMaxAge:    jetstream.DefaultEventsMaxAge,
+		EventsMaxBytes:  jetstream.DefaultEventsMaxBytes,
+		NotifyMaxAge:    jetstream.DefaultNotifyMaxAge,
+		NotifyMaxBytes:  jetstream.DefaultNotifyMaxBytes,
+		DuplicateWindow: jetstream.DefaultDuplicateWindow,
 		Replicas:        1,
 	}
 }
 
 // StreamConfig returns the stream configuration the server's knobs describe.
-func (s *Server) StreamConfig() StreamConfig {
-	return StreamConfig{
+func (s *Server) StreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		EventsMaxAge:    s.EventsMaxAge,
 		EventsMaxBytes:  s.EventsMaxBytes,
 		EventsMaxMsgs:   s.EventsMaxMsgs,
@@ -234,7 +107,7 @@ func (s *Server) StreamConfig() StreamConfig {
 }
 
 // LockPath is the path of the store lock.
-func (s *Server) LockPath() string { return filepath.Join(s.Dir, LockFile) }
+func (s *Server) LockPath() string { return filepath.Join(s.Dir, jetstream.LockFile) }
 
 // Open takes the store lock, starts nats-server and ensures the streams and the bucket.
 // A store locked by another process gives an error wrapping events.ErrLocked.
@@ -252,7 +125,7 @@ func (s *Server) Open() (err error) {
 	}
 	host := s.Host
 	if host == "" {
-		host = DefaultHost
+		host = jetstream.DefaultHost
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("jetstream server: host %q is not a loopback address", host)
@@ -289,12 +162,12 @@ func (s *Server) Open() (err error) {
 
 	// Size the limits to the filesystem: nats-server reserves every stream's MaxBytes up
 	// front against MaxStore, and its own MaxStore is 75% of what is free at start.
-	sp, err := StoreSpace(s.Dir)
+	sp, err := jetstream.StoreSpace(s.Dir)
 	if err != nil {
 		return fmt.Errorf("jetstream server: %w", err)
 	}
-	lim := Limits{Space: sp, MaxStore: max(sp.Budget(), minStreamBytes)}
-	lim.EventsMaxBytes, lim.NotifyMaxBytes = FitLimits(sp, s.EventsMaxBytes, s.NotifyMaxBytes)
+	lim := Limits{Space: sp, MaxStore: max(sp.Budget(), jetstream.MinStreamBytes)}
+	lim.EventsMaxBytes, lim.NotifyMaxBytes = jetstream.FitLimits(sp, s.EventsMaxBytes, s.NotifyMaxBytes)
 
 	port := s.Port
 	if port == 0 {
@@ -331,12 +204,12 @@ func (s *Server) Open() (err error) {
 		ns.SetLoggerV2(&slogAdapter{l: s.Logger}, s.Logger.Enabled(context.Background(), slog.LevelDebug), false, false)
 	}
 	ns.Start()
-	if !ns.ReadyForConnections(DefaultReadyTimeout) {
+	if !ns.ReadyForConnections(jetstream.DefaultReadyTimeout) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		return fmt.Errorf("jetstream server: not ready after %s (store %s)", DefaultReadyTimeout, opts.StoreDir)
+		return fmt.Errorf("jetstream server: not ready after %s (store %s)", jetstream.DefaultReadyTimeout, opts.StoreDir)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), jetstream.DefaultReadyTimeout)
 	defer cancel()
 	if err := s.ensure(ctx, ns, lim); err != nil {
 		ns.Shutdown()
@@ -361,9 +234,9 @@ func (s *Server) ensure(ctx context.Context, ns *server.Server, lim Limits) erro
 	}
 	cfg := s.StreamConfig()
 	cfg.EventsMaxBytes, cfg.NotifyMaxBytes = lim.EventsMaxBytes, lim.NotifyMaxBytes
-	if err := EnsureStreams(ctx, js, cfg); err != nil {
-		if IsNoSpace(err) {
-			err = fmt.Errorf("%w: %s free on the filesystem of %s: %w", events.ErrDiskFull, HumanBytes(lim.Space.Free), s.Dir, err)
+	if err := jetstream.EnsureStreams(ctx, js, cfg); err != nil {
+		if jetstream.IsNoSpace(err) {
+			err = fmt.Errorf("%w: %s free on the filesystem of %s: %w", events.ErrDiskFull, jetstream.HumanBytes(lim.Space.Free), s.Dir, err)
 		}
 		return fmt.Errorf("jetstream server: %w", err)
 	}
@@ -495,12 +368,12 @@ func (s *Server) Reopen(ctx context.Context) error {
 	if cfg == nil {
 		return errors.New("jetstream server: no configuration to restart with")
 	}
-	sp, err := StoreSpace(s.Dir)
+	sp, err := jetstream.StoreSpace(s.Dir)
 	if err != nil {
 		return fmt.Errorf("jetstream server: %w", err)
 	}
-	lim := Limits{Space: sp, MaxStore: max(sp.Budget(), minStreamBytes)}
-	lim.EventsMaxBytes, lim.NotifyMaxBytes = FitLimits(sp, s.EventsMaxBytes, s.NotifyMaxBytes)
+	lim := Limits{Space: sp, MaxStore: max(sp.Budget(), jetstream.MinStreamBytes)}
+	lim.EventsMaxBytes, lim.NotifyMaxBytes = jetstream.FitLimits(sp, s.EventsMaxBytes, s.NotifyMaxBytes)
 	c := *cfg
 	// EnableJetStream appends "jetstream" to the directory it is given, as at start.
 	c.StoreDir = filepath.Join(s.Dir, storeSubdir)

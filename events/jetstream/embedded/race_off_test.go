@@ -1,5 +1,5 @@
 //go:build !race
 
-package jetstream
+package embedded
 
 func skipUnderRace(interface{ Skip(...any) }) {}

@@ -1,4 +1,4 @@
-package jetstream
+package embedded
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
@@ -210,7 +212,7 @@ func TestServer_AcknowledgedEventsSurviveKill9(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	l := openLog(t, s)
-	got := readAll(t, l, events.Query{Session: "dur"})
+	got := jstest.ReadAll(t, l, events.Query{Session: "dur"})
 	if len(got) != n {
 		t.Fatalf("read %d events after kill -9, %d were acknowledged", len(got), n)
 	}
@@ -220,7 +222,7 @@ func TestServer_AcknowledgedEventsSurviveKill9(t *testing.T) {
 		}
 	}
 	// And the compare-and-set continues from there.
-	mustAppend(t, l, events.New(events.KindClosed, "n1", "dur", n), events.After(acked[n-1]))
+	jstest.MustAppend(t, l, events.New(events.KindClosed, "n1", "dur", n), events.After(acked[n-1]))
 }
 
 func TestServer_PrefersPreviousPort(t *testing.T) {
@@ -257,7 +259,7 @@ func TestServer_RefusesNonLoopbackAndNoToken(t *testing.T) {
 
 func TestServer_RejectsWrongToken(t *testing.T) {
 	s := startServer(t)
-	if nc, err := Dial(context.Background(), s.ClientURL(), "wrong"); err == nil {
+	if nc, err := jetstream.Dial(context.Background(), s.ClientURL(), "wrong"); err == nil {
 		nc.Close()
 		t.Fatal("dial with a wrong token succeeded")
 	}
@@ -272,19 +274,19 @@ func TestDialHub_FollowsRestartOnAnotherPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s1.Close() }()
-	if err := WriteAddress(addr, Address{URL: s1.ClientURL(), PID: os.Getpid(), Started: time.Now()}); err != nil {
+	if err := jetstream.WriteAddress(addr, jetstream.Address{URL: s1.ClientURL(), PID: os.Getpid(), Started: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := DialHub(context.Background(), addr, testToken)
+	nc, err := jetstream.DialHub(context.Background(), addr, testToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	l, err := NewLog(context.Background(), nc)
+	l, err := jetstream.NewLog(context.Background(), nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1seq := mustAppend(t, l, created("n1", "a"), events.After(0))
+	s1seq := jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 	oldPort := s1.ListenPort()
 	if err := s1.Close(); err != nil {
 		t.Fatal(err)
@@ -298,7 +300,7 @@ func TestDialHub_FollowsRestartOnAnotherPort(t *testing.T) {
 	if s2.ListenPort() == oldPort {
 		t.Fatalf("the restarted hub got the old port %d by chance; the test proves nothing", oldPort)
 	}
-	if err := WriteAddress(addr, Address{URL: s2.ClientURL(), PID: os.Getpid(), Started: time.Now()}); err != nil {
+	if err := jetstream.WriteAddress(addr, jetstream.Address{URL: s2.ClientURL(), PID: os.Getpid(), Started: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	testwait.For(t, 10*time.Second, func() error {

@@ -1,4 +1,4 @@
-package jetstream
+package embedded
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
 )
 
 // The test binary doubles as a helper process: with helperEnv set, TestMain runs the named
@@ -51,12 +52,12 @@ func runHelper(role string) int {
 // "result WINS CONFLICTS OTHER WINSEQ".
 func helperAppend() error {
 	ctx := context.Background()
-	nc, err := Dial(ctx, os.Getenv("HELPER_URL"), os.Getenv("HELPER_TOKEN"))
+	nc, err := jetstream.Dial(ctx, os.Getenv("HELPER_URL"), os.Getenv("HELPER_TOKEN"))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	l, err := NewLog(ctx, nc)
+	l, err := jetstream.NewLog(ctx, nc)
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func helperDurable() error {
 	if err != nil {
 		return err
 	}
-	l, err := NewLog(ctx, nc)
+	l, err := jetstream.NewLog(ctx, nc)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package jetstream
+package embedded
 
 import (
 	"context"
@@ -8,19 +8,21 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 )
 
 func TestFault_ClientsFailAtOnceWithTheHubsCause(t *testing.T) {
 	skipUnderRace(t)
 	s := startServer(t)
-	hubConn, err := Dial(context.Background(), s.ClientURL(), s.Token)
+	hubConn, err := jetstream.Dial(context.Background(), s.ClientURL(), s.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(hubConn.Close)
 	var mu sync.Mutex
-	var current Fault
-	sub, err := ServeFaults(hubConn, func() Fault {
+	var current jetstream.Fault
+	sub, err := jetstream.ServeFaults(hubConn, func() jetstream.Fault {
 		mu.Lock()
 		defer mu.Unlock()
 		return current
@@ -31,12 +33,12 @@ func TestFault_ClientsFailAtOnceWithTheHubsCause(t *testing.T) {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
 	l := openLog(t, s)
-	store, err := OpenStore(context.Background(), l.JetStream())
+	store, err := jetstream.OpenStore(context.Background(), l.JetStream())
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustAppend(t, l, created("n1", "a"), events.After(0))
-	if err := AskFault(context.Background(), l.Conn()); err != nil {
+	jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
+	if err := jetstream.AskFault(context.Background(), l.Conn()); err != nil {
 		t.Fatalf("AskFault with no fault = %v, want nil", err)
 	}
 
@@ -44,19 +46,19 @@ func TestFault_ClientsFailAtOnceWithTheHubsCause(t *testing.T) {
 		kind string
 		want error
 	}{
-		{FaultDiskFull, events.ErrDiskFull},
-		{FaultStoreLost, events.ErrStoreLost},
+		{jetstream.FaultDiskFull, events.ErrDiskFull},
+		{jetstream.FaultStoreLost, events.ErrStoreLost},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			mu.Lock()
-			current = Fault{Kind: tc.kind, Detail: "as the test says"}
+			current = jetstream.Fault{Kind: tc.kind, Detail: "as the test says"}
 			mu.Unlock()
 			if err := s.StopWrites(); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() {
 				mu.Lock()
-				current = Fault{}
+				current = jetstream.Fault{}
 				mu.Unlock()
 				if err := s.Reopen(context.Background()); err != nil {
 					t.Errorf("reopen: %v", err)
@@ -64,7 +66,7 @@ func TestFault_ClientsFailAtOnceWithTheHubsCause(t *testing.T) {
 			})
 			start := time.Now()
 			_, err := l.Append(context.Background(), events.New(events.KindClosed, "n1", "a", 1), events.Unconditional())
-			if !errors.Is(err, tc.want) || !IsStorageFault(err) {
+			if !errors.Is(err, tc.want) || !jetstream.IsStorageFault(err) {
 				t.Errorf("append while the hub reports %s: %v, want an error wrapping %v", tc.kind, err, tc.want)
 			}
 			t.Logf("append failed after %s", time.Since(start))
@@ -80,5 +82,5 @@ func TestFault_ClientsFailAtOnceWithTheHubsCause(t *testing.T) {
 		})
 	}
 	// After Reopen the log takes appends again.
-	mustAppend(t, l, events.New(events.KindClosed, "n1", "a", 1), events.Unconditional())
+	jstest.MustAppend(t, l, events.New(events.KindClosed, "n1", "a", 1), events.Unconditional())
 }

@@ -1,4 +1,4 @@
-package jetstream
+package embedded
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
@@ -74,11 +76,11 @@ func TestServer_StartsOnASmallFilesystem(t *testing.T) {
 		t.Errorf("limits %+v: the streams must fit in MaxStore", lim)
 	}
 	l := openLog(t, s)
-	mustAppend(t, l, created("n1", "a"), events.After(0))
+	jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0))
 
 	t.Run("the defaults stay when they fit", func(t *testing.T) {
-		sp := Space{Free: 10 << 30}
-		if ev, no := FitLimits(sp, DefaultEventsMaxBytes, DefaultNotifyMaxBytes); ev != DefaultEventsMaxBytes || no != DefaultNotifyMaxBytes {
+		sp := jetstream.Space{Free: 10 << 30}
+		if ev, no := jetstream.FitLimits(sp, jetstream.DefaultEventsMaxBytes, jetstream.DefaultNotifyMaxBytes); ev != jetstream.DefaultEventsMaxBytes || no != jetstream.DefaultNotifyMaxBytes {
 			t.Errorf("FitLimits(10 GiB free) = %d, %d; want the defaults", ev, no)
 		}
 	})
@@ -89,12 +91,12 @@ func TestServer_RecoversFromAFullDiskOnceSpaceIsFreed(t *testing.T) {
 	dir := smallDisk(t, "64m")
 	s := startServer(t, func(s *Server) { s.Dir = filepath.Join(dir, "hub") })
 	l := openLog(t, s)
-	store, err := OpenStore(context.Background(), l.JetStream())
+	store, err := jetstream.OpenStore(context.Background(), l.JetStream())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var acked []uint64
-	acked = append(acked, mustAppend(t, l, created("n1", "a"), events.After(0)))
+	acked = append(acked, jstest.MustAppend(t, l, jstest.Created("n1", "a"), events.After(0)))
 	if err := store.Put(context.Background(), "n1.a", []byte(`{"v":1}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func TestServer_RecoversFromAFullDiskOnceSpaceIsFreed(t *testing.T) {
 		}
 		return store.Put(ctx, "n1.a", []byte(`{"v":"after"}`))
 	})
-	got := seqs(readAll(t, l, events.Query{}))
+	got := jstest.Seqs(jstest.ReadAll(t, l, events.Query{}))
 	have := map[uint64]bool{}
 	for _, q := range got {
 		have[q] = true
