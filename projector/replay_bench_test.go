@@ -7,6 +7,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/embedded"
 )
 
 // BenchmarkReplayFold100k_JetStream replays the realistic 100k-event log from a real
@@ -16,7 +17,7 @@ import (
 func BenchmarkReplayFold100k_JetStream(b *testing.B) {
 	const n, sessions = 100_000, 400
 	ctx := context.Background()
-	srv := jetstream.NewServer(b.TempDir())
+	srv := embedded.NewServer(b.TempDir())
 	srv.Token = "bench-token-0123456789abcdef"
 	srv.SyncAlways = false
 	if err := srv.Open(); err != nil {

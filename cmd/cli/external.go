@@ -96,6 +96,27 @@ func (f *Factory) clusterOptions() (jetstream.ClusterOptions, bool, error) {
 	return o, true, nil
 }
 
+// Target resolves which hub this command reaches.
+func (f *Factory) Target() (HubTarget, error) {
+	home, err := f.Home()
+	if err != nil {
+		return HubTarget{}, err
+	}
+	node, err := f.Node()
+	if err != nil {
+		return HubTarget{}, err
+	}
+	t := HubTarget{Home: home, Node: node, Build: f.Build(), Self: f.Executable}
+	o, external, err := f.clusterOptions()
+	if err != nil {
+		return HubTarget{}, err
+	}
+	if external {
+		t.Cluster, t.ClusterEnv = &o, f.externalEnv()
+	}
+	return t, nil
+}
+
 // externalEnv is what a hub started by this CLI needs in its environment to reach the same
 // cluster: flags become variables (the secrets are in the environment already).
 func (f *Factory) externalEnv() []string {
@@ -121,15 +142,8 @@ func (f *Factory) externalEnv() []string {
 func clusterAddress(o jetstream.ClusterOptions) string { return strings.Join(o.URLs, ",") }
 
 // connectExternal connects the CLI to the cluster and makes sure this node's hub runs.
-func connectExternal(ctx context.Context, f *Factory, o jetstream.ClusterOptions) (*HubConn, error) {
-	home, err := f.Home()
-	if err != nil {
-		return nil, err
-	}
-	node, err := f.Node()
-	if err != nil {
-		return nil, err
-	}
+func connectExternal(ctx context.Context, t HubTarget) (*HubConn, error) {
+	home, node, o := t.Home, t.Node, *t.Cluster
 	if err := home.Ensure(); err != nil {
 		return nil, err
 	}
@@ -137,7 +151,7 @@ func connectExternal(ctx context.Context, f *Factory, o jetstream.ClusterOptions
 	if err != nil {
 		return nil, withHint(err, ExitNetwork, "check "+envNATSURL+" and the credentials; see README, \"Running on a cluster\"")
 	}
-	addr, err := ensureExternalHub(ctx, f, home, o)
+	addr, err := ensureExternalHub(ctx, t)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -159,9 +173,9 @@ func externalHubRunning(home Home, build, url string) (jetstream.Address, bool) 
 
 // ensureExternalHub starts this node's hub when none of this build serves the cluster:
 // check, lock, check again, replace whatever hub runs, spawn, wait for its address.
-func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.ClusterOptions) (jetstream.Address, error) {
-	url := clusterAddress(o)
-	if addr, ok := externalHubRunning(home, f.Build(), url); ok {
+func ensureExternalHub(ctx context.Context, t HubTarget) (jetstream.Address, error) {
+	home, url := t.Home, clusterAddress(*t.Cluster)
+	if addr, ok := externalHubRunning(home, t.Build, url); ok {
 		return addr, nil
 	}
 	lock := flock.New(home.SpawnLock())
@@ -172,7 +186,7 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 		return jetstream.Address{}, fmt.Errorf("waiting for the hub spawn lock %s: %w", home.SpawnLock(), errors.Join(err, ctx.Err()))
 	}
 	defer lock.Unlock()
-	if addr, ok := externalHubRunning(home, f.Build(), url); ok {
+	if addr, ok := externalHubRunning(home, t.Build, url); ok {
 		return addr, nil
 	}
 	// Another hub owns the home (embedded mode, another build, another cluster): stop it.
@@ -182,7 +196,7 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 		}
 	}
 	logStart := fileSize(home.HubLog())
-	pid, ready, err := spawnHub(ctx, f, home)
+	pid, ready, err := spawnHub(ctx, t)
 	if err != nil {
 		return jetstream.Address{}, err
 	}
@@ -198,13 +212,10 @@ func ensureExternalHub(ctx context.Context, f *Factory, home Home, o jetstream.C
 
 // DialBridgeConn connects a bridge to the event log: the cluster in external mode, else
 // the hub named in the home's address file.
-func DialBridgeConn(ctx context.Context, f *Factory, home Home) (*jetstream.Log, *jetstream.Store, func(), error) {
-	o, external, err := f.clusterOptions()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if external {
-		nc, log, store, err := jetstream.ConnectCluster(ctx, o, true)
+func DialBridgeConn(ctx context.Context, t HubTarget) (*jetstream.Log, *jetstream.Store, func(), error) {
+	home := t.Home
+	if t.Cluster != nil {
+		nc, log, store, err := jetstream.ConnectCluster(ctx, *t.Cluster, true)
 		if err != nil {
 			return nil, nil, nil, err
 		}

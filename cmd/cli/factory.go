@@ -51,7 +51,11 @@ func NewFactory(io *IOStreams) *Factory {
 		if hub != nil {
 			return hub, nil
 		}
-		h, err := connectHub(ctx, f)
+		t, err := f.Target()
+		if err != nil {
+			return nil, err
+		}
+		h, err := connectHub(ctx, t)
 		if err != nil {
 			return nil, err
 		}
@@ -61,10 +65,12 @@ func NewFactory(io *IOStreams) *Factory {
 	return f
 }
 
-// buildID is the version plus the size and modification time of the executable: cheap to
-// compute on every call (a stat), and different for every rebuild that matters.
+// buildID identifies the daemon binary a hub runs from: the version plus the size and
+// modification time of mcpctld. The CLI and the daemon compute it from the same file, so a
+// CLI whose daemon binary was rebuilt or reinstalled replaces a hub still running the old one.
+// It is cheap to compute on every call (a stat).
 func buildID(f *Factory) string {
-	exe, err := f.Executable()
+	exe, err := DaemonExecutable(f.Executable)
 	if err != nil {
 		return Version
 	}

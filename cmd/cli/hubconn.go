@@ -33,6 +33,39 @@ const (
 	spawnLockRetry = 2 * time.Millisecond
 )
 
+// HubTarget is which hub a client reaches, and how it starts one: what connectHub needs from
+// the command line, resolved.
+type HubTarget struct {
+	Home  Home
+	Node  string
+	Build string
+	// Self is the running executable; the daemon binary is looked up next to it.
+	Self func() (string, error)
+	// Cluster is the external NATS cluster; nil means the embedded hub.
+	Cluster *jetstream.ClusterOptions
+	// ClusterEnv is what a hub started for the cluster needs in its environment.
+	ClusterEnv []string
+}
+
+// DaemonName is the daemon binary, installed next to mcpctl: it runs the hub and the bridges.
+const DaemonName = "mcpctld"
+
+// DaemonExecutable finds mcpctld: $MCPCTL_DAEMON, else next to self (the running binary).
+func DaemonExecutable(self func() (string, error)) (string, error) {
+	if p := os.Getenv("MCPCTL_DAEMON"); p != "" {
+		return p, nil
+	}
+	exe, err := self()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(exe), DaemonName)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s not found next to %s: install both binaries (go install ./cmd/...), or build them into one directory (go build -o bin/ ./cmd/mcpctl ./cmd/mcpctld)", DaemonName, exe)
+	}
+	return p, nil
+}
+
 // HubConn is a CLI's connection to the running hub.
 type HubConn struct {
 	NC    *nats.Conn
@@ -53,20 +86,11 @@ func (h *HubConn) Close() {
 // connectHub returns a connection to this home's hub, starting one when none answers.
 // Fast path: read the address file, dial. Slow path, under the spawn lock: check again,
 // replace a hub of another build, start a hub, wait on its readiness pipe (hubready.go).
-func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
-	if o, external, err := f.clusterOptions(); err != nil {
-		return nil, err
-	} else if external {
-		return connectExternal(ctx, f, o)
+func connectHub(ctx context.Context, t HubTarget) (*HubConn, error) {
+	if t.Cluster != nil {
+		return connectExternal(ctx, t)
 	}
-	home, err := f.Home()
-	if err != nil {
-		return nil, err
-	}
-	node, err := f.Node()
-	if err != nil {
-		return nil, err
-	}
+	home, node := t.Home, t.Node
 	if err := home.Ensure(); err != nil {
 		return nil, err
 	}
@@ -74,7 +98,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
+	if h, err := dialHub(ctx, home, node, token, t.Build); err == nil {
 		return h, nil
 	} else if jetstream.IsStorageFault(err) {
 		return nil, err // the hub runs, and says why it cannot serve: not a hub to replace
@@ -85,7 +109,7 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	// A live hub that owns the store is waited for without the spawn lock: parallel
 	// commands facing a stopped hub then each wait for it and each say why they gave up,
 	// instead of queueing behind the one that holds the lock.
-	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build(), false); h != nil || err != nil {
+	if h, err := joinStoreOwner(ctx, lctx, home, node, token, t.Build, false); h != nil || err != nil {
 		return h, err
 	}
 
@@ -96,26 +120,26 @@ func connectHub(ctx context.Context, f *Factory) (*HubConn, error) {
 	}
 	defer lock.Unlock()
 
-	if h, err := dialHub(ctx, home, node, token, f.Build()); err == nil {
+	if h, err := dialHub(ctx, home, node, token, t.Build); err == nil {
 		return h, nil
 	}
-	if h, err := joinStoreOwner(ctx, lctx, home, node, token, f.Build(), true); h != nil || err != nil {
+	if h, err := joinStoreOwner(ctx, lctx, home, node, token, t.Build, true); h != nil || err != nil {
 		return h, err
 	}
-	if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.Build != f.Build() {
+	if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.Build != t.Build {
 		if err := stopHubProcess(ctx, addr, hubStopTimeout); err != nil {
 			return nil, fmt.Errorf("replace the hub of build %s: %w", addr.Build, err)
 		}
 	}
 	logStart := fileSize(home.HubLog()) // what this hub writes comes after it
-	pid, ready, err := spawnHub(ctx, f, home)
+	pid, ready, err := spawnHub(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	if err := awaitHub(lctx, ready, home, pid, logStart); err != nil {
 		return nil, err
 	}
-	h, err := dialHub(ctx, home, node, token, f.Build())
+	h, err := dialHub(ctx, home, node, token, t.Build)
 	if err != nil {
 		return nil, fmt.Errorf("the hub (pid %d) said it serves, but: %w", pid, err)
 	}
@@ -277,8 +301,9 @@ func dialHub(ctx context.Context, home Home, node, token, build string) (*HubCon
 // the hub log. It never inherits the caller's pipes: a daemon holding them makes $(mcpctl …)
 // and test harnesses hang. Its one extra descriptor is the write end of the readiness pipe
 // (hubready.go), whose read end is returned for awaitHub.
-func spawnHub(ctx context.Context, f *Factory, home Home) (int, *os.File, error) {
-	exe, err := f.Executable()
+func spawnHub(ctx context.Context, t HubTarget) (int, *os.File, error) {
+	home := t.Home
+	exe, err := DaemonExecutable(t.Self)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -298,8 +323,7 @@ func spawnHub(ctx context.Context, f *Factory, home Home) (int, *os.File, error)
 	}
 	defer readyW.Close() // the hub holds its own copy: EOF comes when it is gone
 	cmd := exec.Command(exe, "hub", "run")
-	_, external, _ := f.clusterOptions()
-	cmd.Env = append(append(daemonEnv(os.Environ(), external), f.externalEnv()...),
+	cmd.Env = append(append(daemonEnv(os.Environ(), t.Cluster != nil), t.ClusterEnv...),
 		"MCPCTL_HOME="+home.Dir, hubReadyEnv+"="+strconv.Itoa(hubReadyFD))
 	cmd.Stdin = devnull
 	cmd.Stdout = logf

@@ -18,6 +18,7 @@ import (
 	"github.com/mcpctl/mcpctl/bridge/supervisor"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/embedded"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -47,7 +48,7 @@ type hub struct {
 }
 
 func (h *hub) run(ctx context.Context) error {
-	srv := jetstream.NewServer(h.home.StoreDir())
+	srv := embedded.NewServer(h.home.StoreDir())
 	srv.Token = h.token
 	srv.SyncAlways = !h.lazy
 	srv.PreferPort = h.preferPort
@@ -288,18 +289,11 @@ func (h *hub) spawnBridge(ctx context.Context, s projector.Session) (*supervisor
 	}, nil
 }
 
-// bridgeExecutable finds mcpctld: $MCPCTL_BRIDGE, else next to the mcpctl binary.
+// bridgeExecutable is what bridges run from: $MCPCTL_BRIDGE (a test's stand-in), else the
+// daemon binary, which is this hub's own executable.
 func bridgeExecutable(self func() (string, error)) (string, error) {
 	if p := os.Getenv("MCPCTL_BRIDGE"); p != "" {
 		return p, nil
 	}
-	exe, err := self()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(filepath.Dir(exe), "mcpctld")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("mcpctld not found next to %s: build both binaries (go build -o bin/ ./cmd/mcpctl ./cmd/mcpctld), or set MCPCTL_BRIDGE", exe)
-	}
-	return p, nil
+	return DaemonExecutable(self)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/events/jetstream"
+	"github.com/mcpctl/mcpctl/events/jetstream/embedded"
 )
 
 // The hub's storage guard. Two faults of the store are noticed here, on a timer, because
@@ -33,7 +34,7 @@ const (
 
 // storageGuard watches the embedded server's store and holds the current fault.
 type storageGuard struct {
-	srv *jetstream.Server
+	srv *embedded.Server
 	hub *hub
 
 	mu    sync.Mutex

@@ -96,7 +96,11 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		closeConn = func() {}
 	)
 	err = untilHub(ctx, logger, "connect to the hub", func(ctx context.Context) error {
-		l, st, c, err := cli.DialBridgeConn(ctx, f, home)
+		t, err := f.Target()
+		if err != nil {
+			return err
+		}
+		l, st, c, err := cli.DialBridgeConn(ctx, t)
 		if err == nil {
 			log, store, closeConn = l, st, c
 		}
