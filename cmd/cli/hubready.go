@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -54,37 +52,4 @@ func awaitHub(ctx context.Context, ready *os.File, home Home, pid int, logStart 
 		return fmt.Errorf("the hub (pid %d) did not come up within %s: %w", pid, hubStartTimeout, err)
 	}
 	return nil
-}
-
-// readyPipeFromEnv returns the readiness pipe a spawning CLI passed (nil when none: a hub
-// run by hand). It is made close-on-exec at once, so bridges the hub starts before it
-// serves do not hold it open, and the variable is cleared.
-func readyPipeFromEnv() *os.File {
-	v := os.Getenv(hubReadyEnv)
-	if v == "" {
-		return nil
-	}
-	_ = os.Unsetenv(hubReadyEnv)
-	fd, err := strconv.Atoi(v)
-	if err != nil || fd < 3 {
-		return nil
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
-		return nil // not a pipe: not ours to write to or close (the variable came from elsewhere)
-	}
-	syscall.CloseOnExec(fd)
-	return os.NewFile(uintptr(fd), "hub-ready")
-}
-
-// signalReady writes the ready byte and closes the pipe; nil (no pipe) does nothing.
-func signalReady(f *os.File) error {
-	if f == nil {
-		return nil
-	}
-	_, err := f.Write([]byte{1})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/bridge/proc"
+	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+type restartResult struct {
+	Session    string `json:"session"`
+	Started    bool   `json:"started"` // false: joined a restart already under way
+	Generation uint64 `json:"generation"`
+	Status     string `json:"status"`
+	PID        int    `json:"pid,omitempty"`
+}
+
+func newCmdRestart(f *Factory) *cobra.Command {
+	return sessionCmd("restart @session", "Restart a session's bridge (parallel callers join one restart)", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			since := launchedTogetherAt(invokedAt())
+			ctx, cancel := commandContext(ctx, f)
+			defer cancel()
+			hub, err := f.Hub(ctx)
+			if err != nil {
+				return err
+			}
+			remote := remoteTarget(f, name)
+			target := name // @name or @name@node: what the user wrote, for messages
+			hub, name = hub.target(name)
+			s, err := loadSession(ctx, hub, name)
+			if err != nil {
+				return err
+			}
+			if s.Status == "" || s.Cleaned {
+				return notFoundErr(target)
+			}
+			s, started, err := requestRestartOpts(ctx, hub, s, projector.RestartOptions{
+				Reason: "explicit: mcpctl restart", Since: since, Fresh: true})
+			if err != nil {
+				return retarget(err, name, target)
+			}
+			// Wait for the requested generation itself: the KV may still list the previous
+			// one as ready, and its bridge answers until it notices it was superseded.
+			if s, err = waitSettled(ctx, f, hub, s); err != nil {
+				return err
+			}
+			var c *rpc.Client
+			if remote {
+				// Another node's bridge: its pid and socket are that machine's. Settled is
+				// all this node can see.
+				if s.Status != projector.StatusReady {
+					return &Error{Code: ExitNetwork, Err: fmt.Errorf("@%s is %s after the restart: %s", target, s.Status, firstNonEmpty(s.Error, s.Reason))}
+				}
+			} else if s.Status == projector.StatusReady && s.Bridge != nil && proc.Alive(s.Bridge.PID, s.Bridge.PIDStartTime) {
+				c, _ = rpc.Dial(ctx, s.Bridge.Socket)
+			}
+			if c == nil && !remote {
+				if c, s, err = connectBridge(ctx, f, name, "restart"); err != nil {
+					return err
+				}
+			}
+			if c != nil {
+				c.Close()
+			}
+			r := restartResult{Session: name, Started: started, Generation: s.Generation, Status: string(s.Status)}
+			if s.Bridge != nil {
+				r.PID = s.Bridge.PID
+			}
+			if f.JSON {
+				return writeJSON(f.IO.Out, r)
+			}
+			verb := "joined the restart to"
+			if started {
+				verb = "restarted to"
+			}
+			fmt.Fprintf(f.IO.Out, "@%s %s generation %d (bridge pid %d)\n", target, verb, r.Generation, r.PID)
+			return nil
+		})
+}
+
+// ---- close
