@@ -1,13 +1,11 @@
-// Command mcpctld is the bridge process: the hub runs `mcpctld bridge --session S
-// --generation G` for every session generation. It is a binary of its own so that mcpctl,
-// which every shell call starts, links no MCP client library. Install it next to mcpctl.
+// Command mcpctld is mcpctl's daemon binary: it runs the hub (`mcpctld hub`) and the bridge
+// processes (`mcpctld bridge`). mcpctl starts it; install it next to mcpctl.
 package main
 
 import (
 	"os"
 
-	"github.com/mcpctl/mcpctl/cmd/cli"
-	"github.com/mcpctl/mcpctl/cmd/cli/bridgeproc"
+	"github.com/mcpctl/mcpctl/cmd/internal/daemon"
 )
 
-func main() { os.Exit(cli.Main(bridgeproc.NewCmd)) }
+func main() { os.Exit(daemon.Main()) }

@@ -118,3 +118,19 @@ func HumanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// Resuming after a full disk.
+const (
+	// resumeFreeMax is the free space a hub waits for before it starts JetStream again
+	// (less on a small filesystem: resumeFreeShare of it).
+	resumeFreeMax   = 4 << 20
+	resumeFreeShare = 16
+)
+
+// ResumeFree is the free space after which JetStream is started again.
+func ResumeFree(sp Space) int64 {
+	if sp.Total > 0 {
+		return min(resumeFreeMax, sp.Total/resumeFreeShare)
+	}
+	return resumeFreeMax
+}

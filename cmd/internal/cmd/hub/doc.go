@@ -1,0 +1,3 @@
+// Package hub is `mcpctl hub start | stop | status | run` (run execs mcpctld, which holds the
+// hub itself).
+package hub

@@ -1,0 +1,4 @@
+// Package mcp is the MCP requests on a session: tools-list, tools-get, tools-call,
+// resources-*, prompts-*, ping, logging-set-level, complete; with their argument syntax
+// (k:=v, inline JSON, JSON on stdin).
+package mcp

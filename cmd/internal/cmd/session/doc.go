@@ -1,0 +1,3 @@
+// Package session is the verbs on one session: info (`mcpctl @s`), restart, close, logs,
+// wait, proxy and history.
+package session

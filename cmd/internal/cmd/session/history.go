@@ -1,0 +1,278 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	eventscmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/events"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
+	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
+	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
+	"github.com/mcpctl/mcpctl/events"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// generationRecord is one generation of a session, told from its events: who asked for
+// it and why, when its bridge started and became ready, and how it ended.
+type generationRecord struct {
+	Generation uint64 `json:"generation"`
+	// Trigger classifies the request: connect, explicit (restart), implicit (a command found
+	// the bridge dead), policy (the supervisor's restart policy), or other.
+	Trigger     string       `json:"trigger"`
+	RequestKind events.Kind  `json:"request_kind"` // created or restart_requested
+	RequestSeq  uint64       `json:"request_seq"`
+	RequestedAt time.Time    `json:"requested_at"`
+	RequestedBy events.Actor `json:"requested_by"`
+	Reason      string       `json:"reason,omitempty"`
+
+	PID       int       `json:"pid,omitempty"`
+	SpawnedAt time.Time `json:"spawned_at,omitzero"`
+	ReadyAt   time.Time `json:"ready_at,omitzero"`
+	// TimeToReady is from the request to bridge_ready.
+	TimeToReady time.Duration `json:"time_to_ready_ns,omitempty"`
+
+	// How it ended: the problems reported (server_lost, expired, …), the bridge's stop
+	// reason, its exit, and what replaced it (the next request, or closed).
+	Problems  []string  `json:"problems,omitempty"`
+	Stopping  string    `json:"stopping,omitempty"`
+	ExitedAt  time.Time `json:"exited_at,omitzero"`
+	ExitCode  *int      `json:"exit_code,omitempty"`
+	Signal    string    `json:"signal,omitempty"`
+	EndedBy   string    `json:"ended_by,omitempty"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	EndReason string    `json:"end_reason,omitempty"`
+	// Lifetime is from ready to the bridge's exit (or to now while it runs).
+	Lifetime time.Duration `json:"lifetime_ns,omitempty"`
+	Current  bool          `json:"current"`
+}
+
+// historyResult is `history --json`.
+type historyResult struct {
+	Session     string             `json:"session"`
+	State       projector.Session  `json:"state"`
+	Generations []generationRecord `json:"generations"`
+}
+
+func triggerOf(k events.Kind, reason string) string {
+	switch {
+	case k == events.KindCreated:
+		return "connect"
+	case strings.HasPrefix(reason, "explicit"):
+		return "explicit"
+	case strings.HasPrefix(reason, "implicit"):
+		return "implicit"
+	case strings.HasPrefix(reason, "restart policy"):
+		return "policy"
+	}
+	return "other"
+}
+
+// generations folds a session's events, in log order, into one record per generation.
+func generations(evs []events.Event, now time.Time) []generationRecord {
+	var out []generationRecord
+	idx := map[uint64]int{}
+	get := func(g uint64) *generationRecord {
+		if i, ok := idx[g]; ok {
+			return &out[i]
+		}
+		return nil
+	}
+	for _, e := range evs {
+		switch e.Type {
+		case events.KindCreated, events.KindRestartRequested:
+			if get(e.Generation) != nil {
+				continue // a request the fold ignored (joins happen before the append)
+			}
+			if prev := len(out) - 1; prev >= 0 && out[prev].EndedBy == "" {
+				out[prev].EndedBy, out[prev].EndedAt, out[prev].EndReason = string(e.Type), e.Time, e.Reason
+			}
+			idx[e.Generation] = len(out)
+			out = append(out, generationRecord{Generation: e.Generation, Trigger: triggerOf(e.Type, e.Reason),
+				RequestKind: e.Type, RequestSeq: e.Seq, RequestedAt: e.Time, RequestedBy: e.Actor, Reason: e.Reason})
+			continue
+		case events.KindClosed:
+			if r := get(e.Generation); r != nil && r.EndedBy == "" {
+				r.EndedBy, r.EndedAt, r.EndReason = string(e.Type), e.Time, e.Reason
+			}
+			continue
+		}
+		r := get(e.Generation)
+		if r == nil {
+			continue
+		}
+		switch e.Type {
+		case events.KindBridgeSpawned:
+			r.PID, r.SpawnedAt = e.PID, e.Time
+		case events.KindBridgeReady:
+			if r.ReadyAt.IsZero() {
+				r.ReadyAt, r.TimeToReady = e.Time, e.Time.Sub(r.RequestedAt)
+			}
+			if r.PID == 0 {
+				r.PID = e.PID
+			}
+		case events.KindBridgeStopping:
+			r.Stopping = e.Reason
+		case events.KindServerLost, events.KindExpired, events.KindUnauthorized, events.KindSpawnFailed, events.KindFailed:
+			r.Problems = append(r.Problems, string(e.Type)+": "+sessioncall.FirstNonEmpty(e.Error, e.Reason))
+		case events.KindBridgeExited:
+			if r.ExitedAt.IsZero() {
+				r.ExitedAt, r.ExitCode, r.Signal = e.Time, e.Code, e.Signal
+			}
+		}
+	}
+	for i := range out {
+		r := &out[i]
+		r.Current = i == len(out)-1
+		switch {
+		case r.ReadyAt.IsZero():
+		case !r.ExitedAt.IsZero():
+			r.Lifetime = r.ExitedAt.Sub(r.ReadyAt)
+		case r.Current && r.EndedBy == "":
+			r.Lifetime = now.Sub(r.ReadyAt)
+		}
+	}
+	return out
+}
+
+func NewCmdHistory(f *cmdkit.Factory) *cobra.Command {
+	var raw bool
+	cmd := sessionCmd("history @session", "Why the session restarted: each generation, who asked and why, how its bridge ended", 0,
+		func(ctx context.Context, name string, _ []string) error {
+			if raw {
+				session, node := hubclient.SplitTarget(name) // @name@node: that node's events
+				o := &eventscmd.EventsOptions{F: f, Sessions: []string{session}, Node: node}
+				if err := o.Parse(time.Now()); err != nil {
+					return err
+				}
+				return eventscmd.RunEvents(ctx, o)
+			}
+			return runHistory(ctx, f, name)
+		})
+	cmd.Flags().BoolVar(&raw, "events", false, "print the session's raw events instead")
+	return cmd
+}
+
+func runHistory(ctx context.Context, f *cmdkit.Factory, name string) error {
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return err
+	}
+	target := name // @name or @name@node: what the user wrote, for messages
+	hub, name = hub.Target(name)
+	var evs []events.Event
+	s := projector.Session{Node: hub.Node, Name: name}
+	err = hub.Log.Read(ctx, events.Query{Node: hub.Node, Session: name}, func(e events.Event) error {
+		evs = append(evs, e)
+		s = projector.Apply(s, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return sessioncall.NotFoundErr(target)
+	}
+	gens := generations(evs, time.Now())
+	if f.JSON {
+		if gens == nil {
+			gens = []generationRecord{}
+		}
+		return cmdkit.WriteJSON(f.IO.Out, historyResult{Session: name, State: s, Generations: gens})
+	}
+	printHistory(f.IO.Out, target, s, gens)
+	return nil
+}
+
+func printHistory(w io.Writer, name string, s projector.Session, gens []generationRecord) {
+	fmt.Fprintf(w, "@%s: %s, generation %d, %d restart(s), %d crash(es)\n", name, s.Status, s.Generation, s.Restarts, s.Crashes)
+	for i, r := range gens {
+		fmt.Fprintf(w, "\ngeneration %d  %s  (%s, seq %d)\n", r.Generation, r.RequestedAt.Local().Format("2006-01-02 15:04:05.000"), r.Trigger, r.RequestSeq)
+		fmt.Fprintf(w, "  requested by  %s\n", actorText(r.RequestedBy))
+		if r.Reason != "" {
+			fmt.Fprintf(w, "  reason        %s\n", r.Reason)
+		}
+		if i > 0 {
+			fmt.Fprintf(w, "  previous      %s\n", endText(gens[i-1]))
+		}
+		if r.PID != 0 {
+			line := "bridge pid " + strconv.Itoa(r.PID)
+			if !r.ReadyAt.IsZero() {
+				line += fmt.Sprintf(", ready after %s", roundDur(r.TimeToReady))
+			} else {
+				line += ", never ready"
+			}
+			fmt.Fprintf(w, "  bridge        %s\n", line)
+		}
+		if r.Current && r.EndedBy == "" && r.ExitedAt.IsZero() {
+			if r.Lifetime > 0 {
+				fmt.Fprintf(w, "  running       for %s\n", roundDur(r.Lifetime))
+			}
+			continue
+		}
+		fmt.Fprintf(w, "  ended         %s\n", endText(r))
+	}
+}
+
+func actorText(a events.Actor) string {
+	var parts []string
+	if a.Command != "" {
+		parts = append(parts, strconv.Quote(a.Command))
+	}
+	if a.PID != 0 {
+		parts = append(parts, "pid "+strconv.Itoa(a.PID))
+	}
+	if a.User != "" {
+		parts = append(parts, "user "+a.User)
+	}
+	if a.Host != "" {
+		parts = append(parts, "host "+a.Host)
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// endText says how a generation's bridge ended.
+func endText(r generationRecord) string {
+	var parts []string
+	parts = append(parts, r.Problems...)
+	if r.Stopping != "" {
+		parts = append(parts, "stopping: "+r.Stopping)
+	}
+	switch {
+	case r.ExitCode != nil:
+		parts = append(parts, fmt.Sprintf("bridge exited with code %d", *r.ExitCode))
+	case r.Signal != "":
+		parts = append(parts, "bridge killed (signal "+r.Signal+")")
+	case !r.ExitedAt.IsZero():
+		parts = append(parts, "bridge exited")
+	}
+	if r.Lifetime > 0 && !r.ExitedAt.IsZero() {
+		parts = append(parts, "after "+roundDur(r.Lifetime)+" ready")
+	}
+	if r.EndedBy != "" {
+		parts = append(parts, "followed by "+r.EndedBy)
+	}
+	if len(parts) == 0 {
+		return "still running"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func roundDur(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}

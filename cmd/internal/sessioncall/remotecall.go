@@ -1,0 +1,158 @@
+package sessioncall
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
+	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
+	"github.com/mcpctl/mcpctl/cmd/internal/remote"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/backoff"
+	"github.com/mcpctl/mcpctl/projector"
+	"github.com/nats-io/nats.go"
+)
+
+// remoteTarget reports whether name addresses a session of another node.
+func RemoteTarget(f *cmdkit.Factory, name string) bool {
+	_, node := hubclient.SplitTarget(name)
+	if node == "" {
+		return false
+	}
+	local, err := f.Node()
+	return err != nil || node != local
+}
+
+// callRemote makes one MCP request on a session of another node, over NATS to its bridge.
+// A crashed session is restarted through the conditional path (its node's supervisor
+// spawns); a session still starting is waited for.
+func CallRemote(ctx context.Context, f *cmdkit.Factory, name, method string, params json.RawMessage) (json.RawMessage, projector.Session, error) {
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return nil, projector.Session{}, err
+	}
+	since := time.Now()
+	rh, session := hub.Target(name)
+	s, err := LoadSession(ctx, rh, session)
+	if err != nil {
+		return nil, s, err
+	}
+	pause := backoff.New(100*time.Millisecond, 400*time.Millisecond) // while a ready bridge has no responder
+	for attempt := 0; attempt < MaxSessionAttempts; attempt++ {
+		if !s.IsOpen() {
+			if s.Status == "" || s.Cleaned {
+				return nil, s, NotFoundErr(name)
+			}
+			return nil, s, &events.SessionError{Op: method, Node: rh.Node, Session: session, Err: events.ErrClosed}
+		}
+		if !s.Server.Remote {
+			return nil, s, clierr.WithHint(fmt.Errorf("@%s is not open to calls from other nodes", name), clierr.ExitUsage,
+				"on node "+rh.Node+": mcpctl connect --remote … @"+session)
+		}
+		switch s.Status {
+		case projector.StatusReady:
+			res, err := remoteRequest(ctx, hub.NC, rh.Node, session, method, params)
+			if !errors.Is(err, nats.ErrNoResponders) {
+				return res, s, err
+			}
+			// Ready in the log but nobody answers: the bridge just went away and its node
+			// has not recorded it yet. Wait for the log to say what happened.
+			if pause.Wait(ctx) != nil {
+				return nil, s, TimeoutErr(ctx, method+" on @"+name)
+			}
+			if s, err = projector.Refresh(ctx, rh.Log, s); err != nil {
+				return nil, s, err
+			}
+			continue
+		case projector.StatusCrashed, projector.StatusExpired:
+			if s, _, err = RequestRestart(ctx, rh, s, fmt.Sprintf("implicit: %s from node %s found the session %s", method, hub.Node, s.Status), since); err != nil {
+				return nil, s, err
+			}
+		case projector.StatusStarting, projector.StatusRestarting:
+		default:
+			return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s is %s: %s", name, s.Status, FirstNonEmpty(s.Error, s.Reason))}
+		}
+		if s, err = WaitSettled(ctx, f, rh, s); err != nil {
+			return nil, s, err
+		}
+	}
+	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s)", name, MaxSessionAttempts, s.Status)}
+}
+
+// remoteRequest sends one MCP request to the bridge of node/session and maps the answer as
+// callError does for local calls.
+func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method string, params json.RawMessage) (json.RawMessage, error) {
+	name := session + "@" + node
+	body, err := json.Marshal(remote.RemoteRequest{Method: method, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(remote.RPCSubject(node, session))
+	msg.Data = body
+	deadline := remote.DefaultRemoteCallTimeout
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, deadline)
+		defer cancel()
+	}
+	msg.Header.Set(remote.RemoteDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
+	// A publish the server's permissions refuse is reported asynchronously, and the request
+	// would only time out: watch for the refusal of this subject and end the request.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), msg.Subject) {
+			cancel(err)
+		}
+	})
+	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		err = cause
+	}
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, err
+	case errors.Is(err, nats.ErrPermissionViolation) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation")):
+		return nil, &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%s on @%s: the NATS server does not allow this client to call node %s's sessions (%v)", method, name, node, err),
+			Hint: "see docs/cluster.md, \"Who may call a session\""}
+	case err != nil:
+		return nil, CallError(ctx, name, method, err)
+	}
+	var r remote.RemoteReply
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("%s on @%s: bad answer from the bridge: %v", method, name, err)}
+	}
+	if r.Error != nil {
+		return nil, CallError(ctx, name, method, r.Error)
+	}
+	return r.Result, nil
+}
+
+// retarget names the session in an error the way the user wrote it (@name@node) when a
+// helper that knows only the plain name (@name) made it: a message about @name would be
+// about another session, this node's.
+func Retarget(err error, name, target string) error {
+	if err == nil || name == target {
+		return err
+	}
+	var se *events.SessionError
+	if !errors.As(err, &se) || se.Session != name {
+		return err
+	}
+	switch {
+	case errors.Is(err, events.ErrNotFound):
+		return NotFoundErr(target)
+	case errors.Is(err, events.ErrClosed):
+		return clierr.WithHint(&events.SessionError{Op: se.Op, Session: target, Err: events.ErrClosed}, clierr.ExitUsage,
+			"open it again on its node with: mcpctl connect <server> @"+name)
+	}
+	return err
+}
