@@ -113,8 +113,11 @@ func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s is not JSON: %v", args[0], err)
 	}
 	var extra any
-	if err := dec.Decode(&extra); err != io.EOF {
-		ts.Fatalf("%s holds more than one JSON document (then %v)", args[0], err)
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		ts.Fatalf("%s holds more than one JSON document", args[0])
+	case err != io.EOF:
+		ts.Fatalf("%s has something after its JSON document: %v", args[0], err)
 	}
 	if len(args) == 1 {
 		if neg {
