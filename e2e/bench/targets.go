@@ -337,7 +337,7 @@ func metMark(v, limit float64) string {
 	case v <= limit:
 		return "✅ met"
 	}
-	return fmt.Sprintf("❌ missed (%.1f× the target)", v/limit)
+	return fmt.Sprintf("❌ missed (%.2f× the target)", v/limit)
 }
 
 func median(r *row, tool string) float64 {
