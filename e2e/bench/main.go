@@ -2,6 +2,7 @@
 // writes the results to docs/benchmarks.md and docs/benchmarks.svg.
 //
 //	go run ./e2e/bench [-n 20] [-slow 4] [-storm 32] [-mem-calls 1000] [-no-mcpc]
+//	go run ./e2e/bench -only targets   # the targets of issue 12 alone, in a minute or two
 //
 // Both tools get their own temporary home, talk to the same two stdio servers
 // (@modelcontextprotocol/server-everything and our Go test server), and run with stdin from
@@ -28,15 +29,19 @@ const (
 )
 
 type config struct {
-	warm     int    // samples per warm operation
-	slow     int    // samples per connect/restart/close
-	storm    int    // parallel processes in a storm
-	memCalls int    // calls before the second memory reading
-	docs     string // where benchmarks.md and benchmarks.svg go
-	cache    string // npm install cache ("" = os.UserCacheDir()/mcpctl-bench)
-	noMCPC   bool   // mcpctl only (a quick run; no ratios)
-	servers  string // "go,everything" or one of them
-	keep     bool   // keep the temporary directory
+	warm      int    // samples per warm operation
+	slow      int    // samples per connect/restart/close
+	storm     int    // parallel processes in a storm
+	memCalls  int    // calls before the second memory reading
+	docs      string // where benchmarks.md and benchmarks.svg go
+	cache     string // npm install cache ("" = os.UserCacheDir()/mcpctl-bench)
+	noMCPC    bool   // mcpctl only (a quick run; no ratios)
+	servers   string // "go,everything" or one of them
+	keep      bool   // keep the temporary directory
+	only      string // "" (everything) or "targets"
+	bridges   int    // extra sessions for the bridge memory target
+	hubStarts int    // samples of the hub's auto-start
+	docsSet   bool   // -docs was given
 }
 
 func main() {
@@ -50,7 +55,19 @@ func main() {
 	flag.BoolVar(&c.noMCPC, "no-mcpc", false, "measure mcpctl only")
 	flag.StringVar(&c.servers, "servers", "go,everything", "servers to measure against: go, everything, or both")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (homes, binaries, logs)")
+	flag.StringVar(&c.only, "only", "", `"targets": measure only the targets of issue 12 (mcpctl alone; writes the docs only with -docs)`)
+	flag.IntVar(&c.bridges, "bridges", 50, "sessions to the Go test server opened for the bridge memory target (0: skip)")
+	flag.IntVar(&c.hubStarts, "hub-starts", 7, "samples of the hub's auto-start from a cold home (0: skip)")
 	flag.Parse()
+	flag.Visit(func(f *flag.Flag) { c.docsSet = c.docsSet || f.Name == "docs" })
+	switch c.only {
+	case "":
+	case "targets":
+		c.noMCPC = true
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -only %q: the only choice is \"targets\"\n", c.only)
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -82,6 +99,11 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	b.res.Elapsed = time.Since(start)
+	if c.only == "targets" && !c.docsSet {
+		fmt.Print(renderTable(b.res), "\n", renderBridgeMem(b.res.BridgeMem), renderTargets(b.res))
+		logf("targets only: no docs written (give -docs DIR to write them); took %s", b.res.Elapsed.Round(time.Second))
+		return nil
+	}
 	if err := os.MkdirAll(c.docs, 0o755); err != nil {
 		return err
 	}
@@ -93,7 +115,7 @@ func run(ctx context.Context, c config) error {
 	if err := writeMarkdown(md, renderMarkdown(b.res)); err != nil {
 		return err
 	}
-	fmt.Print(renderTable(b.res))
+	fmt.Print(renderTable(b.res), "\n", renderBridgeMem(b.res.BridgeMem), renderTargets(b.res))
 	logf("wrote %s and %s in %s", md, svg, b.res.Elapsed.Round(time.Second))
 	return nil
 }

@@ -39,6 +39,7 @@ type stormResult struct {
 type memResult struct {
 	Server, Tool, Process  string
 	StartKB, AfterKB       int
+	StartPSS, AfterPSS     int
 	StartAnonKB, StartFile int
 	AfterAnonKB, AfterFile int
 	Calls                  int
@@ -46,15 +47,16 @@ type memResult struct {
 }
 
 type results struct {
-	Env     *environment
-	Config  config
-	Date    time.Time
-	Elapsed time.Duration
-	Rows    []*row
-	Storms  []stormResult
-	Memory  []memResult
-	Budget  []budgetStep
-	Load    [2]string // /proc/loadavg at the start and the end
+	Env       *environment
+	Config    config
+	Date      time.Time
+	Elapsed   time.Duration
+	Rows      []*row
+	Storms    []stormResult
+	Memory    []memResult
+	Budget    []budgetStep
+	BridgeMem *bridgeMemResult
+	Load      [2]string // /proc/loadavg at the start and the end
 }
 
 type bench struct {
@@ -64,6 +66,7 @@ type bench struct {
 	servers []server
 	res     *results
 	closers []func()
+	homes   []string // further mcpctl homes of this run (hub start samples)
 }
 
 func newBench(c config, env *environment) *bench {
@@ -104,9 +107,14 @@ func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 // interleave runs f for each tool, n times, alternating which tool goes first.
 func (b *bench) interleave(n int, f func(i int, t *tool)) {
 	for i := range n {
-		for j := range b.tools {
-			f(i, b.tools[(i+j)%len(b.tools)])
-		}
+		b.interleaveOnce(i, func(t *tool) { f(i, t) })
+	}
+}
+
+// interleaveOnce runs sample i of f for each tool, tool i mod len(tools) first.
+func (b *bench) interleaveOnce(i int, f func(t *tool)) {
+	for j := range b.tools {
+		f(b.tools[(i+j)%len(b.tools)])
 	}
 }
 
@@ -121,7 +129,11 @@ func (b *bench) teardown() {
 		b.tools[1].run(ctx, "--json", "clean", "all")
 	}
 	b.tools[0].run(ctx, "hub", "stop")
-	if n := endLeftovers(map[string]bool{"MCPCTL_HOME=" + b.env.MCPCTLHome: true, "MCPC_HOME_DIR=" + b.env.MCPCHome: true}); n > 0 {
+	homes := map[string]bool{"MCPCTL_HOME=" + b.env.MCPCTLHome: true, "MCPC_HOME_DIR=" + b.env.MCPCHome: true}
+	for _, h := range b.homes {
+		homes["MCPCTL_HOME="+h] = true
+	}
+	if n := endLeftovers(homes); n > 0 {
 		logf("ended %d leftover processes of this run (bridges their tool no longer tracks)", n)
 	}
 }
@@ -166,6 +178,11 @@ func endLeftovers(homes map[string]bool) int {
 func (b *bench) runAll(ctx context.Context) error {
 	b.res.Load[0] = loadavg()
 	defer func() { b.res.Load[1] = loadavg() }()
+	targetsOnly := b.c.only == "targets"
+	// Before anything else runs a hub: the hub's auto-start from a cold home.
+	if err := b.hubStarts(ctx); err != nil {
+		return fmt.Errorf("hub start: %w", err)
+	}
 	// Main sessions, one per server and tool; the first mcpctl connect also starts the hub.
 	for _, s := range b.servers {
 		r := b.row(s.Key, "first connect", "mcpctl: the first one also starts the hub")
@@ -179,26 +196,49 @@ func (b *bench) runAll(ctx context.Context) error {
 			b.closers = append(b.closers, func() { t.run(context.Background(), t.close(sess)...) })
 		}
 	}
-	if err := b.memory(ctx); err != nil {
-		return err
+	if !targetsOnly {
+		if err := b.memory(ctx); err != nil {
+			return err
+		}
 	}
+	floorClient := &tool{Name: "floor", exe: b.env.FloorClient, env: os.Environ()}
 	for _, s := range b.servers {
+		_, sock, err := mcpctlBridge(ctx, b.tools[0], s.Key)
+		if err != nil {
+			return err
+		}
 		ops := []struct {
 			label, cmd string
 			args       []string
+			floor      string // the floor measured alongside: op of its row
+			raw        string // what the floor client asks
 		}{
-			{"tools-list", "tools-list", nil},
-			{"tools-call " + s.Tool, "tools-call", append([]string{s.Tool}, s.ToolArgs...)},
-			{"ping", "ping", nil},
+			{"tools-list", "tools-list", nil, opFloorList, floorRequest("list")},
+			{"tools-call " + s.Tool, "tools-call", append([]string{s.Tool}, s.ToolArgs...), opFloorCall, floorRequest("call:" + s.Tool)},
+			{"ping", "ping", nil, "", ""},
+		}
+		if targetsOnly {
+			ops = ops[:2]
 		}
 		for _, op := range ops {
 			for _, t := range b.tools { // warm-up, not counted
 				t.run(ctx, t.op(s.Key, op.cmd, op.args...)...)
 			}
 			r := b.row(s.Key, "warm "+op.label, "")
-			b.interleave(b.c.warm, func(_ int, t *tool) {
-				r.add(t.Name, t.run(ctx, t.op(s.Key, op.cmd, op.args...)...))
-			})
+			var fr *row
+			if op.floor != "" {
+				fr = b.row(s.Key, op.floor, "Go hello world + dial the bridge socket + one JSON-RPC line + its answer, "+
+					"one process timed like the CLIs, sample by sample with the warm call above")
+				floorClient.run(ctx, sock, op.raw) // warm-up
+			}
+			for i := range b.c.warm {
+				b.interleaveOnce(i, func(t *tool) {
+					r.add(t.Name, t.run(ctx, t.op(s.Key, op.cmd, op.args...)...))
+				})
+				if fr != nil {
+					fr.add("floor", floorClient.run(ctx, sock, op.raw))
+				}
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -206,6 +246,16 @@ func (b *bench) runAll(ctx context.Context) error {
 	}
 	if err := b.floors(ctx); err != nil {
 		return err
+	}
+	if b.c.bridges > 0 {
+		m, err := b.bridgeMemory(ctx)
+		if err != nil {
+			return fmt.Errorf("bridge memory: %w", err)
+		}
+		b.res.BridgeMem = m
+	}
+	if targetsOnly {
+		return ctx.Err()
 	}
 	for _, s := range b.servers {
 		conn := b.row(s.Key, "connect until ready", "a new session; the hub is already running")
@@ -240,13 +290,19 @@ func (b *bench) runAll(ctx context.Context) error {
 // bridge socket from a process that is already running.
 func (b *bench) floors(ctx context.Context) error {
 	hello := &tool{Name: "go hello world", exe: b.env.Hello, env: os.Environ()}
-	r := b.row("floor", "Go hello world process", "fork+exec+exit of the smallest Go binary, timed like the CLIs")
-	for range b.c.warm {
-		r.add("floor", hello.run(ctx))
-	}
-	v := b.row("floor", "mcpctl --version", "process start + package init of the mcpctl binary; no hub, no socket")
-	for range b.c.warm {
+	r := b.row("floor", opHello, "fork+exec+exit of the smallest Go binary, timed like the CLIs")
+	v := b.row("floor", opVersion, "process start + package init of the mcpctl binary; no hub, no socket")
+	hello.run(ctx) // warm-up, not counted
+	b.tools[0].run(ctx, "--version")
+	// Sample by sample, alternating which goes first.
+	for i := range b.c.warm {
+		if i%2 == 0 {
+			r.add("floor", hello.run(ctx))
+		}
 		v.add("mcpctl", b.tools[0].run(ctx, "--version"))
+		if i%2 == 1 {
+			r.add("floor", hello.run(ctx))
+		}
 	}
 	steps, err := b.budget(ctx, b.servers[0].Key)
 	if err != nil {
@@ -347,8 +403,10 @@ func (b *bench) memory(ctx context.Context) error {
 				procs["hub"] = hub
 			}
 			start := map[string]rss{}
+			startPSS := map[string]pss{}
 			for p, pid := range procs {
 				start[p] = readRSS(pid)
+				startPSS[p] = readPSS(pid)
 			}
 			via := "CLI tools-call, 4 in parallel"
 			var calls int
@@ -365,6 +423,7 @@ func (b *bench) memory(ctx context.Context) error {
 			for p, pid := range procs {
 				after := readRSS(pid)
 				b.res.Memory = append(b.res.Memory, memResult{Server: s.Key, Tool: t.Name, Process: p,
+					StartPSS: startPSS[p].PSS, AfterPSS: readPSS(pid).PSS,
 					StartKB: start[p].Total, StartAnonKB: start[p].Anon, StartFile: start[p].File,
 					AfterKB: after.Total, AfterAnonKB: after.Anon, AfterFile: after.File, Calls: calls, Via: via})
 			}

@@ -116,6 +116,15 @@ func (res *results) find(group, op string) *row {
 func renderMarkdown(res *results) string {
 	var b strings.Builder
 	e := res.Env
+	if t := renderTargets(res); t != "" {
+		fmt.Fprintf(&b, "**Targets (issue 12)**, mcpctl %s, measured side by side in this run (medians; ratio = mcpctl / its floor; "+
+			"reported, never asserted):\n\n", e.Versions["mcpctl"])
+		b.WriteString(t)
+		b.WriteString("\n")
+	}
+	if res.Config.only != "" {
+		fmt.Fprintf(&b, "This run measured only `-only %s`.\n\n", res.Config.only)
+	}
 	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s), %s RAM, Linux %s, in %s.\n\n",
 		res.Date.UTC().Format("2006-01-02 15:04 MST"), e.Machine.CPUs, e.Machine.CPUModel, e.Machine.MemTotal,
 		e.Machine.Kernel, res.Elapsed.Round(time.Second))
@@ -130,19 +139,10 @@ func renderMarkdown(res *results) string {
 	b.WriteString("![median latency per operation, log scale](benchmarks.svg)\n\n")
 	b.WriteString(renderTable(res))
 	b.WriteString("\n")
-	// The warm call against its floor.
-	hello := res.find("floor", "Go hello world process")
-	for _, s := range []string{"go", "everything"} {
-		warm := res.find(s, "warm tools-list")
-		raw := res.find(s, "raw tools/list over the bridge socket")
-		if warm == nil || raw == nil || hello == nil {
-			continue
-		}
-		w, h, r := quantile(warm.Samples["mcpctl"], .5), quantile(hello.Samples["floor"], .5), quantile(raw.Samples["mcpctl"], .5)
-		fmt.Fprintf(&b, "- %s: warm `mcpctl @s tools-list` %s = %.1f× its floor (Go process start %s + raw socket request %s = %s).\n",
-			s, fmtMS(w), w/(h+r), fmtMS(h), fmtMS(r), fmtMS(h+r))
-	}
-	b.WriteString("\n")
+	b.WriteString("Floors: *Go hello world process* is fork to exit of the smallest Go program; *floor: hello + raw … (one process)* " +
+		"is a Go program that dials the bridge socket, sends one JSON-RPC line and prints the answer, measured sample by sample " +
+		"with the warm call above it; *raw tools/list over the bridge socket* is the request alone, from this already running process.\n\n")
+	b.WriteString(renderBridgeMem(res.BridgeMem))
 	if len(res.Storms) > 0 {
 		fmt.Fprintf(&b, "**Storms** (%d processes started at once against one session; bridges counted by watching /proc "+
 			"for the session's bridge processes, and for mcpctl also by its `bridge_spawned` events):\n\n", res.Config.storm)
@@ -164,20 +164,21 @@ func renderMarkdown(res *results) string {
 		b.WriteString("\n\n")
 	}
 	if len(res.Memory) > 0 {
-		b.WriteString("**Memory** (VmRSS; in parentheses anonymous + file-backed pages):\n\n")
-		b.WriteString("| server | tool | process | after start | after calls | calls | how the calls were made |\n")
-		b.WriteString("|---|---|---|--:|--:|--:|---|\n")
+		b.WriteString("**Memory** (VmRSS; in parentheses anonymous + file-backed pages; PSS from /proc/<pid>/smaps_rollup):\n\n")
+		b.WriteString("| server | tool | process | RSS after start | PSS after start | RSS after calls | PSS after calls | calls | how the calls were made |\n")
+		b.WriteString("|---|---|---|--:|--:|--:|--:|--:|---|\n")
 		for _, m := range res.Memory {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s (%s + %s) | %s (%s + %s) | %d | %s |\n", m.Server, m.Tool, m.Process,
-				fmtKB(m.StartKB), fmtKB(m.StartAnonKB), fmtKB(m.StartFile), fmtKB(m.AfterKB), fmtKB(m.AfterAnonKB),
-				fmtKB(m.AfterFile), m.Calls, m.Via)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s (%s + %s) | %s | %s (%s + %s) | %s | %d | %s |\n", m.Server, m.Tool, m.Process,
+				fmtKB(m.StartKB), fmtKB(m.StartAnonKB), fmtKB(m.StartFile), fmtKB(m.StartPSS), fmtKB(m.AfterKB), fmtKB(m.AfterAnonKB),
+				fmtKB(m.AfterFile), fmtKB(m.AfterPSS), m.Calls, m.Via)
 		}
 		b.WriteString("\n")
 	}
 	if len(res.Budget) > 0 {
 		b.WriteString(renderBudget(res))
 	}
-	b.WriteString("Reproduce: `go run ./e2e/bench` (flags: `-n`, `-slow`, `-storm`, `-mem-calls`, `-servers`, `-no-mcpc`, `-keep`).\n")
+	b.WriteString("Reproduce: `go run ./e2e/bench` (flags: `-n`, `-slow`, `-storm`, `-mem-calls`, `-bridges`, `-hub-starts`, " +
+		"`-servers`, `-no-mcpc`, `-only targets`, `-keep`).\n")
 	return b.String()
 }
 
@@ -285,8 +286,8 @@ func renderSVG(res *results) string {
 // init, each step timed in-process, and what remains.
 func renderBudget(res *results) string {
 	var b strings.Builder
-	hello := res.find("floor", "Go hello world process")
-	version := res.find("floor", "mcpctl --version")
+	hello := res.find("floor", opHello)
+	version := res.find("floor", opVersion)
 	if hello == nil || version == nil || len(res.Rows) == 0 {
 		return ""
 	}

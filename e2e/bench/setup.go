@@ -23,6 +23,7 @@ type environment struct {
 	MCPCTL        string // built binary
 	TestServer    string // built Go test server
 	Hello         string // built Go hello world (the process-start floor)
+	FloorClient   string // built Go program making one raw request on a bridge socket
 	MCPC          string // node_modules/.bin/mcpc
 	EverythingJS  string // dist/index.js of server-everything
 	Node          string
@@ -48,15 +49,16 @@ func setup(ctx context.Context, c config, tmp string) (*environment, error) {
 		return nil, err
 	}
 	env := &environment{
-		Tmp:        tmp,
-		RepoRoot:   root,
-		MCPCTL:     filepath.Join(tmp, "bin", "mcpctl"),
-		TestServer: filepath.Join(tmp, "bin", "mcptestserver"),
-		Hello:      filepath.Join(tmp, "bin", "hello"),
-		MCPCTLHome: filepath.Join(tmp, "h"),
-		MCPCHome:   filepath.Join(tmp, "c"),
-		MCPConfig:  filepath.Join(tmp, "mcp.json"),
-		Versions:   map[string]string{},
+		Tmp:         tmp,
+		RepoRoot:    root,
+		MCPCTL:      filepath.Join(tmp, "bin", "mcpctl"),
+		TestServer:  filepath.Join(tmp, "bin", "mcptestserver"),
+		Hello:       filepath.Join(tmp, "bin", "hello"),
+		FloorClient: filepath.Join(tmp, "bin", "rawreq"),
+		MCPCTLHome:  filepath.Join(tmp, "h"),
+		MCPCHome:    filepath.Join(tmp, "c"),
+		MCPConfig:   filepath.Join(tmp, "mcp.json"),
+		Versions:    map[string]string{},
 	}
 	logf("building mcpctl, the Go test server and a hello world into %s", tmp)
 	if err := goBuild(ctx, root, env.MCPCTL, "./cmd/mcpctl"); err != nil {
@@ -69,21 +71,27 @@ func setup(ctx context.Context, c config, tmp string) (*environment, error) {
 	if err := goBuild(ctx, root, env.TestServer, "./e2e/mcptestserver"); err != nil {
 		return nil, err
 	}
-	if err := buildHello(ctx, tmp, env.Hello); err != nil {
+	if err := buildTiny(ctx, tmp, "hello", helloSrc, env.Hello); err != nil {
 		return nil, err
 	}
-	if env.Node, err = exec.LookPath("node"); err != nil {
-		return nil, fmt.Errorf("node is needed for mcpc and server-everything: %w", err)
-	}
-	modules, err := npmInstall(ctx, c.cache)
-	if err != nil {
+	if err := buildTiny(ctx, tmp, "rawreq", floorClientSrc, env.FloorClient); err != nil {
 		return nil, err
 	}
-	env.MCPC = filepath.Join(modules, ".bin", "mcpc")
-	env.EverythingJS = filepath.Join(modules, "@modelcontextprotocol", "server-everything", "dist", "index.js")
-	for _, p := range []string{env.MCPC, env.EverythingJS} {
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("npm install did not provide %s: %w", p, err)
+	// A run of mcpctl alone against the Go test server alone needs neither node nor npm.
+	if !c.noMCPC || strings.Contains(c.servers, "everything") {
+		if env.Node, err = exec.LookPath("node"); err != nil {
+			return nil, fmt.Errorf("node is needed for mcpc and server-everything: %w", err)
+		}
+		modules, err := npmInstall(ctx, c.cache)
+		if err != nil {
+			return nil, err
+		}
+		env.MCPC = filepath.Join(modules, ".bin", "mcpc")
+		env.EverythingJS = filepath.Join(modules, "@modelcontextprotocol", "server-everything", "dist", "index.js")
+		for _, p := range []string{env.MCPC, env.EverythingJS} {
+			if _, err := os.Stat(p); err != nil {
+				return nil, fmt.Errorf("npm install did not provide %s: %w", p, err)
+			}
 		}
 	}
 	for _, d := range []string{env.MCPCTLHome, env.MCPCHome} {
@@ -98,8 +106,11 @@ func setup(ctx context.Context, c config, tmp string) (*environment, error) {
 	}
 	env.Machine = readMachine()
 	env.Versions["go"] = runtime.Version()
-	env.Versions["node"] = firstLine(output(ctx, env.Node, "--version"))
-	env.Versions["mcpc"] = firstLine(output(ctx, env.Node, env.MCPC, "--version"))
+	env.Versions["node"], env.Versions["mcpc"] = "–", "–"
+	if env.Node != "" {
+		env.Versions["node"] = firstLine(output(ctx, env.Node, "--version"))
+		env.Versions["mcpc"] = firstLine(output(ctx, env.Node, env.MCPC, "--version"))
+	}
 	env.Versions["server-everything"] = strings.TrimPrefix(everythingPackage, "@modelcontextprotocol/server-everything@")
 	env.Versions["mcpctl"] = firstLine(output(ctx, env.MCPCTL, "--version")) + " (" + gitDescribe(ctx, root) + ")"
 	return env, nil
@@ -126,15 +137,17 @@ func goBuild(ctx context.Context, root, out, pkg string) error {
 	return nil
 }
 
-// buildHello builds the smallest Go program that writes a line: the cost of starting any Go
+// helloSrc is the smallest Go program that writes a line: the cost of starting any Go
 // process here, which no Go CLI can beat.
-func buildHello(ctx context.Context, tmp, out string) error {
-	dir := filepath.Join(tmp, "hello")
+const helloSrc = "package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(\"hello\\n\") }\n"
+
+// buildTiny builds a one-file Go program with no dependencies outside the standard library.
+func buildTiny(ctx context.Context, tmp, name, src, out string) error {
+	dir := filepath.Join(tmp, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	src := "package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(\"hello\\n\") }\n"
-	mod := "module hello\n\ngo 1.22\n"
+	mod := "module " + name + "\n\ngo 1.22\n"
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
 		return err
 	}
@@ -145,7 +158,7 @@ func buildHello(ctx context.Context, tmp, out string) error {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build hello world: %v\n%s", err, b)
+		return fmt.Errorf("build %s: %v\n%s", name, err, b)
 	}
 	return nil
 }
