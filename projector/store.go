@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,11 +75,15 @@ type Store interface {
 
 // MemStore is an in-memory Store for unit tests. Values are copied in and out.
 type MemStore struct {
-	mu   sync.Mutex
-	data map[string][]byte
+	mu       sync.Mutex
+	data     map[string][]byte
+	watchers map[string][]chan []byte
 }
 
-var _ Store = (*MemStore)(nil)
+var (
+	_ Store      = (*MemStore)(nil)
+	_ KeyWatcher = (*MemStore)(nil)
+)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore { return &MemStore{data: map[string][]byte{}} }
@@ -102,6 +107,7 @@ func (m *MemStore) Put(ctx context.Context, key string, value []byte) error {
 		m.data = map[string][]byte{}
 	}
 	m.data[key] = append([]byte(nil), value...)
+	m.notifyLocked(key, value)
 	return nil
 }
 
@@ -110,7 +116,46 @@ func (m *MemStore) Delete(ctx context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.data, key)
+	m.notifyLocked(key, nil)
 	return nil
+}
+
+// Watch implements KeyWatcher: key's current value (when it has one), then each new one (nil
+// for a delete), until ctx ends. A slow reader gets the latest value, not every one.
+func (m *MemStore) Watch(ctx context.Context, key string) (<-chan []byte, error) {
+	ch := make(chan []byte, 1)
+	m.mu.Lock()
+	if v, ok := m.data[key]; ok {
+		ch <- append([]byte(nil), v...)
+	}
+	if m.watchers == nil {
+		m.watchers = map[string][]chan []byte{}
+	}
+	m.watchers[key] = append(m.watchers[key], ch)
+	m.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.watchers[key] = slices.DeleteFunc(m.watchers[key], func(c chan []byte) bool { return c == ch })
+		close(ch)
+	}()
+	return ch, nil
+}
+
+// notifyLocked hands value to key's watchers, replacing a value a watcher has not read yet.
+func (m *MemStore) notifyLocked(key string, value []byte) {
+	for _, ch := range m.watchers[key] {
+		v := append([]byte(nil), value...)
+		if value == nil {
+			v = nil
+		}
+		select {
+		case <-ch:
+		default:
+		}
+		ch <- v
+	}
 }
 
 // List implements Store.

@@ -171,6 +171,9 @@ type StreamState struct {
 	FirstTime time.Time
 	LastTime  time.Time
 	Consumers int
+	// MaxBytes is the stream's size limit (<= 0: none); Replicas its replica count.
+	MaxBytes int64
+	Replicas int
 }
 
 // Info returns the events stream's state.
@@ -193,9 +196,9 @@ func (l *Log) streamState(ctx context.Context, name string) (StreamState, error)
 	if err != nil {
 		return StreamState{}, fmt.Errorf("stream %s: %w", name, err)
 	}
-	s := st.CachedInfo().State
+	s, c := st.CachedInfo().State, st.CachedInfo().Config
 	return StreamState{Stream: name, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq, Msgs: s.Msgs, Bytes: s.Bytes,
-		FirstTime: s.FirstTime, LastTime: s.LastTime, Consumers: s.Consumers}, nil
+		FirstTime: s.FirstTime, LastTime: s.LastTime, Consumers: s.Consumers, MaxBytes: c.MaxBytes, Replicas: c.Replicas}, nil
 }
 
 // Head implements events.Log.

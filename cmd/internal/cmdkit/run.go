@@ -22,6 +22,9 @@ type Program struct {
 	// Args rewrites the words before cobra parses them (mcpctl's session-first grammar);
 	// nil takes them as they are.
 	Args func(root *cobra.Command, args []string) []string
+	// Factory makes the factory the commands get; nil: NewFactory (tests hand in one whose
+	// hub is in memory).
+	Factory func(*IOStreams) *Factory
 	// Streams runs once the root writes to the streams (cobra's completion commands keep
 	// the writer they see when they are made); nil: nothing.
 	Streams func(root *cobra.Command)
@@ -39,7 +42,11 @@ func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 	streams := *io
 	streams.Out = out
 	io = &streams
-	f := NewFactory(io)
+	newFactory := p.Factory
+	if newFactory == nil {
+		newFactory = NewFactory
+	}
+	f := newFactory(io)
 	root := p.Root(f)
 	if p.Args != nil {
 		root.SetArgs(p.Args(root, args))

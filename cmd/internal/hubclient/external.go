@@ -60,7 +60,7 @@ func connectExternal(ctx context.Context, t HubTarget) (*HubConn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &HubConn{NC: nc, Log: log, Store: store, Addr: addr, Node: node, Home: home}, nil
+	return newConn(nc, log, store, addr, node, home), nil
 }
 
 // externalHubRunning returns the address of a live hub of this build serving this cluster.

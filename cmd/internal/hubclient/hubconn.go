@@ -3,6 +3,7 @@ package hubclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/homedir"
+	"github.com/mcpctl/mcpctl/cmd/internal/remote"
+	"github.com/mcpctl/mcpctl/projector"
 
 	"github.com/gofrs/flock"
 	"github.com/nats-io/nats.go"
@@ -69,20 +72,61 @@ func DaemonExecutable(self func() (string, error)) (string, error) {
 	return p, nil
 }
 
-// HubConn is a CLI's connection to the running hub.
+// HubConn is a command's connection to the running hub. Its parts are interfaces, so a
+// command runs the same against events.MemLog and projector.MemStore in a unit test
+// (cmdkit/cmdtest) as against JetStream.
 type HubConn struct {
-	NC    *nats.Conn
-	Log   *jetstream.Log
-	Store *jetstream.Store
-	Addr  jetstream.Address
-	Node  string
-	Home  homedir.Home
+	Log    events.Log
+	Store  Store
+	Notes  Notifications
+	Remote Remote
+	Admin  Admin
+	Addr   jetstream.Address
+	Node   string
+	Home   homedir.Home
+	// close drops the connection (nil: nothing to drop).
+	close func()
+}
+
+// Store is the projection as commands read it: the key/value store and a watch on one key.
+type Store interface {
+	projector.Store
+	projector.KeyWatcher
+}
+
+// Notifications reads the MCP servers' notifications (a stream of their own, beside the log).
+type Notifications interface {
+	ReadNotifications(ctx context.Context, q jetstream.NotifyQuery, fn func(jetstream.Notification) error) error
+	FollowNotifications(ctx context.Context, q jetstream.NotifyQuery, fn func(jetstream.Notification) error) error
+}
+
+// Remote sends one MCP request to the bridge of a session on another node.
+type Remote interface {
+	Request(ctx context.Context, node, session, method string, params json.RawMessage) (json.RawMessage, error)
+}
+
+// Admin is what doctor, hub status and waits ask of the hub beyond the log.
+type Admin interface {
+	// Fault is the hub's storage fault; nil when it has none.
+	Fault(ctx context.Context) error
+	// Lost reports a connection closed for good.
+	Lost() bool
+	// Stream returns a stream's state and limits.
+	Stream(ctx context.Context, name string) (jetstream.StreamState, error)
+	// ResetBucket empties the session bucket (doctor's repair).
+	ResetBucket(ctx context.Context, replicas int) error
+}
+
+// newConn is a connection on nc, with the log and the projection store on it.
+func newConn(nc *nats.Conn, log *jetstream.Log, store *jetstream.Store, addr jetstream.Address, node string, home homedir.Home) *HubConn {
+	return &HubConn{Log: log, Store: store, Notes: log, Remote: remote.Client{NC: nc}, Admin: log,
+		Addr: addr, Node: node, Home: home, close: nc.Close}
 }
 
 // Close drops the connection.
 func (h *HubConn) Close() {
-	if h != nil && h.NC != nil {
-		h.NC.Close()
+	if h != nil && h.close != nil {
+		h.close()
 	}
 }
 
@@ -297,7 +341,7 @@ func dialHub(ctx context.Context, home homedir.Home, node, token, build string) 
 		nc.Close()
 		return nil, err
 	}
-	return &HubConn{NC: nc, Log: log, Store: store, Addr: addr, Node: node, Home: home}, nil
+	return newConn(nc, log, store, addr, node, home), nil
 }
 
 // spawnHub starts `mcpctl hub run` detached: its own session, stdin from /dev/null, output to

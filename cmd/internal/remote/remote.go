@@ -8,10 +8,17 @@ package remote
 // Who may call is decided by the NATS server's permissions (docs/cluster.md).
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
+	"github.com/nats-io/nats.go"
 )
 
 // Remote calls.
@@ -38,4 +45,64 @@ type RemoteRequest struct {
 type RemoteReply struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *rpc.RPCError   `json:"error,omitempty"`
+}
+
+// Client makes remote calls over a NATS connection.
+type Client struct{ NC *nats.Conn }
+
+// ErrNoResponder: no bridge answers the session's subject (it just went away, or is not
+// up yet). The caller reads the log to learn which.
+var ErrNoResponder = errors.New("no bridge answers")
+
+// Request sends one MCP request to the bridge of node/session and returns its result. A
+// server's JSON-RPC error is returned as *rpc.RPCError; a subject this client may not publish
+// to is an authentication error (exit 4).
+func (c Client) Request(ctx context.Context, node, session, method string, params json.RawMessage) (json.RawMessage, error) {
+	nc := c.NC
+	name := session + "@" + node
+	body, err := json.Marshal(RemoteRequest{Method: method, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(RPCSubject(node, session))
+	msg.Data = body
+	deadline := DefaultRemoteCallTimeout
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, deadline)
+		defer cancel()
+	}
+	msg.Header.Set(RemoteDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
+	// A publish the server's permissions refuse is reported asynchronously, and the request
+	// would only time out: watch for the refusal of this subject and end the request.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), msg.Subject) {
+			cancel(err)
+		}
+	})
+	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		err = cause
+	}
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("%w: %w", ErrNoResponder, err)
+	case errors.Is(err, nats.ErrPermissionViolation) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation")):
+		return nil, &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%s on @%s: the NATS server does not allow this client to call node %s's sessions (%v)", method, name, node, err),
+			Hint: "see docs/cluster.md, \"Who may call a session\""}
+	case err != nil:
+		return nil, err
+	}
+	var r RemoteReply
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("%s on @%s: bad answer from the bridge: %v", method, name, err)}
+	}
+	if r.Error != nil {
+		return nil, r.Error
+	}
+	return r.Result, nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
@@ -16,7 +14,6 @@ import (
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/backoff"
 	"github.com/mcpctl/mcpctl/projector"
-	"github.com/nats-io/nats.go"
 )
 
 // remoteTarget reports whether name addresses a session of another node.
@@ -57,8 +54,12 @@ func CallRemote(ctx context.Context, f *cmdkit.Factory, name, method string, par
 		}
 		switch s.Status {
 		case projector.StatusReady:
-			res, err := remoteRequest(ctx, hub.NC, rh.Node, session, method, params)
-			if !errors.Is(err, nats.ErrNoResponders) {
+			res, err := hub.Remote.Request(ctx, rh.Node, session, method, params)
+			if !errors.Is(err, remote.ErrNoResponder) {
+				var ce *clierr.Error
+				if err != nil && !errors.As(err, &ce) {
+					err = CallError(ctx, session+"@"+rh.Node, method, err)
+				}
 				return res, s, err
 			}
 			// Ready in the log but nobody answers: the bridge just went away and its node
@@ -83,57 +84,6 @@ func CallRemote(ctx context.Context, f *cmdkit.Factory, name, method string, par
 		}
 	}
 	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s)", name, MaxSessionAttempts, s.Status)}
-}
-
-// remoteRequest sends one MCP request to the bridge of node/session and maps the answer as
-// callError does for local calls.
-func remoteRequest(ctx context.Context, nc *nats.Conn, node, session, method string, params json.RawMessage) (json.RawMessage, error) {
-	name := session + "@" + node
-	body, err := json.Marshal(remote.RemoteRequest{Method: method, Params: params})
-	if err != nil {
-		return nil, err
-	}
-	msg := nats.NewMsg(remote.RPCSubject(node, session))
-	msg.Data = body
-	deadline := remote.DefaultRemoteCallTimeout
-	if d, ok := ctx.Deadline(); ok {
-		deadline = time.Until(d)
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, deadline)
-		defer cancel()
-	}
-	msg.Header.Set(remote.RemoteDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
-	// A publish the server's permissions refuse is reported asynchronously, and the request
-	// would only time out: watch for the refusal of this subject and end the request.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), msg.Subject) {
-			cancel(err)
-		}
-	})
-	resp, err := nc.RequestMsgWithContext(ctx, msg)
-	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
-		err = cause
-	}
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, err
-	case errors.Is(err, nats.ErrPermissionViolation) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation")):
-		return nil, &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%s on @%s: the NATS server does not allow this client to call node %s's sessions (%v)", method, name, node, err),
-			Hint: "see docs/cluster.md, \"Who may call a session\""}
-	case err != nil:
-		return nil, CallError(ctx, name, method, err)
-	}
-	var r remote.RemoteReply
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return nil, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("%s on @%s: bad answer from the bridge: %v", method, name, err)}
-	}
-	if r.Error != nil {
-		return nil, CallError(ctx, name, method, r.Error)
-	}
-	return r.Result, nil
 }
 
 // retarget names the session in an error the way the user wrote it (@name@node) when a

@@ -203,7 +203,7 @@ func WaitSettled(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn,
 			}
 			// A hub that died under us is not coming back on this connection: say so now
 			// rather than at the end of the ready timeout. What was requested stands.
-			if hub.NC != nil && hub.NC.IsClosed() {
+			if hub.Admin != nil && hub.Admin.Lost() {
 				return s, &clierr.Error{Code: clierr.ExitNetwork,
 					Err:  fmt.Errorf("lost the hub while waiting for @%s (%s, generation %d)", s.Name, s.Status, s.Generation),
 					Hint: "mcpctl @" + s.Name + " wait --for ready   (the next command starts a hub again)"}
@@ -216,7 +216,7 @@ func WaitSettled(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn,
 			if settledAt.IsZero() {
 				settledAt = time.Now()
 			}
-			if ferr := jetstream.AskFault(wctx, hub.NC); ferr != nil {
+			if ferr := fault(wctx, hub); ferr != nil {
 				return s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s is %s (generation %d) in the log, but the hub could not record it: %w",
 					s.Name, s.Status, s.Generation, ferr)}
 			}
@@ -387,4 +387,13 @@ func CallSession(ctx context.Context, f *cmdkit.Factory, name, method string, pa
 		return nil, s, CallFailed(cctx, f, s, name, method, err)
 	}
 	return res, s, nil
+}
+
+// fault asks the hub for its storage fault; a connection without an Admin (a unit test's
+// in-memory hub) has none.
+func fault(ctx context.Context, hub *hubclient.HubConn) error {
+	if hub.Admin == nil {
+		return nil
+	}
+	return hub.Admin.Fault(ctx)
 }

@@ -76,7 +76,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 		add(storageCheck(ctx, home, hub))
 	}
 
-	if info, err := hub.Log.Info(ctx); err != nil {
+	if info, err := hub.Admin.Stream(ctx, events.EventsStream); err != nil {
 		add(check{Name: "event log", Detail: err.Error()})
 	} else {
 		add(check{Name: "event log", OK: true, Detail: fmt.Sprintf("%d events (seq %d..%d), %s", info.Msgs, info.FirstSeq,
@@ -194,7 +194,7 @@ func replayCheckAt(ctx context.Context, hub *hubclient.HubConn) (check, bool) {
 		c.Detail = err.Error()
 		return c, false
 	}
-	info, _ := hub.Log.Info(ctx)
+	info, _ := hub.Admin.Stream(ctx, events.EventsStream)
 	if info.FirstSeq > 1 {
 		c.OK = true
 		c.Detail = fmt.Sprintf("the log was truncated by retention (first kept seq %d): a replay cannot rebuild older sessions; KV holds %d", info.FirstSeq, len(kv.Sessions))
@@ -253,7 +253,7 @@ func humanBytes(n uint64) string {
 
 // waitPosition waits until the KV has materialized the log up to seq, watching the
 // follower's position key.
-func waitPosition(ctx context.Context, store *jetstream.Store, node string, seq uint64, timeout time.Duration) error {
+func waitPosition(ctx context.Context, store hubclient.Store, node string, seq uint64, timeout time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pos, err := projector.WaitNodePosition(wctx, store, store, node, seq)
@@ -279,22 +279,22 @@ func storageCheck(ctx context.Context, home homedir.Home, hub *hubclient.HubConn
 		c.OK = sp.Free >= jetstream.ResumeFree(sp)
 		return c
 	}
-	if ferr := jetstream.AskFault(ctx, hub.NC); ferr != nil {
+	if ferr := hub.Admin.Fault(ctx); ferr != nil {
 		c.Detail += "; " + ferr.Error()
 		return c
 	}
 	var lims []string
 	for _, name := range []string{events.EventsStream, events.NotifyStream} {
-		st, err := hub.Log.JetStream().Stream(ctx, name)
+		st, err := hub.Admin.Stream(ctx, name)
 		if err != nil {
 			c.Detail += fmt.Sprintf("; stream %s: %v", name, err)
 			return c
 		}
 		limit := "none"
-		if mb := st.CachedInfo().Config.MaxBytes; mb > 0 {
+		if mb := st.MaxBytes; mb > 0 {
 			limit = jetstream.HumanBytes(mb)
 		}
-		lims = append(lims, fmt.Sprintf("%s %s (holds %s)", name, limit, humanBytes(st.CachedInfo().State.Bytes)))
+		lims = append(lims, fmt.Sprintf("%s %s (holds %s)", name, limit, humanBytes(st.Bytes)))
 	}
 	c.Detail += "; size limits: " + strings.Join(lims, ", ")
 	if sp.Free < jetstream.ResumeFree(sp) {

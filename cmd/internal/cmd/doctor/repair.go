@@ -13,8 +13,6 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/homedir"
 	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
 
-	njs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
@@ -39,7 +37,7 @@ func addressCheck(home homedir.Home) (check, bool) {
 // apply (an unknown kind, a newer schema version: written by a newer mcpctl).
 func integrityCheck(ctx context.Context, hub *hubclient.HubConn) check {
 	c := check{Name: "integrity"}
-	info, err := hub.Log.Info(ctx)
+	info, err := hub.Admin.Stream(ctx, events.EventsStream)
 	if err != nil {
 		c.Detail = err.Error()
 		return c
@@ -121,30 +119,15 @@ func repairProjection(ctx context.Context, hub *hubclient.HubConn) check {
 	if hub.Store != nil {
 		old, _ = projector.LoadAll(ctx, hub.Store, "")
 	}
-	js, err := njs.New(hub.NC)
-	if err != nil {
-		c.Detail = err.Error()
-		return c
-	}
 	replicas := 1
-	if st, err := js.Stream(ctx, events.EventsStream); err == nil {
-		replicas = max(1, st.CachedInfo().Config.Replicas)
+	if st, err := hub.Admin.Stream(ctx, events.EventsStream); err == nil {
+		replicas = max(1, st.Replicas)
 	}
-	if err := js.DeleteKeyValue(ctx, events.SessionBucket); err != nil && !errors.Is(err, njs.ErrBucketNotFound) {
-		c.Detail = fmt.Sprintf("delete bucket %s: %v", events.SessionBucket, err)
-		return c
-	}
-	if _, err := js.CreateKeyValue(ctx, njs.KeyValueConfig{Bucket: events.SessionBucket,
-		Description: "mcpctl session state, folded from the events", History: 1, Storage: njs.FileStorage, Replicas: replicas}); err != nil {
-		c.Detail = fmt.Sprintf("create bucket %s: %v", events.SessionBucket, err)
-		return c
-	}
-	store, err := jetstream.OpenStore(ctx, js)
-	if err != nil {
+	if err := hub.Admin.ResetBucket(ctx, replicas); err != nil {
 		c.Detail = err.Error()
 		return c
 	}
-	hub.Store = store
+	store := hub.Store
 	// Every node's sessions (a cluster's hubs share the bucket); the position is written
 	// under the shared key and, below, under this node's key too.
 	fol := &projector.Follower{Log: hub.Log, Store: store}

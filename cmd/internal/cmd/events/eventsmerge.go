@@ -85,7 +85,7 @@ func runMerged(ctx context.Context, o *EventsOptions, hub *hubclient.HubConn, pr
 		}
 	}
 	if o.wantNotes {
-		err := hub.Log.ReadNotifications(ctx, o.notifyQuery(), func(n jetstream.Notification) error {
+		err := hub.Notes.ReadNotifications(ctx, o.notifyQuery(), func(n jetstream.Notification) error {
 			lastNote = n.Seq
 			if !o.untilTime.IsZero() && n.Time.After(o.untilTime) {
 				return errUntilPassed
@@ -148,7 +148,7 @@ func runMerged(ctx context.Context, o *EventsOptions, hub *hubclient.HubConn, pr
 		nq := o.notifyQuery()
 		nq.AfterSeq = lastNote
 		go func() {
-			errc <- hub.Log.FollowNotifications(ctx, nq, func(n jetstream.Notification) error {
+			errc <- hub.Notes.FollowNotifications(ctx, nq, func(n jetstream.Notification) error {
 				if !o.matchNote(n) {
 					return nil
 				}

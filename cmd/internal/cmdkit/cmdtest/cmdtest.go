@@ -1,0 +1,106 @@
+// Package cmdtest runs mcpctl commands in a test against an in-memory hub: an events.MemLog
+// and a projector.MemStore kept current by a live projector.Follower, as the hub's follower
+// keeps the KV current, behind a Factory whose output goes to buffers. Run goes through
+// cmdkit.Run, so exit codes and error printing are the real ones.
+package cmdtest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
+	"github.com/mcpctl/mcpctl/cmd/internal/homedir"
+	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
+)
+
+// Node is the node the in-memory hub serves.
+const Node = "n1"
+
+// Hub is an in-memory hub and what a test needs to look at it.
+type Hub struct {
+	Log      *events.MemLog
+	Store    *projector.MemStore
+	Follower *projector.Follower
+	Conn     *hubclient.HubConn
+	Home     homedir.Home
+}
+
+// New starts an in-memory hub on a private home in t.TempDir(); the test's cleanup stops it.
+func New(t testing.TB) *Hub {
+	t.Helper()
+	home := homedir.Home{Dir: filepath.Join(t.TempDir(), "h")}
+	if err := os.Mkdir(home.Dir, 0o700); err != nil {
+		t.Fatalf("cmdtest: home: %v", err)
+	}
+	if err := home.Ensure(); err != nil {
+		t.Fatalf("cmdtest: home: %v", err)
+	}
+	h := &Hub{Log: events.NewMemLog(), Store: projector.NewMemStore(), Home: home}
+	h.Follower = projector.NewFollower(h.Log, h.Store)
+	if err := h.Follower.Open(context.Background()); err != nil {
+		t.Fatalf("cmdtest: follower: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Follower.Close() })
+	h.Conn = &hubclient.HubConn{Log: h.Log, Store: h.Store, Node: Node, Home: home}
+	return h
+}
+
+// Factory returns a factory on io whose hub is h.
+func (h *Hub) Factory(io *cmdkit.IOStreams) *cmdkit.Factory {
+	f := cmdkit.NewFactory(io)
+	f.Home = func() (homedir.Home, error) { return h.Home, nil }
+	f.Node = func() (string, error) { return Node, nil }
+	f.Hub = func(context.Context) (*hubclient.HubConn, error) { return h.Conn, nil }
+	return f
+}
+
+// Result is what a command did: its exit code and what it wrote.
+type Result struct {
+	Code        int
+	Out, ErrOut string
+}
+
+// Run runs the command newCmd makes, under a root with mcpctl's global flags (--json,
+// --timeout, …), with args and stdin. Args are in command-first order (`restart @s`).
+func (h *Hub) Run(t testing.TB, newCmd func(*cmdkit.Factory) *cobra.Command, stdin string, args ...string) Result {
+	t.Helper()
+	io, out, errOut := cmdkit.Test(stdin)
+	code := cmdkit.Run(context.Background(), args, io, cmdkit.Program{
+		Factory: h.Factory,
+		Root: func(f *cmdkit.Factory) *cobra.Command {
+			root := &cobra.Command{Use: "mcpctl", SilenceUsage: true, SilenceErrors: true}
+			cmdkit.AddGlobalFlags(root.PersistentFlags(), f)
+			root.AddCommand(newCmd(f))
+			return root
+		},
+	})
+	return Result{Code: code, Out: out.String(), ErrOut: errOut.String()}
+}
+
+// Append appends e unconditionally and waits until the projection in the store has it.
+func (h *Hub) Append(t testing.TB, e events.Event) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	seq, err := h.Log.Append(ctx, e, events.Unconditional())
+	if err != nil {
+		t.Fatalf("cmdtest: append %s @%s: %v", e.Type, e.Session, err)
+	}
+	if err := h.Follower.WaitPos(ctx, seq); err != nil {
+		t.Fatalf("cmdtest: projection at %d: %v", seq, err)
+	}
+	return seq
+}
+
+// Created appends the creation of a stdio session named name (generation 1).
+func (h *Hub) Created(t testing.TB, name string) uint64 {
+	t.Helper()
+	e := events.New(events.KindCreated, Node, name, 1)
+	e.Server = &events.Server{Transport: events.TransportStdio, Command: "mcptestserver"}
+	return h.Append(t, e)
+}
