@@ -472,27 +472,24 @@ func (b *bench) parallel(n, k int, f func() error) int {
 type rss struct{ Total, Anon, File int }
 
 func readRSS(pid int) rss {
-	var r rss
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	kb := procKB(pid, "status")
+	return rss{Total: kb["VmRSS"], Anon: kb["RssAnon"], File: kb["RssFile"]}
+}
+
+// procKB reads the "Key:  N kB" lines of /proc/<pid>/<file> (nothing when it is gone).
+func procKB(pid int, file string) map[string]int {
+	out := map[string]int{}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
-		return r
+		return out
 	}
 	for _, ln := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(ln, ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		switch k {
-		case "VmRSS":
-			r.Total = n
-		case "RssAnon":
-			r.Anon = n
-		case "RssFile":
-			r.File = n
+		if k, v, ok := strings.Cut(ln, ":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			out[k] = n
 		}
 	}
-	return r
+	return out
 }
 
 // storm starts b.c.storm processes of one kind at once against one session and waits for

@@ -138,29 +138,8 @@ func (b *bench) hubStarts(ctx context.Context) error {
 type pss struct{ RSS, PSS, PSSAnon, PSSFile int }
 
 func readPSS(pid int) pss {
-	var p pss
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return p
-	}
-	for _, ln := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(ln, ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		switch k {
-		case "Rss":
-			p.RSS = n
-		case "Pss":
-			p.PSS = n
-		case "Pss_Anon":
-			p.PSSAnon = n
-		case "Pss_File":
-			p.PSSFile = n
-		}
-	}
-	return p
+	kb := procKB(pid, "smaps_rollup")
+	return pss{RSS: kb["Rss"], PSS: kb["Pss"], PSSAnon: kb["Pss_Anon"], PSSFile: kb["Pss_File"]}
 }
 
 func (p pss) plus(q pss) pss {

@@ -397,3 +397,25 @@ func fault(ctx context.Context, hub *hubclient.HubConn) error {
 	}
 	return hub.Admin.Fault(ctx)
 }
+
+// Addressed is a session as a command names it: @name, or @name@node for another node's.
+type Addressed struct {
+	// Hub is the connection as seen from the session's node; Name the plain name.
+	Hub  *hubclient.HubConn
+	Name string
+	// As is what the user wrote, for messages; Remote says the session is another node's.
+	As     string
+	Remote bool
+}
+
+// Load connects to the hub and loads the session named as the user wrote it.
+func Load(ctx context.Context, f *cmdkit.Factory, name string) (Addressed, projector.Session, error) {
+	hub, err := f.Hub(ctx)
+	if err != nil {
+		return Addressed{}, projector.Session{}, err
+	}
+	a := Addressed{Remote: RemoteTarget(f, name), As: name}
+	a.Hub, a.Name = hub.Target(name)
+	s, err := LoadSession(ctx, a.Hub, a.Name)
+	return a, s, err
+}

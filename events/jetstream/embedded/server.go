@@ -43,13 +43,8 @@ type Server struct {
 	// loss). False uses nats-server's lazy periodic sync.
 	SyncAlways bool
 
-	EventsMaxAge    time.Duration
-	EventsMaxBytes  int64
-	EventsMaxMsgs   int64
-	NotifyMaxAge    time.Duration
-	NotifyMaxBytes  int64
-	DuplicateWindow time.Duration
-	Replicas        int
+	// The streams' retention and replicas (EventsMaxBytes, NotifyMaxAge, …).
+	jetstream.StreamConfig
 
 	// Logger receives nats-server's log lines (at debug level for its debug output).
 	// Nil: nats-server logs nothing.
@@ -81,30 +76,13 @@ type Limits struct {
 // NewServer returns a server for the store in dir with the default knobs.
 func NewServer(dir string) *Server {
 	return &Server{
-		Dir:             dir,
-		Host:            jetstream.DefaultHost,
-		SyncAlways:      true,
-		EventsMaxAge:    jetstream.DefaultEventsMaxAge,
-		EventsMaxBytes:  jetstream.DefaultEventsMaxBytes,
-		NotifyMaxAge:    jetstream.DefaultNotifyMaxAge,
-		NotifyMaxBytes:  jetstream.DefaultNotifyMaxBytes,
-		DuplicateWindow: jetstream.DefaultDuplicateWindow,
-		Replicas:        1,
+		Dir:          dir,
+		Host:         jetstream.DefaultHost,
+		SyncAlways:   true,
+		StreamConfig: jetstream.DefaultStreamConfig(),
 	}
 }
 
-// StreamConfig returns the stream configuration the server's knobs describe.
-func (s *Server) StreamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		EventsMaxAge:    s.EventsMaxAge,
-		EventsMaxBytes:  s.EventsMaxBytes,
-		EventsMaxMsgs:   s.EventsMaxMsgs,
-		NotifyMaxAge:    s.NotifyMaxAge,
-		NotifyMaxBytes:  s.NotifyMaxBytes,
-		DuplicateWindow: s.DuplicateWindow,
-		Replicas:        s.Replicas,
-	}
-}
 
 // LockPath is the path of the store lock.
 func (s *Server) LockPath() string { return filepath.Join(s.Dir, jetstream.LockFile) }
@@ -232,7 +210,7 @@ func (s *Server) ensure(ctx context.Context, ns *server.Server, lim Limits) erro
 	if err != nil {
 		return fmt.Errorf("jetstream server: %w", err)
 	}
-	cfg := s.StreamConfig()
+	cfg := s.StreamConfig
 	cfg.EventsMaxBytes, cfg.NotifyMaxBytes = lim.EventsMaxBytes, lim.NotifyMaxBytes
 	if err := jetstream.EnsureStreams(ctx, js, cfg); err != nil {
 		if jetstream.IsNoSpace(err) {

@@ -18,17 +18,11 @@ func NewCmdClose(f *cmdkit.Factory) *cobra.Command {
 		func(ctx context.Context, name string, _ []string) error {
 			ctx, cancel := cmdkit.CommandContext(ctx, f)
 			defer cancel()
-			hub, err := f.Hub(ctx)
+			a, s, err := sessioncall.Load(ctx, f, name)
 			if err != nil {
 				return err
 			}
-			remote := sessioncall.RemoteTarget(f, name)
-			target := name // @name or @name@node: what the user wrote, for messages
-			hub, name = hub.Target(name)
-			s, err := sessioncall.LoadSession(ctx, hub, name)
-			if err != nil {
-				return err
-			}
+			hub, name, target, remote := a.Hub, a.Name, a.As, a.Remote
 			s, closedNow, err := projector.RequestClose(ctx, hub.Log, s, "explicit: mcpctl close")
 			if err != nil {
 				return err

@@ -30,17 +30,11 @@ func NewCmdRestart(f *cmdkit.Factory) *cobra.Command {
 			since := sessioncall.LaunchedTogetherAt(sessioncall.InvokedAt(), cmd.Root().PersistentFlags())
 			ctx, cancel := cmdkit.CommandContext(ctx, f)
 			defer cancel()
-			hub, err := f.Hub(ctx)
+			a, s, err := sessioncall.Load(ctx, f, name)
 			if err != nil {
 				return err
 			}
-			remote := sessioncall.RemoteTarget(f, name)
-			target := name // @name or @name@node: what the user wrote, for messages
-			hub, name = hub.Target(name)
-			s, err := sessioncall.LoadSession(ctx, hub, name)
-			if err != nil {
-				return err
-			}
+			hub, name, target, remote := a.Hub, a.Name, a.As, a.Remote
 			if s.Status == "" || s.Cleaned {
 				return sessioncall.NotFoundErr(target)
 			}
