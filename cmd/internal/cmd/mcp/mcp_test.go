@@ -316,7 +316,7 @@ func TestMCPCommands_BridgeGone(t *testing.T) {
 	// an in-memory hub, gives up at --timeout with exit 3.
 	h := cmdtest.New(t)
 	readySession(t, h, "docs", "/nonexistent/mcpctl-test/b.sock")
-	r := run(t, h, "", "ping", "@docs", "--timeout", "300ms")
+	r := run(t, h, "", "ping", "@docs", "--timeout", "1s")
 	if r.Code != exitNetwork || !strings.Contains(r.ErrOut, "waiting for @docs") || !strings.Contains(r.ErrOut, "--timeout") {
 		t.Errorf("ping on a gone bridge: exit %d, stderr %q; want %d and a timeout waiting for @docs", r.Code, r.ErrOut, exitNetwork)
 	}
