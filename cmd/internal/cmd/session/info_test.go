@@ -96,6 +96,33 @@ func TestInfo_ShowsTheServerItsCapabilitiesAndTools(t *testing.T) {
 	})
 }
 
+func TestInfo_RestartsABridgeThatIsGone(t *testing.T) {
+	h := cmdtest.New(t)
+	sock := fakeBridge(t, mcpServer)
+	c := event(events.KindCreated, "s", 1)
+	c.Server = &events.Server{Transport: events.TransportStdio, Command: "mcptestserver"}
+	h.Append(t, c)
+	sp := event(events.KindBridgeSpawned, "s", 1)
+	sp.PID, sp.Socket = 4242, sock // no start time: never taken for alive
+	h.Append(t, sp)
+	h.Append(t, event(events.KindBridgeReady, "s", 1))
+	superviseOnWait(t, h, "s", sock)
+	seq := head(t, h)
+	r := h.Run(t, NewCmdInfo, "", "info", "@s")
+	want := fmt.Sprintf("session:   @s (ready, generation 2, bridge pid %d)\n", os.Getpid())
+	if r.Code != 0 || !strings.HasPrefix(r.Out, want) {
+		t.Errorf("info @s with its bridge gone: exit %d, stderr %q, stdout %q; want it to start with %q", r.Code, r.ErrOut, r.Out, want)
+	}
+	got := appendedSince(t, h, "s", seq)
+	if len(got) == 0 || got[0].Type != events.KindRestartRequested || got[0].Generation != 2 ||
+		got[0].Reason != "implicit: info found bridge pid 4242 not running" || got[0].Fresh {
+		t.Errorf("info @s with its bridge gone appended %+v, want first an implicit, not fresh, restart_requested for generation 2", got)
+	}
+	if n := restartsIn(got); n != 1 {
+		t.Errorf("info @s with its bridge gone appended %d restart_requested, want 1", n)
+	}
+}
+
 func TestInfo_ExitCodes(t *testing.T) {
 	t.Run("the server answers initialize with an error: exit 2", func(t *testing.T) {
 		h := cmdtest.New(t)

@@ -89,6 +89,46 @@ func TestWait_ForReady(t *testing.T) {
 			t.Errorf("wait @s --json = %s, want session s, for ready, state ready at generation 1 on %s, no event", r.Out, sock)
 		}
 	})
+	t.Run("a crashed session: one implicit restart, then ready", func(t *testing.T) {
+		h := cmdtest.New(t)
+		sock := fakeBridge(t, mcpServer)
+		openSession(t, h, "s", sock)
+		lost := event(events.KindServerLost, "s", 1)
+		lost.Error = "exit status 1"
+		h.Append(t, lost)
+		superviseOnWait(t, h, "s", sock)
+		seq := head(t, h)
+		r := h.Run(t, NewCmdWait, "", "wait", "@s")
+		if r.Code != 0 || r.Out != "@s: ready (generation 2)\n" {
+			t.Errorf("wait @s after a crash: exit %d, stdout %q, stderr %q; want 0, %q", r.Code, r.Out, r.ErrOut, "@s: ready (generation 2)\n")
+		}
+		got := appendedSince(t, h, "s", seq)
+		if len(got) == 0 || got[0].Type != events.KindRestartRequested || got[0].Reason != "implicit: wait found the session crashed" {
+			t.Errorf("wait @s after a crash appended %+v, want first restart_requested, implicit: wait found the session crashed", got)
+		}
+		if n := restartsIn(got); n != 1 {
+			t.Errorf("wait @s after a crash appended %d restart_requested, want 1", n)
+		}
+	})
+	t.Run("a crashed session whose policy is never: exit 3, nothing appended", func(t *testing.T) {
+		h := cmdtest.New(t)
+		c := event(events.KindCreated, "s", 1)
+		c.Server = &events.Server{Transport: events.TransportStdio, Command: "mcptestserver"}
+		c.Restart = events.RestartNever
+		h.Append(t, c)
+		bringUp(t, h, "s", 1, "/nonexistent/b.sock")
+		lost := event(events.KindServerLost, "s", 1)
+		lost.Error = "exit status 1"
+		h.Append(t, lost)
+		seq := head(t, h)
+		r := h.Run(t, NewCmdWait, "", "wait", "@s")
+		if r.Code != 3 || !strings.Contains(r.ErrOut, "@s crashed (exit status 1) and its restart policy is never") || !strings.Contains(r.ErrOut, "Try: mcpctl restart @s") {
+			t.Errorf("wait @s, crashed with restart never: exit %d, stderr %q; want 3, the policy, a restart hint", r.Code, r.ErrOut)
+		}
+		if got := head(t, h); got != seq {
+			t.Errorf("wait @s, crashed with restart never, moved the log from %d to %d; want nothing appended", seq, got)
+		}
+	})
 	t.Run("nobody brings it up before --timeout: exit 3", func(t *testing.T) {
 		h := cmdtest.New(t)
 		h.Created(t, "s")
