@@ -234,10 +234,19 @@ func TestStorms_RacesTogetherOnTheSharedHome(t *testing.T) {
 		for round := range rounds {
 			before, _ := e.session(name)
 			if round%2 == 1 { // a killed bridge leaves its socket behind
-				if err := syscall.Kill(before.Bridge.PID, syscall.SIGKILL); err != nil {
+				killed := before.Bridge.PID
+				if err := syscall.Kill(killed, syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
-				e.ok("wait", "@"+name, "--for", "exited")
+				// Until the log has the exit. Not `wait --for exited`: under the on-failure
+				// policy the hub may have started the next bridge before that command looks,
+				// and it would wait for that one's exit.
+				testwait.For(t, 30*time.Second, func() error {
+					if s, _ := e.session(name); s.Bridge != nil && s.Bridge.PID == killed {
+						return fmt.Errorf("the log still has the killed bridge %d of @%s", killed, name)
+					}
+					return nil
+				})
 				e.ok("restart", "@"+name)
 				before, _ = e.session(name)
 			}

@@ -51,10 +51,9 @@ type bridgeOptions struct {
 func NewCmd(f *cmdkit.Factory) *cobra.Command {
 	o := &bridgeOptions{f: f}
 	cmd := &cobra.Command{
-		Use:    "bridge",
-		Short:  "Hold one session generation's MCP connection (started by the hub)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:   "bridge",
+		Short: "Hold one session generation's MCP connection (started by the hub)",
+		Args:  cobra.NoArgs,
 		// The supervisor reads the exit code: a bridge stopped by a signal exits 0.
 		Annotations: map[string]string{cmdkit.AnnotationStopsOnSignal: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {

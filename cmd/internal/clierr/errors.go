@@ -76,8 +76,9 @@ func HintOf(err error) string {
 	return ""
 }
 
-// printError writes err for a person, or as one JSON object when jsonOut is set.
-func PrintError(w io.Writer, err error, jsonOut bool) {
+// PrintError writes err for a person (prefixed with the program, prog), or as one JSON
+// object when jsonOut is set.
+func PrintError(w io.Writer, prog string, err error, jsonOut bool) {
 	code := ExitCode(err)
 	hint := HintOf(err)
 	if jsonOut {
@@ -89,7 +90,7 @@ func PrintError(w io.Writer, err error, jsonOut bool) {
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(w, "mcpctl: %v\n", err)
+	fmt.Fprintf(w, "%s: %v\n", prog, err)
 	if hint != "" {
 		fmt.Fprintf(w, "Try: %s\n", hint)
 	}

@@ -69,7 +69,7 @@ func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 			}
 			// The code in a --json error is the exit code.
 			err = &clierr.Error{Code: sig.ExitCode(), Err: err, Hint: clierr.HintOf(err)}
-			clierr.PrintError(io.ErrOut, err, f.JSON || hasJSONFlag(args))
+			clierr.PrintError(io.ErrOut, root.Name(), err, f.JSON || hasJSONFlag(args))
 		}
 		return sig.ExitCode()
 	}
@@ -85,9 +85,9 @@ func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 		return clierr.ExitCode(err)
 	}
 	if isCobraUsageError(err) {
-		err = &clierr.Error{Code: clierr.ExitUsage, Err: err, Hint: "mcpctl --help"}
+		err = &clierr.Error{Code: clierr.ExitUsage, Err: err, Hint: root.Name() + " --help"}
 	}
-	clierr.PrintError(io.ErrOut, err, f.JSON || hasJSONFlag(args))
+	clierr.PrintError(io.ErrOut, root.Name(), err, f.JSON || hasJSONFlag(args))
 	return clierr.ExitCode(err)
 }
 

@@ -55,16 +55,15 @@ func TestHelp_ListsTheHubAndNoCLICommand(t *testing.T) {
 			if r.Code != 0 || r.ErrOut != "" {
 				t.Fatalf("mcpctld %q: exit %d, stderr %q; want 0", args, r.Code, r.ErrOut)
 			}
-			// bridge is a hidden command: the hub starts it, nobody types it.
-			if got := strings.Join(availableCommands(r.Out), " "); got != "help hub" {
-				t.Errorf("mcpctld %q lists commands %q, want only help and hub:\n%s", args, got, r.Out)
+			if got := strings.Join(availableCommands(r.Out), " "); got != "bridge help hub" {
+				t.Errorf("mcpctld %q lists commands %q, want only what it runs (bridge, hub) and help:\n%s", args, got, r.Out)
 			}
 			if !strings.Contains(r.Out, "There is nothing here to call by hand; see 'mcpctl --help'.") {
 				t.Errorf("mcpctld %q: help %q does not send people to mcpctl", args, r.Out)
 			}
 		})
 	}
-	t.Run("the hidden bridge command still answers --help", func(t *testing.T) {
+	t.Run("bridge --help shows its usage", func(t *testing.T) {
 		r := run(t, "bridge", "--help")
 		if r.Code != 0 || !strings.Contains(r.Out, "mcpctld bridge") {
 			t.Errorf("mcpctld bridge --help: exit %d, stdout %q, stderr %q; want 0 and its usage", r.Code, r.Out, r.ErrOut)
@@ -99,6 +98,9 @@ func TestUnknownCommand_ExitsUsage(t *testing.T) {
 			}
 			if r.Out != "" {
 				t.Errorf("mcpctld %q: stdout %q, want nothing", args, r.Out)
+			}
+			if !strings.HasPrefix(r.ErrOut, "mcpctld: ") || strings.Contains(r.ErrOut, "mcpctl --help") {
+				t.Errorf("mcpctld %q: stderr %q, want the daemon's name on its error and hint", args, r.ErrOut)
 			}
 		})
 	}

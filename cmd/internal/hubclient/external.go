@@ -95,7 +95,7 @@ func ensureExternalHub(ctx context.Context, t HubTarget) (jetstream.Address, err
 	}
 	// Another hub owns the home (embedded mode, another build, another cluster): stop it.
 	if owner := storeOwner(home); owner > 0 {
-		if err := StopHubProcess(ctx, jetstream.Address{PID: owner}, HubStopTimeout); err != nil {
+		if err := StopHubProcess(ctx, jetstream.Address{PID: owner}, HubStopTimeout); err != nil && !errors.Is(err, ErrNotAHub) {
 			return jetstream.Address{}, fmt.Errorf("replace the hub (pid %d): %w", owner, err)
 		}
 	}

@@ -174,7 +174,7 @@ func ConnectHub(ctx context.Context, t HubTarget) (*HubConn, error) {
 		return h, err
 	}
 	if addr, err := jetstream.ReadAddress(home.AddressFile()); err == nil && addr.Build != t.Build {
-		if err := StopHubProcess(ctx, addr, HubStopTimeout); err != nil {
+		if err := StopHubProcess(ctx, addr, HubStopTimeout); err != nil && !errors.Is(err, ErrNotAHub) {
 			return nil, fmt.Errorf("replace the hub of build %s: %w", addr.Build, err)
 		}
 	}
@@ -264,7 +264,7 @@ const (
 
 // replaceHub stops a hub that the liveness rule says must be replaced.
 func replaceHub(ctx context.Context, pid int, why string) error {
-	if err := StopHubProcess(ctx, jetstream.Address{PID: pid}, HubStopTimeout); err != nil {
+	if err := StopHubProcess(ctx, jetstream.Address{PID: pid}, HubStopTimeout); err != nil && !errors.Is(err, ErrNotAHub) {
 		return fmt.Errorf("replace the hub (pid %d) %s: %w", pid, why, err)
 	}
 	return nil
@@ -390,13 +390,18 @@ func spawnHub(ctx context.Context, t HubTarget) (int, *os.File, error) {
 
 // stopHubProcess asks the hub in addr to stop (SIGTERM, then SIGKILL after timeout) and
 // waits on a pidfd until its process is gone.
+// A pid that names no hub process (gone, or reused by another program) is left alone:
+// nil when it is gone, ErrNotAHub when another program has it.
+// ErrNotAHub: the pid in hub.json belongs to a process that is not a hub.
+var ErrNotAHub = errors.New("not a hub process")
+
 func StopHubProcess(ctx context.Context, addr jetstream.Address, timeout time.Duration) error {
 	start, err := proc.StartTime(addr.PID)
 	if err != nil {
 		return nil // already gone
 	}
 	if !isHubProcess(addr.PID) {
-		return nil // the PID was reused by something else
+		return ErrNotAHub // the PID was reused by something else
 	}
 	pfd, err := proc.OpenPidfd(addr.PID, start)
 	if errors.Is(err, proc.ErrNoProcess) {

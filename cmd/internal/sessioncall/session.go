@@ -185,6 +185,10 @@ func WaitSettled(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn,
 			return s, TimeoutErr(ctx, "waiting for @"+s.Name)
 		case v, ok := <-updates:
 			if !ok {
+				if wctx.Err() != nil { // the watch ends with the wait: say why the wait did
+					updates = nil
+					continue
+				}
 				return s, fmt.Errorf("watch of @%s ended", s.Name)
 			}
 			var next projector.Session

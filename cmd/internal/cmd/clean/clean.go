@@ -127,9 +127,11 @@ func runClean(ctx context.Context, o *cleanOptions) error {
 }
 
 // cleanSockets removes socket files whose bridge process is gone. A socket is named
-// <session>.<pid>.sock; it is left alone while that pid is a running `mcpctl bridge` for
-// that session, so clean never cuts off a live bridge (a reused pid of another program does
-// not keep a dead bridge's socket either).
+// <session>.<pid>.sock; it is left alone while that pid is a running bridge for that
+// session, so clean never cuts off a live bridge (a reused pid of another program does not
+// keep a dead bridge's socket either). The short fallback directory (for homes whose paths
+// are too long for a socket) is shared by the user's homes: a dead bridge's socket there is
+// garbage to all of them, and a live one is kept whoever owns it.
 func cleanSockets(home homedir.Home) int {
 	removed := 0
 	for _, dir := range []string{home.BridgeDir(), rpc.FallbackDir()} {
@@ -150,9 +152,6 @@ func cleanSockets(home homedir.Home) int {
 			session := base[:i]
 			pid, err := strconv.Atoi(base[i+1:])
 			if err != nil {
-				continue
-			}
-			if dir != home.BridgeDir() && !strings.HasSuffix(session, "") {
 				continue
 			}
 			if isBridgeOf(pid, session) {

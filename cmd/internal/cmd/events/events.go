@@ -209,6 +209,10 @@ func (o *EventsOptions) match(e events.Event) bool {
 var errUntilPassed = errors.New("--until passed")
 
 func RunEvents(ctx context.Context, o *EventsOptions) error {
+	// --timeout bounds the command: a read the hub does not answer in time fails (exit 3);
+	// a follow (-f) ends there, as at --until, having printed what came.
+	ctx, cancel := cmdkit.CommandContext(ctx, o.F)
+	defer cancel()
 	hub, err := o.F.Hub(ctx)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,7 +65,10 @@ func newCmdHubStop(f *cmdkit.Factory) *cobra.Command {
 				fmt.Fprintln(f.IO.ErrOut, "no hub running")
 				return nil
 			}
-			if err := hubclient.StopHubProcess(cmd.Context(), addr, hubclient.HubStopTimeout); err != nil {
+			if err := hubclient.StopHubProcess(cmd.Context(), addr, hubclient.HubStopTimeout); errors.Is(err, hubclient.ErrNotAHub) {
+				fmt.Fprintf(f.IO.ErrOut, "no hub running (pid %d in hub.json is another program; left alone)\n", addr.PID)
+				return nil
+			} else if err != nil {
 				return err
 			}
 			if !f.JSON {

@@ -371,7 +371,7 @@ func mcpSpecs() []*mcpSpec {
 			use: "prompts-get @session PROMPT [k:=v …]", short: "Get a prompt with arguments", method: "prompts/get",
 			nargs: 1, maxArgs: -1,
 			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				raw, err := parseToolArgs(args[1:], nil, false)
+				raw, err := parseToolArgs(args[1:], o.f.IO.In, stdinIsData(o.f.IO.In))
 				if err != nil {
 					return nil, err
 				}

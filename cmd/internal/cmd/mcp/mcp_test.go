@@ -507,32 +507,16 @@ func TestComplete_NeedsAPromptOrAResource(t *testing.T) {
 	}
 }
 
-// BUG: `prompts-get @s PROMPT -` dereferences a nil stdin (prompts-get hands parseToolArgs
-// no reader, and "-" reads it): the command panics instead of reading the arguments from
-// stdin or refusing "-" as a usage error. The panic is recovered here so that it fails this
-// test only, not the whole test binary.
-func TestPromptsGet_DashReadsStdinOrIsAUsageError(t *testing.T) {
+// `-` reads the prompt's arguments from stdin, as tools-call does (it used to dereference a
+// nil reader and panic).
+func TestPromptsGet_DashReadsTheArgumentsFromStdin(t *testing.T) {
 	h, b := newSessionWithBridge(t)
-	var r cmdtest.Result
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				t.Fatalf("prompts-get @docs greet - (stdin {\"who\":\"Ada\"}) panicked: %v", p)
-			}
-		}()
-		r = run(t, h, `{"who":"Ada"}`, "prompts-get", "@docs", "greet", "-")
-	}()
-	switch r.Code {
-	case exitUsage:
-		if reqs := b.requests(); len(reqs) != 0 {
-			t.Errorf("prompts-get -: a usage error, yet the bridge got %v", methods(reqs))
-		}
-	case exitOK:
-		want := `{"name":"greet","arguments":{"who":"Ada"}}`
-		if req := b.onlyRequest(t); !jsonEqual(t, req.Params, []byte(want)) {
-			t.Errorf("prompts-get -: bridge got %s, want %s", req.Params, want)
-		}
-	default:
-		t.Errorf("prompts-get -: exit %d, stderr %q; want the stdin arguments sent (0) or a usage error (1)", r.Code, r.ErrOut)
+	r := run(t, h, `{"who":"Ada"}`, "prompts-get", "@docs", "greet", "-")
+	if r.Code != exitOK {
+		t.Fatalf("prompts-get @docs greet - : exit %d, stderr %q", r.Code, r.ErrOut)
+	}
+	want := `{"name":"greet","arguments":{"who":"Ada"}}`
+	if req := b.onlyRequest(t); !jsonEqual(t, req.Params, []byte(want)) {
+		t.Errorf("prompts-get -: bridge got %s, want %s", req.Params, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/homedir"
 	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -47,7 +48,7 @@ func New(t testing.TB) *Hub {
 		t.Fatalf("cmdtest: follower: %v", err)
 	}
 	t.Cleanup(func() { _ = h.Follower.Close() })
-	h.Conn = &hubclient.HubConn{Log: h.Log, Store: h.Store, Node: Node, Home: home}
+	h.Conn = &hubclient.HubConn{Log: h.Log, Store: h.Store, Notes: noNotes{}, Node: Node, Home: home}
 	return h
 }
 
@@ -103,4 +104,16 @@ func (h *Hub) Created(t testing.TB, name string) uint64 {
 	e := events.New(events.KindCreated, Node, name, 1)
 	e.Server = &events.Server{Transport: events.TransportStdio, Command: "mcptestserver"}
 	return h.Append(t, e)
+}
+
+// noNotes is a notification stream with nothing in it (a test sets Conn.Notes for more).
+type noNotes struct{}
+
+func (noNotes) ReadNotifications(context.Context, jetstream.NotifyQuery, func(jetstream.Notification) error) error {
+	return nil
+}
+
+func (noNotes) FollowNotifications(ctx context.Context, _ jetstream.NotifyQuery, _ func(jetstream.Notification) error) error {
+	<-ctx.Done()
+	return ctx.Err()
 }
