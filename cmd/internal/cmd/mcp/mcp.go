@@ -33,13 +33,22 @@ type mcpSpec struct {
 	check func(res json.RawMessage) error
 	// post transforms the result before it is printed (tools-get picks one tool).
 	post func(o *mcpOptions, res json.RawMessage) (json.RawMessage, error)
+	// listKey names the items array of a paginated list result ("tools", …): the command
+	// follows nextCursor to the end (listAll) unless --cursor asks for one page.
+	listKey string
 }
+
+// name is the command's name, the first word of its use line.
+func (s *mcpSpec) name() string { return strings.Fields(s.use)[0] }
 
 type mcpOptions struct {
 	f       *cmdkit.Factory
 	session string
 	spec    *mcpSpec
 	tool    string // tools-get
+	// list commands: --cursor asks for one page, as the server sends it
+	cursor    string
+	cursorSet bool
 	// complete
 	prompt   string
 	resource string
@@ -51,6 +60,9 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 		if spec.method == "completion/complete" {
 			cmd.Flags().StringVar(&o.prompt, "prompt", "", "complete an argument of this prompt")
 			cmd.Flags().StringVar(&o.resource, "resource", "", "complete an argument of this resource template URI")
+		}
+		if spec.listKey != "" && spec.nargs == 0 {
+			cmd.Flags().StringVar(&o.cursor, "cursor", "", "get one page, the one at this cursor (\"\": the first), with its nextCursor; default: every page")
 		}
 	}()
 	cmd = &cobra.Command{
@@ -73,6 +85,7 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 				return err
 			}
 			o.session = name
+			o.cursorSet = cmd.Flags().Changed("cursor")
 			params, err := spec.params(o, args[1:])
 			if err != nil {
 				return err
@@ -84,7 +97,16 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 }
 
 func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
-	res, _, err := sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, params)
+	var res json.RawMessage
+	var err error
+	switch {
+	case o.spec.listKey != "" && !o.cursorSet:
+		res, err = listAll(ctx, o, o.spec.method, o.spec.listKey)
+	case o.cursorSet:
+		res, _, err = sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, cursorParams(o.cursor))
+	default:
+		res, _, err = sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, params)
+	}
 	if err != nil {
 		return err
 	}
@@ -104,6 +126,11 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 	} else if o.spec.human != nil {
 		if err := o.spec.human(o, res); err != nil {
 			return err
+		}
+		if o.cursorSet {
+			if _, _, next, err := splitPage(res, o.spec.listKey); err == nil && next != "" {
+				fmt.Fprintf(o.f.IO.ErrOut, "next page: mcpctl @%s %s --cursor %s\n", o.session, o.spec.name(), next)
+			}
 		}
 	} else if err := writeRawJSON(o.f.IO.Out, res); err != nil {
 		return err
@@ -182,7 +209,7 @@ func mcpSpecs() []*mcpSpec {
 	return []*mcpSpec{
 		{
 			use: "tools-list @session", short: "List the session's tools", method: "tools/list",
-			params: noParams,
+			params: noParams, listKey: "tools",
 			human: func(o *mcpOptions, res json.RawMessage) error {
 				var r struct{ Tools []ToolInfo }
 				if err := json.Unmarshal(res, &r); err != nil {
@@ -197,7 +224,7 @@ func mcpSpecs() []*mcpSpec {
 		},
 		{
 			use: "tools-get @session TOOL", short: "Show one tool: description and input schema", method: "tools/list",
-			nargs: 1, maxArgs: 1,
+			nargs: 1, maxArgs: 1, listKey: "tools",
 			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
 				o.tool = args[0]
 				return json.RawMessage("{}"), nil
@@ -260,7 +287,7 @@ func mcpSpecs() []*mcpSpec {
 		},
 		{
 			use: "resources-list @session", short: "List the session's resources", method: "resources/list",
-			params: noParams,
+			params: noParams, listKey: "resources",
 			human: func(o *mcpOptions, res json.RawMessage) error {
 				var r struct {
 					Resources []struct{ URI, Name, MimeType, Description string }
@@ -277,7 +304,7 @@ func mcpSpecs() []*mcpSpec {
 		},
 		{
 			use: "resources-templates-list @session", short: "List the session's resource templates", method: "resources/templates/list",
-			params: noParams,
+			params: noParams, listKey: "resourceTemplates",
 			human: func(o *mcpOptions, res json.RawMessage) error {
 				var r struct {
 					ResourceTemplates []struct{ URITemplate, Name, Description string }
@@ -338,7 +365,7 @@ func mcpSpecs() []*mcpSpec {
 		},
 		{
 			use: "prompts-list @session", short: "List the session's prompts", method: "prompts/list",
-			params: noParams,
+			params: noParams, listKey: "prompts",
 			human: func(o *mcpOptions, res json.RawMessage) error {
 				var r struct {
 					Prompts []struct {
