@@ -34,7 +34,9 @@ func listCases(n int) []listCase {
 			}),
 			func(i int) string { return fmt.Sprintf("tool-%02d", i) }},
 		{"resources-list", "resources/list", "resources",
-			gen(func(i int) string { return fmt.Sprintf(`{"uri":"test://r/%02d","name":"r%02d","mimeType":"text/plain"}`, i, i) }),
+			gen(func(i int) string {
+				return fmt.Sprintf(`{"uri":"test://r/%02d","name":"r%02d","mimeType":"text/plain"}`, i, i)
+			}),
 			func(i int) string { return fmt.Sprintf("test://r/%02d", i) }},
 		{"resources-templates-list", "resources/templates/list", "resourceTemplates",
 			gen(func(i int) string { return fmt.Sprintf(`{"uriTemplate":"test://t%02d/{id}","name":"t%02d"}`, i, i) }),
