@@ -2,7 +2,8 @@
 // tests. It speaks stdio (default), Streamable HTTP (--http) or legacy SSE
 // (--sse), offers tools that exercise notifications, cancellation, crashes and
 // large results, records every tool call to an append-only log (--calls-log),
-// and can misbehave on purpose (--garbage, --expire-after, --require-header).
+// pages its lists (--page-size, --paged-tools …), and can misbehave on purpose
+// (--garbage, --expire-after, --require-header, --bad-cursor).
 //
 // Standard output carries only JSON-RPC in stdio mode; in HTTP and SSE mode it
 // carries exactly one line, "listening URL", once the listener is ready.
@@ -47,6 +48,7 @@ type options struct {
 	garbage      bool
 	stderrLines  int
 	modern       bool
+	paging       pagingOptions
 }
 
 // headerRequirement is one --require-header NAME=VALUE.
@@ -83,7 +85,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.garbage, "garbage", false, "print non-JSON junk on stdout and exit 1")
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
+	o.paging.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := o.paging.validate(); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -141,7 +147,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	ts := newTestServer(opts.name, opts.modern, calls, exit)
+	ts := newTestServer(opts.name, opts.modern, opts.paging, calls, exit)
 	ts.stderr = stderr
 	switch {
 	case opts.httpAddr != "":

@@ -53,11 +53,11 @@ type testServer struct {
 	subs   map[string]map[string]bool // session id → subscribed URIs
 }
 
-// newTestServer builds the server. Unless modern, it answers server/discover
+// newTestServer builds the server; paging says how it pages its lists. Unless modern, it answers server/discover
 // with an error, as servers that predate protocol 2026-07-28 do, so clients
 // fall back to the initialize handshake (sessions, logging/setLevel and
 // resources/subscribe then work as with most servers in the wild).
-func newTestServer(name string, modern bool, calls *callLog, exit func(int)) *testServer {
+func newTestServer(name string, modern bool, paging pagingOptions, calls *callLog, exit func(int)) *testServer {
 	ts := &testServer{calls: calls, exit: exit, subs: make(map[string]map[string]bool)}
 
 	hooks := &server.Hooks{}
@@ -108,7 +108,8 @@ func newTestServer(name string, modern bool, calls *callLog, exit func(int)) *te
 		ts.subsMu.Unlock()
 	})
 
-	ts.mcp = server.NewMCPServer(name, serverVersion,
+	paging.addHooks(hooks)
+	opts := append([]server.ServerOption{
 		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
 		server.WithResourceCapabilities(true, false),
@@ -119,10 +120,12 @@ func newTestServer(name string, modern bool, calls *callLog, exit func(int)) *te
 		server.WithResourceCompletionProvider(completer{}),
 		server.WithToolHandlerMiddleware(ts.recordCalls),
 		server.WithRecovery(),
-	)
+	}, paging.serverOptions()...)
+	ts.mcp = server.NewMCPServer(name, serverVersion, opts...)
 	ts.addTools()
 	ts.addResources()
 	ts.addPrompts()
+	ts.addPaged(paging)
 	return ts
 }
 

@@ -365,7 +365,7 @@ func TestStderrLines_StdoutStaysClean(t *testing.T) {
 
 func TestSleep_HonorsCancellation(t *testing.T) {
 	calls, _ := openCallLog("")
-	ts := newTestServer(defaultName, false, calls, func(int) { t.Fatal("exit called") })
+	ts := newTestServer(defaultName, false, pagingOptions{}, calls, func(int) { t.Fatal("exit called") })
 	tool := ts.mcp.GetTool("sleep")
 	ctx, cancel := context.WithCancel(context.Background())
 	req := mcp.CallToolRequest{}
