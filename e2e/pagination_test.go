@@ -15,6 +15,13 @@ func connectPaged(e *env, name string, serverArgs ...string) {
 	e.t.Cleanup(func() { e.run("close", "@"+name) })
 }
 
+// on is e for subtest t: its failures stop t, not the parent test.
+func (e *env) on(t testing.TB) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // seq returns format filled with 1…n.
 func seq(format string, n int) []string {
 	var out []string
@@ -55,9 +62,10 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 
 	var tools []string
 	t.Run("tools-list --json: every tool of 7 pages in one result, no nextCursor", func(t *testing.T) {
-		var r map[string][]struct{ Name string }
+		e := e.on(t)
+		var r struct{ Tools []struct{ Name string } }
 		res := e.jsonOK(&r, s, "tools-list")
-		for _, x := range r["tools"] {
+		for _, x := range r.Tools {
 			tools = append(tools, x.Name)
 		}
 		if len(tools) != 19 {
@@ -69,6 +77,7 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		}
 	})
 	t.Run("tools-list shows every tool", func(t *testing.T) {
+		e := e.on(t)
 		r := e.ok(s, "tools-list")
 		var names []string
 		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
@@ -80,6 +89,7 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		onceEach(t, "tools-list", names, append(slices.Clone(ownTools), pagedTools...))
 	})
 	t.Run("tools-get and tools-call reach a tool on every page", func(t *testing.T) {
+		e := e.on(t)
 		// Pages by name: [add big count] [crash echo notify] [page_tool_01-03] [04-06]
 		// [07-09] [page_tool_10 sleep stderr] [whoami].
 		for _, tool := range append([]string{"big", "echo", "whoami"}, pagedTools...) {
@@ -101,6 +111,7 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		}
 	})
 	t.Run("resources-list: every resource, each readable", func(t *testing.T) {
+		e := e.on(t)
 		var r struct{ Resources []struct{ URI string } }
 		res := e.jsonOK(&r, s, "resources-list")
 		var uris []string
@@ -123,7 +134,10 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		}
 	})
 	t.Run("resources-templates-list: every template, each readable", func(t *testing.T) {
-		var r struct{ ResourceTemplates []struct{ URITemplate string } }
+		e := e.on(t)
+		var r struct {
+			ResourceTemplates []struct{ URITemplate string }
+		}
 		e.jsonOK(&r, s, "resources-templates-list")
 		var got []string
 		for _, x := range r.ResourceTemplates {
@@ -142,6 +156,7 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		}
 	})
 	t.Run("prompts-list: every prompt, each gettable", func(t *testing.T) {
+		e := e.on(t)
 		r := e.ok(s, "prompts-list")
 		var names []string
 		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
@@ -163,6 +178,7 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		}
 	})
 	t.Run("--cursor gets one page and says where the next is", func(t *testing.T) {
+		e := e.on(t)
 		r := e.ok(s, "tools-list", "--cursor", "")
 		if n := strings.Count(r.Stdout, "\n"); n != 3 || !strings.Contains(r.Stderr, "next page: mcpctl @paged tools-list --cursor ") {
 			t.Errorf("tools-list --cursor '': %d lines, stderr %q; want 3 and the next page", n, r.Stderr)
@@ -181,6 +197,7 @@ func TestPagination_ALoopingServerIsStoppedAndTheBridgeStaysUp(t *testing.T) {
 		{"endless", `the server still had more pages after 1000 pages`},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
+			e := e.on(t)
 			name := "loop-" + tc.mode
 			connectPaged(e, name, "--bad-cursor", tc.mode)
 			before := bridgePIDs(e.home, name)
