@@ -3,12 +3,11 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -103,7 +102,7 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 	case o.spec.listKey != "" && !o.cursorSet:
 		res, err = listAll(ctx, o, o.spec.method, o.spec.listKey)
 	case o.cursorSet:
-		res, _, err = sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, cursorParams(o.cursor))
+		res, _, err = sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, sessioncall.CursorParams(o.cursor))
 	default:
 		res, _, err = sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, params)
 	}
@@ -128,7 +127,7 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 			return err
 		}
 		if o.cursorSet {
-			if _, _, next, err := splitPage(res, o.spec.listKey); err == nil && next != "" {
+			if _, _, next, err := sessioncall.SplitPage(res, o.spec.listKey); err == nil && next != "" {
 				fmt.Fprintf(o.f.IO.ErrOut, "next page: mcpctl @%s %s --cursor %s\n", o.session, o.spec.name(), next)
 			}
 		}
@@ -205,300 +204,12 @@ func printContents(w io.Writer, cs []content) {
 	}
 }
 
+// mcpSpecs is every MCP request command, one file per noun (tools.go, resources.go, …).
 func mcpSpecs() []*mcpSpec {
-	return []*mcpSpec{
-		{
-			use: "tools-list @session", short: "List the session's tools", method: "tools/list",
-			params: noParams, listKey: "tools",
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct{ Tools []ToolInfo }
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(o.f.IO.Out, 0, 4, 2, ' ', 0)
-				for _, t := range r.Tools {
-					fmt.Fprintf(tw, "%s\t%s\n", o.f.IO.Color("1", t.Name), firstLine(sessioncall.FirstNonEmpty(t.Title, t.Description)))
-				}
-				return tw.Flush()
-			},
-		},
-		{
-			use: "tools-get @session TOOL", short: "Show one tool: description and input schema", method: "tools/list",
-			nargs: 1, maxArgs: 1, listKey: "tools",
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				o.tool = args[0]
-				return json.RawMessage("{}"), nil
-			},
-			post: func(o *mcpOptions, res json.RawMessage) (json.RawMessage, error) { return toolsGet(res, o.tool) },
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var t ToolInfo
-				if err := json.Unmarshal(res, &t); err != nil {
-					return err
-				}
-				fmt.Fprintf(o.f.IO.Out, "%s\n", o.f.IO.Color("1", t.Name))
-				if t.Description != "" {
-					fmt.Fprintf(o.f.IO.Out, "%s\n", strings.TrimSpace(t.Description))
-				}
-				fmt.Fprintln(o.f.IO.Out, "input schema:")
-				return writeRawJSON(o.f.IO.Out, t.InputSchema)
-			},
-		},
-		{
-			use: "tools-call @session TOOL [k:=v …|'{json}'|-]", short: "Call a tool", method: "tools/call",
-			nargs: 1, maxArgs: -1,
-			example: `  mcpctl @docs tools-call search query:=nats limit:=5
-  mcpctl @docs tools-call search '{"query": "nats"}'
-  echo '{"query": "nats"}' | mcpctl @docs tools-call search`,
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				a, err := parseToolArgs(args[1:], o.f.IO.In, stdinIsData(o.f.IO.In))
-				if err != nil {
-					return nil, err
-				}
-				return MustJSON(map[string]any{"name": args[0], "arguments": a}), nil
-			},
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct {
-					Content           []content       `json:"content"`
-					StructuredContent json.RawMessage `json:"structuredContent"`
-				}
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				if len(r.Content) == 0 && len(r.StructuredContent) > 0 {
-					return writeRawJSON(o.f.IO.Out, r.StructuredContent)
-				}
-				printContents(o.f.IO.Out, r.Content)
-				return nil
-			},
-			check: func(res json.RawMessage) error {
-				var r struct {
-					IsError bool      `json:"isError"`
-					Content []content `json:"content"`
-				}
-				if json.Unmarshal(res, &r) == nil && r.IsError {
-					msg := "the tool reported an error"
-					if len(r.Content) > 0 && r.Content[0].Text != "" {
-						msg += ": " + firstLine(r.Content[0].Text)
-					}
-					return &clierr.Error{Code: clierr.ExitServer, Err: errors.New(msg)}
-				}
-				return nil
-			},
-		},
-		{
-			use: "resources-list @session", short: "List the session's resources", method: "resources/list",
-			params: noParams, listKey: "resources",
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct {
-					Resources []struct{ URI, Name, MimeType, Description string }
-				}
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(o.f.IO.Out, 0, 4, 2, ' ', 0)
-				for _, x := range r.Resources {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", x.URI, x.Name, x.MimeType)
-				}
-				return tw.Flush()
-			},
-		},
-		{
-			use: "resources-templates-list @session", short: "List the session's resource templates", method: "resources/templates/list",
-			params: noParams, listKey: "resourceTemplates",
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct {
-					ResourceTemplates []struct{ URITemplate, Name, Description string }
-				}
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(o.f.IO.Out, 0, 4, 2, ' ', 0)
-				for _, x := range r.ResourceTemplates {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", x.URITemplate, x.Name, firstLine(x.Description))
-				}
-				return tw.Flush()
-			},
-		},
-		{
-			use: "resources-read @session URI", short: "Read a resource", method: "resources/read", nargs: 1, maxArgs: 1,
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				return MustJSON(map[string]string{"uri": args[0]}), nil
-			},
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct {
-					Contents []struct{ URI, MimeType, Text, Blob string }
-				}
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				for _, c := range r.Contents {
-					if c.Blob != "" {
-						fmt.Fprintf(o.f.IO.Out, "[%s %s, %d bytes base64]\n", c.URI, c.MimeType, len(c.Blob))
-						continue
-					}
-					fmt.Fprintln(o.f.IO.Out, c.Text)
-				}
-				return nil
-			},
-		},
-		{
-			use: "resources-subscribe @session URI", short: "Subscribe to a resource's updates (they appear in mcpctl events --notifications)",
-			method: "resources/subscribe", nargs: 1, maxArgs: 1,
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				return MustJSON(map[string]string{"uri": args[0]}), nil
-			},
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				fmt.Fprintf(o.f.IO.Out, "subscribed\n")
-				return nil
-			},
-		},
-		{
-			use: "resources-unsubscribe @session URI", short: "Stop a resource subscription",
-			method: "resources/unsubscribe", nargs: 1, maxArgs: 1,
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				return MustJSON(map[string]string{"uri": args[0]}), nil
-			},
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				fmt.Fprintf(o.f.IO.Out, "unsubscribed\n")
-				return nil
-			},
-		},
-		{
-			use: "prompts-list @session", short: "List the session's prompts", method: "prompts/list",
-			params: noParams, listKey: "prompts",
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct {
-					Prompts []struct {
-						Name, Description string
-						Arguments         []struct {
-							Name     string
-							Required bool
-						}
-					}
-				}
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(o.f.IO.Out, 0, 4, 2, ' ', 0)
-				for _, p := range r.Prompts {
-					var as []string
-					for _, a := range p.Arguments {
-						if a.Required {
-							as = append(as, a.Name)
-						} else {
-							as = append(as, "["+a.Name+"]")
-						}
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", o.f.IO.Color("1", p.Name), strings.Join(as, " "), firstLine(p.Description))
-				}
-				return tw.Flush()
-			},
-		},
-		{
-			use: "prompts-get @session PROMPT [k:=v …]", short: "Get a prompt with arguments", method: "prompts/get",
-			nargs: 1, maxArgs: -1,
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				raw, err := parseToolArgs(args[1:], o.f.IO.In, stdinIsData(o.f.IO.In))
-				if err != nil {
-					return nil, err
-				}
-				// Prompt arguments are strings in MCP: numbers and booleans are sent as text.
-				var m map[string]json.RawMessage
-				if err := json.Unmarshal(raw, &m); err != nil {
-					return nil, err
-				}
-				strs := map[string]string{}
-				for k, v := range m {
-					var s string
-					if json.Unmarshal(v, &s) != nil {
-						s = string(v)
-					}
-					strs[k] = s
-				}
-				return MustJSON(map[string]any{"name": args[0], "arguments": strs}), nil
-			},
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct {
-					Description string
-					Messages    []struct {
-						Role    string
-						Content content
-					}
-				}
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				for _, m := range r.Messages {
-					fmt.Fprintf(o.f.IO.Out, "%s: ", o.f.IO.Color("1", m.Role))
-					printContents(o.f.IO.Out, []content{m.Content})
-				}
-				return nil
-			},
-		},
-		{
-			use: "ping @session", short: "Ping the server through the session's bridge", method: "ping",
-			params: noParams,
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				fmt.Fprintln(o.f.IO.Out, "pong")
-				return nil
-			},
-		},
-		{
-			use: "logging-set-level @session LEVEL", short: "Set the server's log level (debug … emergency)",
-			method: "logging/setLevel", nargs: 1, maxArgs: 1,
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				levels := []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
-				for _, l := range levels {
-					if args[0] == l {
-						return MustJSON(map[string]string{"level": l}), nil
-					}
-				}
-				return nil, clierr.WithHint(fmt.Errorf("unknown log level %q", args[0]), clierr.ExitUsage, "one of: "+strings.Join(levels, ", "))
-			},
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				fmt.Fprintln(o.f.IO.Out, "ok")
-				return nil
-			},
-		},
-		{
-			use: "complete @session (--prompt P | --resource URI) ARG [VALUE]", short: "Ask the server to complete an argument",
-			method: "completion/complete", nargs: 1, maxArgs: 2,
-			example: `  mcpctl @s complete --prompt greet style fr`,
-			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
-				var ref map[string]string
-				switch {
-				case o.prompt != "" && o.resource != "":
-					return nil, clierr.UsageErr("complete: give --prompt or --resource, not both")
-				case o.prompt != "":
-					ref = map[string]string{"type": "ref/prompt", "name": o.prompt}
-				case o.resource != "":
-					ref = map[string]string{"type": "ref/resource", "uri": o.resource}
-				default:
-					return nil, clierr.WithHint(fmt.Errorf("complete needs --prompt NAME or --resource URI"), clierr.ExitUsage,
-						"mcpctl @s complete --prompt greet style fr")
-				}
-				value := ""
-				if len(args) > 1 {
-					value = args[1]
-				}
-				return MustJSON(map[string]any{"ref": ref, "argument": map[string]string{"name": args[0], "value": value}}), nil
-			},
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct {
-					Completion struct{ Values []string }
-				}
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				for _, v := range r.Completion.Values {
-					fmt.Fprintln(o.f.IO.Out, v)
-				}
-				return nil
-			},
-		},
-	}
+	return slices.Concat(toolSpecs(), resourceSpecs(), promptSpecs(), serverSpecs())
 }
 
+// NewMCPCommands makes the MCP request commands.
 func NewMCPCommands(f *cmdkit.Factory) []*cobra.Command {
 	var cmds []*cobra.Command
 	for _, spec := range mcpSpecs() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit/cmdtest"
+	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
 )
 
 // listCase is one paginated list command and the items its server holds.
@@ -273,12 +274,12 @@ func TestLists_EndlessNewCursorsStopAtThePageLimit(t *testing.T) {
 	})
 	r := run(t, h, "", "tools-list", "@docs")
 	want := fmt.Sprintf("mcpctl: tools/list on @docs: the server still had more pages after %d pages (last nextCursor %q); stopped paging\n",
-		maxListPages, strconv.Itoa(maxListPages))
+		sessioncall.MaxListPages, strconv.Itoa(sessioncall.MaxListPages))
 	if r.Code != exitNetwork || !strings.HasPrefix(r.ErrOut, want) {
 		t.Errorf("tools-list on an endless server: exit %d, stderr %q; want %d and %q", r.Code, r.ErrOut, exitNetwork, want)
 	}
-	if n := len(b.requests()); n != maxListPages {
-		t.Errorf("bridge got %d requests, want %d", n, maxListPages)
+	if n := len(b.requests()); n != sessioncall.MaxListPages {
+		t.Errorf("bridge got %d requests, want %d", n, sessioncall.MaxListPages)
 	}
 }
 

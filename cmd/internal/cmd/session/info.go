@@ -3,10 +3,12 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/mcp"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -47,8 +49,13 @@ func NewCmdInfo(f *cmdkit.Factory) *cobra.Command {
 			}
 			_ = json.Unmarshal(init, &caps)
 			if _, ok := caps.Capabilities["tools"]; ok {
-				res, err := c.Call(ctx, "tools/list", json.RawMessage("{}"))
-				if err != nil {
+				res, err := sessioncall.ListAll(ctx, "tools", func(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+					return c.Call(ctx, "tools/list", params)
+				})
+				var pe *sessioncall.PageError
+				if errors.As(err, &pe) {
+					return &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("tools/list on @%s: %w", name, err)}
+				} else if err != nil {
 					return sessioncall.CallFailed(ctx, f, s, name, "tools/list", err)
 				}
 				var tl struct{ Tools []mcp.ToolInfo }

@@ -96,6 +96,40 @@ func TestInfo_ShowsTheServerItsCapabilitiesAndTools(t *testing.T) {
 	})
 }
 
+// A server that pages its tools: info names the tools of every page, and a server that
+// repeats its cursor is stopped (exit 3) instead of being asked forever.
+func TestInfo_ListsToolsOfEveryPage(t *testing.T) {
+	paged := func(repeat bool) handler {
+		return func(method string, params json.RawMessage) (any, *rpc.RPCError) {
+			if method == "initialize" {
+				return map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{"tools": map[string]any{}}}, nil
+			}
+			var p struct{ Cursor string }
+			_ = json.Unmarshal(params, &p)
+			switch {
+			case repeat:
+				return map[string]any{"tools": []any{map[string]any{"name": "a"}}, "nextCursor": "again"}, nil
+			case p.Cursor == "":
+				return map[string]any{"tools": []any{map[string]any{"name": "a"}, map[string]any{"name": "b"}}, "nextCursor": "2"}, nil
+			default:
+				return map[string]any{"tools": []any{map[string]any{"name": "c"}}}, nil
+			}
+		}
+	}
+	h := cmdtest.New(t)
+	openSession(t, h, "s", fakeBridge(t, paged(false)))
+	r := h.Run(t, NewCmdInfo, "", "info", "@s")
+	if r.Code != 0 || !strings.Contains(r.Out, "tools:     a, b, c\n") {
+		t.Errorf("info @s of a paged server: exit %d, stdout %q, stderr %q; want tools a, b, c", r.Code, r.Out, r.ErrOut)
+	}
+	h = cmdtest.New(t)
+	openSession(t, h, "s", fakeBridge(t, paged(true)))
+	r = h.Run(t, NewCmdInfo, "", "info", "@s")
+	if r.Code != 3 || !strings.Contains(r.ErrOut, `nextCursor "again"`) {
+		t.Errorf("info @s of a server repeating its cursor: exit %d, stderr %q; want 3 naming the cursor", r.Code, r.ErrOut)
+	}
+}
+
 func TestInfo_RestartsABridgeThatIsGone(t *testing.T) {
 	h := cmdtest.New(t)
 	sock := fakeBridge(t, mcpServer)
