@@ -112,7 +112,7 @@ func setup(ctx context.Context, c config, tmp string) (*environment, error) {
 		env.Versions["mcpc"] = firstLine(output(ctx, env.Node, env.MCPC, "--version"))
 	}
 	env.Versions["server-everything"] = strings.TrimPrefix(everythingPackage, "@modelcontextprotocol/server-everything@")
-	env.Versions["mcpctl"] = firstLine(output(ctx, env.MCPCTL, "--version")) + " (" + gitDescribe(ctx, root) + ")"
+	env.Versions["mcpctl"] = strings.TrimPrefix(firstLine(output(ctx, env.MCPCTL, "--version")), "mcpctl ") + " (" + gitDescribe(ctx, root) + ")"
 	return env, nil
 }
 
