@@ -1,0 +1,296 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// seenRequest is one POST as the test server saw it.
+type seenRequest struct {
+	Header http.Header
+	Method string
+	Params json.RawMessage
+}
+
+// recorder wraps a test server's handler and records every POST.
+type recorder struct {
+	mu   sync.Mutex
+	seen []seenRequest
+	// refuseInitialize makes the server one that speaks only 2026-07-28.
+	refuseInitialize bool
+}
+
+func (r *recorder) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			next.ServeHTTP(w, req)
+			return
+		}
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		var msg struct {
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		}
+		_ = json.Unmarshal(body, &msg)
+		r.mu.Lock()
+		r.seen = append(r.seen, seenRequest{Header: req.Header.Clone(), Method: msg.Method, Params: msg.Params})
+		r.mu.Unlock()
+		if r.refuseInitialize && msg.Method == "initialize" {
+			http.Error(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"initialize was removed"}}`, http.StatusNotFound)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+func (r *recorder) methods() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range r.seen {
+		out = append(out, s.Method)
+	}
+	return out
+}
+
+func (r *recorder) last(method string) (seenRequest, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.seen) - 1; i >= 0; i-- {
+		if r.seen[i].Method == method {
+			return r.seen[i], true
+		}
+	}
+	return seenRequest{}, false
+}
+
+func TestNegotiation_HTTP(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		versions    []string
+		modernOnly  bool
+		want        string
+		wantSession bool
+	}{
+		{name: "a server of both eras gets 2026-07-28", want: "2026-07-28"},
+		{name: "a 2026-07-28-only server gets 2026-07-28", versions: []string{"2026-07-28"}, modernOnly: true, want: "2026-07-28"},
+		{name: "a 2025-11-25-only server gets initialize at 2025-11-25", versions: []string{"2025-11-25"}, want: "2025-11-25", wantSession: true},
+		{name: "a 2025-06-18-only server gets initialize at the version it named", versions: []string{"2025-06-18"}, want: "2025-06-18", wantSession: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{refuseInitialize: tc.modernOnly}
+			ts := startHTTPServerWith(t, newTestMCPServer, rec.wrap, tc.versions...)
+			b := openBridge(t, httpConfig(t, ts.URL))
+			if got := b.ProtocolVersion(); got != tc.want {
+				t.Fatalf("ProtocolVersion = %q, want %q (server saw %v)", got, tc.want, rec.methods())
+			}
+			if got := b.MCPSessionID() != ""; got != tc.wantSession {
+				t.Errorf("has MCP session = %v, want %v", got, tc.wantSession)
+			}
+			if b.ServerName() != "bridge-test" || b.ServerVersion() != "1.2.3" {
+				t.Errorf("server = %q %q, want bridge-test 1.2.3", b.ServerName(), b.ServerVersion())
+			}
+			c := dial(t, b.SocketPath())
+			res := call(t, c, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": "hi"}})
+			if got := toolText(t, res); got != "hi" {
+				t.Errorf("echo = %q, want hi", got)
+			}
+			if res := call(t, c, "ping", nil); string(res) != "{}" {
+				t.Errorf("ping = %s, want {}", res)
+			}
+			seen, _ := rec.last("tools/call")
+			meta := metaOf(t, seen.Params)
+			if tc.want != "2026-07-28" {
+				if meta != nil {
+					t.Errorf("%s tools/call carries _meta %v, want none", tc.want, meta)
+				}
+				if h := seen.Header.Get("Mcp-Method"); h != "" {
+					t.Errorf("%s tools/call has Mcp-Method %q, want none", tc.want, h)
+				}
+				return
+			}
+			assertModernRequest(t, seen, "tools/call", "echo")
+		})
+	}
+}
+
+// metaOf returns the _meta object of params (nil when absent).
+func metaOf(t *testing.T, params json.RawMessage) map[string]json.RawMessage {
+	t.Helper()
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if len(params) > 0 {
+		if err := json.Unmarshal(params, &p); err != nil {
+			t.Fatalf("params %s: %v", params, err)
+		}
+	}
+	return p.Meta
+}
+
+// assertModernRequest checks the _meta and, over HTTP, the headers of a 2026-07-28 request.
+func assertModernRequest(t *testing.T, seen seenRequest, method, name string) {
+	t.Helper()
+	meta := metaOf(t, seen.Params)
+	if got := string(meta[mcp.MetaKeyProtocolVersion]); got != `"2026-07-28"` {
+		t.Errorf("%s _meta protocolVersion = %s, want \"2026-07-28\" (params %s)", method, got, seen.Params)
+	}
+	if got := string(meta[mcp.MetaKeyClientInfo]); !strings.Contains(got, `"name":"mcpctl"`) {
+		t.Errorf("%s _meta clientInfo = %s, want mcpctl", method, got)
+	}
+	if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
+		t.Errorf("%s _meta lacks clientCapabilities: %s", method, seen.Params)
+	}
+	if seen.Header == nil {
+		return // stdio
+	}
+	for h, want := range map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": method, "Mcp-Name": name} {
+		if got := seen.Header.Get(h); got != want {
+			t.Errorf("%s header %s = %q, want %q", method, h, got, want)
+		}
+	}
+	if got := seen.Header.Get("Mcp-Session-Id"); got != "" {
+		t.Errorf("%s carries Mcp-Session-Id %q on 2026-07-28", method, got)
+	}
+}
+
+// recordedStdio returns a stdio config whose server records what it reads to the returned
+// file, and treats server/discover as mode says (see envTestServer).
+func recordedStdio(t *testing.T, mode string) (Config, string) {
+	t.Helper()
+	cfg := stdioConfig(t)
+	record := filepath.Join(t.TempDir(), "seen.jsonl")
+	cfg.Env = map[string]string{envTestServer: mode, envTestRecord: record}
+	return cfg, record
+}
+
+// stdioSeen reads what a recording stdio server read.
+func stdioSeen(t *testing.T, record string) []seenRequest {
+	t.Helper()
+	data, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []seenRequest
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		var msg struct {
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		}
+		if err := json.Unmarshal(line, &msg); err != nil {
+			t.Fatalf("server read %q: %v", line, err)
+		}
+		out = append(out, seenRequest{Method: msg.Method, Params: msg.Params})
+	}
+	return out
+}
+
+func methodsOf(seen []seenRequest) []string {
+	var out []string
+	for _, s := range seen {
+		out = append(out, s.Method)
+	}
+	return out
+}
+
+func TestNegotiation_Stdio(t *testing.T) {
+	t.Run("a server of both eras gets 2026-07-28 and _meta on every request", func(t *testing.T) {
+		cfg, record := recordedStdio(t, "stdio")
+		b := openBridge(t, cfg)
+		if got := b.ProtocolVersion(); got != "2026-07-28" {
+			t.Fatalf("ProtocolVersion = %q, want 2026-07-28", got)
+		}
+		c := dial(t, b.SocketPath())
+		call(t, c, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": "hi"}})
+		call(t, c, "tools/list", map[string]any{"_meta": map[string]any{"mine": 1}})
+		seen := stdioSeen(t, record)
+		if got := methodsOf(seen); strings.Join(got, " ") != "server/discover tools/call tools/list" {
+			t.Errorf("server read %v, want server/discover tools/call tools/list (no initialize)", got)
+		}
+		for _, s := range seen {
+			assertModernRequest(t, s, s.Method, "")
+		}
+		if got := string(metaOf(t, seen[2].Params)["mine"]); got != "1" {
+			t.Errorf("the caller's own _meta was lost: %s", seen[2].Params)
+		}
+	})
+	t.Run("the previous generation's legacy revision skips the probe", func(t *testing.T) {
+		cfg, record := recordedStdio(t, "stdio")
+		cfg.KnownProtocol = "2025-11-25"
+		b := openBridge(t, cfg)
+		if got := b.ProtocolVersion(); got != "2025-11-25" {
+			t.Fatalf("ProtocolVersion = %q, want 2025-11-25", got)
+		}
+		c := dial(t, b.SocketPath())
+		call(t, c, "tools/list", nil)
+		seen := stdioSeen(t, record)
+		if got := methodsOf(seen); strings.Join(got, " ") != "initialize notifications/initialized tools/list" {
+			t.Errorf("server read %v, want initialize notifications/initialized tools/list", got)
+		}
+		if meta := metaOf(t, seen[2].Params); meta != nil {
+			t.Errorf("legacy tools/list carries _meta %v", meta)
+		}
+	})
+	t.Run("a server that ignores server/discover costs only the bounded wait", func(t *testing.T) {
+		cfg, _ := recordedStdio(t, "stdio-ignores-discover")
+		cfg.DiscoverTimeout = 300 * time.Millisecond
+		start := time.Now()
+		b := openBridge(t, cfg)
+		if got := b.ProtocolVersion(); got != "2025-11-25" {
+			t.Fatalf("ProtocolVersion = %q, want 2025-11-25", got)
+		}
+		if took := time.Since(start); took > 4*time.Second {
+			t.Errorf("Open took %v, want about the 300ms probe bound", took)
+		}
+		c := dial(t, b.SocketPath())
+		if got := toolText(t, call(t, c, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": "x"}})); got != "x" {
+			t.Errorf("echo = %q", got)
+		}
+	})
+	t.Run("a server that dies on server/discover is started again with initialize", func(t *testing.T) {
+		cfg, record := recordedStdio(t, "stdio-dies-on-discover")
+		b := openBridge(t, cfg)
+		if got := b.ProtocolVersion(); got != "2025-11-25" {
+			t.Fatalf("ProtocolVersion = %q, want 2025-11-25", got)
+		}
+		if got := methodsOf(stdioSeen(t, record)); strings.Join(got, " ") != "server/discover initialize notifications/initialized" {
+			t.Errorf("servers read %v, want server/discover, then (second spawn) initialize", got)
+		}
+	})
+	t.Run("logging/setLevel becomes the per-request log level on 2026-07-28", func(t *testing.T) {
+		cfg, record := recordedStdio(t, "stdio")
+		b := openBridge(t, cfg)
+		c := dial(t, b.SocketPath())
+		if res := call(t, c, "logging/setLevel", map[string]any{"level": "debug"}); string(res) != "{}" {
+			t.Errorf("logging/setLevel = %s, want {}", res)
+		}
+		call(t, c, "tools/list", nil)
+		seen := stdioSeen(t, record)
+		last := seen[len(seen)-1]
+		if last.Method != "tools/list" || string(metaOf(t, last.Params)[mcp.MetaKeyLogLevel]) != `"debug"` {
+			t.Errorf("server read %s %s, want tools/list with logLevel debug", last.Method, last.Params)
+		}
+	})
+}
+
+func TestNegotiation_SSEStaysLegacy(t *testing.T) {
+	cfg := httpConfig(t, "http://127.0.0.1:1/sse")
+	cfg.Server.Transport = events.TransportSSE
+	cfg.Protocol = "2026-07-28"
+	if err := New(cfg).Open(context.Background()); err == nil || !strings.Contains(err.Error(), "legacy HTTP+SSE") {
+		t.Errorf("Open with 2026-07-28 over SSE = %v, want a refusal", err)
+	}
+}
