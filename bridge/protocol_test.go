@@ -3,17 +3,22 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/mcpctl/mcpctl/events"
 )
 
@@ -30,6 +35,9 @@ type recorder struct {
 	seen []seenRequest
 	// refuseInitialize makes the server one that speaks only 2026-07-28.
 	refuseInitialize bool
+	// rewriteList, when set, rewrites tools/list responses (to serve what mcp-go's server
+	// refuses to register).
+	rewriteList func([]byte) []byte
 }
 
 func (r *recorder) wrap(next http.Handler) http.Handler {
@@ -52,9 +60,29 @@ func (r *recorder) wrap(next http.Handler) http.Handler {
 			http.Error(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"initialize was removed"}}`, http.StatusNotFound)
 			return
 		}
+		if r.rewriteList != nil && msg.Method == "tools/list" {
+			bw := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
+			next.ServeHTTP(bw, req)
+			maps.Copy(w.Header(), bw.header)
+			w.Header().Del("Content-Length")
+			w.WriteHeader(bw.status)
+			_, _ = w.Write(r.rewriteList(bw.body.Bytes()))
+			return
+		}
 		next.ServeHTTP(w, req)
 	})
 }
+
+// bufferedWriter holds a whole response so that the recorder can rewrite it.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header         { return b.header }
+func (b *bufferedWriter) WriteHeader(code int)        { b.status = code }
+func (b *bufferedWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
 
 func (r *recorder) methods() []string {
 	r.mu.Lock()
@@ -293,4 +321,87 @@ func TestNegotiation_SSEStaysLegacy(t *testing.T) {
 	if err := New(cfg).Open(context.Background()); err == nil || !strings.Contains(err.Error(), "legacy HTTP+SSE") {
 		t.Errorf("Open with 2026-07-28 over SSE = %v, want a refusal", err)
 	}
+}
+
+// newHeaderToolsServer is the test server plus two tools that declare x-mcp-header:
+// "route" validly (region → Mcp-Param-Region, n → Mcp-Param-N), and "broken", which
+// breakHeaders turns into a case-insensitive duplicate, which the spec forbids (mcp-go's
+// server refuses to register it as such).
+func newHeaderToolsServer(inits *atomic.Int64, allowExit bool) *server.MCPServer {
+	s := newTestMCPServer(inits, allowExit)
+	s.AddTool(mcp.NewToolWithRawSchema("route", "", json.RawMessage(`{"type":"object","properties":{
+		"region":{"type":"string","x-mcp-header":"Region"},"n":{"type":"integer","x-mcp-header":"N"}}}`)),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("routed to " + r.GetString("region", "")), nil
+		})
+	s.AddTool(mcp.NewToolWithRawSchema("broken", "", json.RawMessage(`{"type":"object","properties":{
+		"a":{"type":"string","x-mcp-header":"Dup1"},"b":{"type":"string","x-mcp-header":"Dup2"}}}`)),
+		func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("should not be listed"), nil
+		})
+	return s
+}
+
+func breakHeaders(b []byte) []byte { return bytes.ReplaceAll(b, []byte(`"Dup2"`), []byte(`"dup1"`)) }
+
+func TestParamHeaders_HTTP(t *testing.T) {
+	rec := &recorder{rewriteList: breakHeaders}
+	ts := startHTTPServerWith(t, newHeaderToolsServer, rec.wrap)
+	var logs lockedBuffer
+	cfg := httpConfig(t, ts.URL)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	b := openBridge(t, cfg)
+	c := dial(t, b.SocketPath())
+
+	list := call(t, c, "tools/list", nil)
+	t.Run("a tool with an invalid x-mcp-header declaration is left out with a warning", func(t *testing.T) {
+		if bytes.Contains(list, []byte(`"broken"`)) {
+			t.Errorf("tools/list still has broken: %s", list)
+		}
+		for _, name := range []string{"route", "echo"} {
+			if !bytes.Contains(list, []byte(`"`+name+`"`)) {
+				t.Errorf("tools/list lacks %s: %s", name, list)
+			}
+		}
+		if !strings.Contains(logs.String(), "broken") || !strings.Contains(logs.String(), "x-mcp-header") {
+			t.Errorf("no warning naming the tool: %s", logs.String())
+		}
+	})
+	t.Run("the valid tool's declared arguments are mirrored into Mcp-Param-* headers", func(t *testing.T) {
+		res := call(t, c, "tools/call", map[string]any{"name": "route", "arguments": map[string]any{"region": "eu-west", "n": 3}})
+		if got := toolText(t, res); got != "routed to eu-west" {
+			t.Errorf("route = %q", got)
+		}
+		seen, _ := rec.last("tools/call")
+		assertModernRequest(t, seen, "tools/call", "route")
+		if got := seen.Header.Get("Mcp-Param-Region"); got != "eu-west" {
+			t.Errorf("Mcp-Param-Region = %q, want eu-west", got)
+		}
+		if got := seen.Header.Get("Mcp-Param-N"); got != "3" {
+			t.Errorf("Mcp-Param-N = %q, want 3", got)
+		}
+	})
+	t.Run("values that are not plain ASCII are sent base64-wrapped", func(t *testing.T) {
+		res := call(t, c, "tools/call", map[string]any{"name": "route", "arguments": map[string]any{"region": "zürich"}})
+		if got := toolText(t, res); got != "routed to zürich" {
+			t.Errorf("route = %q", got)
+		}
+		seen, _ := rec.last("tools/call")
+		if got, want := seen.Header.Get("Mcp-Param-Region"), "=?base64?"+base64.StdEncoding.EncodeToString([]byte("zürich"))+"?="; got != want {
+			t.Errorf("Mcp-Param-Region = %q, want %q", got, want)
+		}
+		if got := seen.Header.Get("Mcp-Param-N"); got != "" {
+			t.Errorf("Mcp-Param-N = %q for an absent argument, want none", got)
+		}
+	})
+	t.Run("resources/read and prompts/get name their target in Mcp-Name", func(t *testing.T) {
+		_, _ = callErr(c, "resources/read", map[string]any{"uri": "test://nothing"})
+		seen, ok := rec.last("resources/read")
+		if !ok {
+			t.Fatal("server saw no resources/read")
+		}
+		if got := seen.Header.Get("Mcp-Name"); got != "test://nothing" {
+			t.Errorf("Mcp-Name = %q, want test://nothing", got)
+		}
+	})
 }
