@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // seenRequest is one POST as the test server saw it.
@@ -294,9 +296,13 @@ func TestNegotiation_Stdio(t *testing.T) {
 		if got := b.ProtocolVersion(); got != "2025-11-25" {
 			t.Fatalf("ProtocolVersion = %q, want 2025-11-25", got)
 		}
-		if got := methodsOf(stdioSeen(t, record)); strings.Join(got, " ") != "server/discover initialize notifications/initialized" {
-			t.Errorf("servers read %v, want server/discover, then (second spawn) initialize", got)
-		}
+		// notifications/initialized gets no answer: wait for the server to read it.
+		testwait.For(t, 5*time.Second, func() error {
+			if got := methodsOf(stdioSeen(t, record)); strings.Join(got, " ") != "server/discover initialize notifications/initialized" {
+				return fmt.Errorf("servers read %v, want server/discover, then (second spawn) initialize", got)
+			}
+			return nil
+		})
 	})
 	t.Run("logging/setLevel becomes the per-request log level on 2026-07-28", func(t *testing.T) {
 		cfg, record := recordedStdio(t, "stdio")
