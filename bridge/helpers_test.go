@@ -140,6 +140,23 @@ func newTestMCPServer(inits *atomic.Int64, allowExit bool) *server.MCPServer {
 			}
 			return mcp.NewToolResultText("progressed"), nil
 		})
+	// shed answers input_required with only a requestState (load shedding) until the
+	// request comes back with that state; ask asks for an elicitation.
+	s.AddTool(mcp.NewTool("shed"), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if r.Params.RequestState == "state-1" {
+			return mcp.NewToolResultText("done after shedding"), nil
+		}
+		res := &mcp.CallToolResult{}
+		res.ResultType = mcp.ResultTypeInputRequired
+		res.RequestState = "state-1"
+		return res, nil
+	})
+	s.AddTool(mcp.NewTool("ask"), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res := &mcp.CallToolResult{}
+		res.ResultType = mcp.ResultTypeInputRequired
+		res.InputRequests = mcp.InputRequests{"q": mcp.NewRootsInputRequest()}
+		return res, nil
+	})
 	if allowExit {
 		s.AddTool(mcp.NewTool("exit"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			os.Exit(3)

@@ -411,3 +411,24 @@ func TestParamHeaders_HTTP(t *testing.T) {
 		}
 	})
 }
+
+func TestResultType_Stdio(t *testing.T) {
+	b := openBridge(t, stdioConfig(t))
+	if b.ProtocolVersion() != "2026-07-28" {
+		t.Fatalf("ProtocolVersion = %q, want 2026-07-28", b.ProtocolVersion())
+	}
+	c := dial(t, b.SocketPath())
+	t.Run("input_required with only requestState is retried with the state echoed", func(t *testing.T) {
+		res := call(t, c, "tools/call", map[string]any{"name": "shed", "arguments": map[string]any{}})
+		if got := toolText(t, res); got != "done after shedding" {
+			t.Errorf("shed = %q, want done after shedding", got)
+		}
+	})
+	t.Run("input_required asking for undeclared input is an error, not a result", func(t *testing.T) {
+		_, err := callErr(c, "tools/call", map[string]any{"name": "ask", "arguments": map[string]any{}})
+		if err == nil || !strings.Contains(err.Error(), "asked for input") {
+			t.Errorf("ask = %v, want an error saying the server asked for input", err)
+		}
+		call(t, c, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": "still serving"}})
+	})
+}

@@ -460,6 +460,18 @@ func (u *rawUpstream) standardHeaders(method string, params json.RawMessage) htt
 }
 
 func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	result, err := u.send(ctx, method, params)
+	if err != nil || !u.modern() {
+		return result, err
+	}
+	if method == string(mcp.MethodToolsList) {
+		return u.learnTools(ctx, result), nil
+	}
+	return u.complete(ctx, method, params, result)
+}
+
+// send is one request and its answer: on 2026-07-28 with _meta and the standard headers.
+func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if err := u.Err(); err != nil {
 		return nil, err
 	}
@@ -473,7 +485,7 @@ func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMe
 	if modern && method == string(mcp.MethodPing) {
 		// 2026-07-28 removed ping; server/discover, which every modern server serves, is
 		// the round trip that proves the server is there.
-		if _, err := u.Call(ctx, string(mcp.MethodServerDiscover), nil); err != nil {
+		if _, err := u.send(ctx, string(mcp.MethodServerDiscover), nil); err != nil {
 			return nil, err
 		}
 		return json.RawMessage("{}"), nil
@@ -520,10 +532,58 @@ func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMe
 	if len(resp.Result) == 0 {
 		return json.RawMessage("null"), nil
 	}
-	if method == string(mcp.MethodToolsList) {
-		return u.learnTools(ctx, resp.Result), nil
-	}
 	return resp.Result, nil
+}
+
+// maxInputRounds bounds the retries of one request that the server keeps answering with
+// resultType input_required (mcp-go's client allows 10).
+const maxInputRounds = 10
+
+// complete handles a 2026-07-28 result's resultType. "complete" (or none) is the answer. A
+// server shedding load answers input_required with only a requestState: the request is
+// sent again with that state echoed, verbatim, up to maxInputRounds times. A server that
+// asks for input (inputRequests: elicitation, sampling, roots) gets an error for now: the
+// bridge declares none of those capabilities, so it may not ask. Any other resultType is
+// refused rather than passed off as an answer.
+func (u *rawUpstream) complete(ctx context.Context, method string, params, result json.RawMessage) (json.RawMessage, error) {
+	for round := 0; ; round++ {
+		var r struct {
+			ResultType    mcp.ResultType             `json:"resultType"`
+			InputRequests map[string]json.RawMessage `json:"inputRequests"`
+			RequestState  *string                    `json:"requestState"`
+		}
+		if err := json.Unmarshal(result, &r); err != nil || r.ResultType.IsComplete() {
+			return result, nil
+		}
+		if r.ResultType != mcp.ResultTypeInputRequired {
+			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
+				Message: fmt.Sprintf("%s: the server answered with resultType %q, which the bridge does not know", method, r.ResultType)}
+		}
+		if len(r.InputRequests) > 0 {
+			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
+				Message: fmt.Sprintf("%s: the server asked for input (%d requests) that the bridge did not declare it can give", method, len(r.InputRequests))}
+		}
+		if r.RequestState == nil {
+			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
+				Message: method + ": the server answered input_required with neither inputRequests nor requestState"}
+		}
+		if round >= maxInputRounds {
+			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
+				Message: fmt.Sprintf("%s: still input_required after %d rounds", method, maxInputRounds)}
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(params, &fields); err != nil || fields == nil {
+			fields = map[string]json.RawMessage{}
+		}
+		fields["requestState"], _ = json.Marshal(*r.RequestState)
+		retry, err := json.Marshal(fields)
+		if err != nil {
+			return nil, err
+		}
+		if result, err = u.send(ctx, method, retry); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // setLogLevel answers logging/setLevel on 2026-07-28, which removed the method: the level
