@@ -159,8 +159,12 @@ func run(ctx context.Context, url string) int {
 		}
 	}
 
-	// The session's answer to a server that asks back (elicitation), where mcpctl has one.
+	// The revision the scenario is about, as a user who must speak it would pin it.
 	connect := []string{"connect", url, session}
+	if v := os.Getenv("MCP_CONFORMANCE_PROTOCOL_VERSION"); v != "" {
+		connect = append(connect, "--protocol", v)
+	}
+	// The session's answer to a server that asks back (elicitation), where mcpctl has one.
 	var callFlags []string
 	switch {
 	case hasFlag(ctx, "connect", "--elicit"):

@@ -174,6 +174,8 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Logger:         logger,
 		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: cmdkit.Version},
 		OnNotification: notes.Publish,
+		// The revision the session's last bridge negotiated: only its first connect probes.
+		KnownProtocol: s.ProtocolVersion,
 	}
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
 	// the initialize result its previous bridge cached; an explicit restart starts afresh.

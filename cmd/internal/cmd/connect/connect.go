@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -95,7 +96,7 @@ the session; nothing of the hub's or the bridge's environment reaches the server
 	fl.StringArrayVarP(&o.headers, "header", "H", nil, "HTTP header 'Name: value', @file (one a line) or - (stdin) (repeatable; values are kept secret)")
 	fl.StringArrayVarP(&o.env, "env", "e", nil, "environment variable NAME=value for a stdio server (repeatable; kept secret)")
 	fl.StringVar(&o.restart, "restart", string(events.RestartOnFailure), "restart policy when the bridge dies: on-failure, always, never")
-	fl.StringVar(&o.protocol, "protocol", "", "MCP protocol version to ask for (default: 2025-11-25 for stdio)")
+	fl.StringVar(&o.protocol, "protocol", "", "pin the MCP revision ("+strings.Join(rpc.ProtocolVersions(), ", ")+"); default: the newest both sides speak")
 	fl.BoolVar(&o.noWait, "no-wait", false, "return once the session is created, without waiting for it to be ready")
 	fl.BoolVar(&o.remote, "remote", false, "let other nodes of the NATS cluster call this session (@name@node), as far as NATS permissions allow")
 	return cmd
@@ -191,6 +192,10 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 		t.Server.HeaderNames = sortedKeys(t.Headers)
 		t.Server.EnvNames = sortedKeys(t.Env)
 		if o.protocol != "" {
+			if !rpc.KnownProtocol(o.protocol) {
+				return nil, clierr.WithHint(fmt.Errorf("--protocol %q: not an MCP revision mcpctl speaks", o.protocol), clierr.ExitUsage,
+					"one of: "+strings.Join(rpc.ProtocolVersions(), ", "))
+			}
 			t.Server.Protocol = o.protocol
 		}
 		t.Server.Remote = o.remote
