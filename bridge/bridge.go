@@ -48,6 +48,9 @@ type Config struct {
 
 	// ClientInfo is how the bridge introduces itself (default mcpctl/dev).
 	ClientInfo ClientInfo
+	// Asks is the session's policy for the server's asks (elicitation, roots, sampling)
+	// and the client capabilities declared for them.
+	Asks AskPolicy
 	// OnNotification, when set, sees every server notification (for the event log). It
 	// runs on the upstream's reader: it must not block for long.
 	OnNotification func(method string, params json.RawMessage)
@@ -183,6 +186,7 @@ func (b *Bridge) connect(ctx context.Context, protocol string) (Upstream, json.R
 		return nil, nil, err
 	}
 	up.OnNotification(b.notification)
+	SetAsks(up, b.cfg.Asks)
 	init, err := up.Initialize(ctx)
 	if err != nil {
 		_ = up.Close(context.Background(), CloseOptions{})

@@ -116,7 +116,9 @@ type rawUpstream struct {
 	http bool
 	// version is the negotiated revision. Initialize sets it before any other request.
 	version string
-	caps    mcp.ClientCapabilities
+	// asks is the policy for server asks (SetAsks; nil: the zero policy). The client
+	// capabilities declared come from it (clientCapabilities).
+	asks atomic.Pointer[AskPolicy]
 	// logLevel is the level logging/setLevel asked for: 2026-07-28 removed that method and
 	// carries the level in each request's _meta instead.
 	logLevel atomic.Pointer[string]
@@ -209,11 +211,15 @@ func (u *rawUpstream) handleNotification(n mcp.JSONRPCNotification) {
 	(*fn)(n.Method, params)
 }
 
-// handleServerRequest answers requests the server sends to the client. The bridge declares
-// no client capabilities, so only ping is answered; the rest get "method not found".
-func (u *rawUpstream) handleServerRequest(_ context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+// handleServerRequest answers requests the server sends to the client: ping, and the asks
+// (elicitation, roots, sampling) by the session's policy (asks.go); the rest get "method
+// not found".
+func (u *rawUpstream) handleServerRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
 	if req.Method == string(mcp.MethodPing) {
 		return &transport.JSONRPCResponse{JSONRPC: mcp.JSONRPC_VERSION, ID: req.ID, Result: json.RawMessage("{}")}, nil
+	}
+	if resp, ok := u.answerServerRequest(ctx, req); ok {
+		return resp, nil
 	}
 	return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "the bridge does not handle "+req.Method, nil), nil
 }
@@ -379,10 +385,10 @@ func initializeFromDiscover(version string, raw json.RawMessage) (json.RawMessag
 // initialize performs the handshake of the revisions before 2026-07-28.
 func (u *rawUpstream) initialize(ctx context.Context, version string) (json.RawMessage, error) {
 	params, err := json.Marshal(struct {
-		ProtocolVersion string     `json:"protocolVersion"`
-		Capabilities    struct{}   `json:"capabilities"`
-		ClientInfo      ClientInfo `json:"clientInfo"`
-	}{ProtocolVersion: version, ClientInfo: u.info})
+		ProtocolVersion string                 `json:"protocolVersion"`
+		Capabilities    mcp.ClientCapabilities `json:"capabilities"`
+		ClientInfo      ClientInfo             `json:"clientInfo"`
+	}{ProtocolVersion: version, Capabilities: u.clientCapabilities(), ClientInfo: u.info})
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +431,7 @@ func (u *rawUpstream) withMeta(params json.RawMessage) (json.RawMessage, error) 
 	}
 	meta[mcp.MetaKeyProtocolVersion] = u.version
 	meta[mcp.MetaKeyClientInfo] = u.info
-	meta[mcp.MetaKeyClientCapabilities] = u.caps
+	meta[mcp.MetaKeyClientCapabilities] = u.clientCapabilities()
 	if level := u.logLevel.Load(); level != nil {
 		meta[mcp.MetaKeyLogLevel] = *level
 	}
