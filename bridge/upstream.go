@@ -266,15 +266,16 @@ func (u *rawUpstream) setVersion(v string) {
 func (u *rawUpstream) modern() bool { return mcp.IsModernProtocol(u.version) }
 
 // discover probes with server/discover at version, as mcp-go's client.negotiateModern
-// does: a server that rejects the version but names the ones it supports is asked again
-// at the newest modern one both support; a server that names only legacy revisions, or
+// does: a server that rejects the version (-32022, over HTTP also with a 400) but names
+// the ones it supports is asked again, once, at the newest modern one both support; a
+// server that names only legacy revisions, or
 // fails the probe any other way (method not found, an HTTP error, no answer within
 // discoverTimeout), is not modern, and the returned fallback is the revision to ask for
 // in initialize. err is set only when the probe cannot be followed by initialize: the
 // caller gave up, or the server is lost or refuses us.
 func (u *rawUpstream) discover(ctx context.Context, version string) (result json.RawMessage, fallback string, err error) {
 	fallback = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	for range 2 {
+	for attempt := 0; attempt < 2; attempt++ {
 		// The version travels in _meta and, over HTTP, in MCP-Protocol-Version; both
 		// must agree, so the transport learns it before the probe goes out.
 		u.setVersion(version)
@@ -306,7 +307,11 @@ func (u *rawUpstream) discover(ctx context.Context, version string) (result json
 		var unsupported mcp.UnsupportedProtocolVersionError
 		if errors.As(perr, &unsupported) && len(unsupported.Supported) > 0 {
 			next := mcp.NegotiateMutuallySupportedVersion(unsupported.Supported)
-			if mcp.IsModernProtocol(next) && next != version {
+			if mcp.IsModernProtocol(next) && attempt == 0 {
+				// Retried once, even at the version just asked for when the server names
+				// it among its supported ones: what it rejected may have been the way it
+				// was asked (a POST without the header, an intermediary's rewrite), and
+				// the spec's rule is to retry with a version from the list.
 				version = next
 				continue
 			}
