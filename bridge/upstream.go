@@ -117,6 +117,9 @@ type rawUpstream struct {
 	// version is the negotiated revision. Initialize sets it before any other request.
 	version string
 	caps    mcp.ClientCapabilities
+	// answer answers the input requests of 2026-07-28 input_required rounds (nil: the
+	// bridge's defaults, see answerInputs).
+	answer AnswerInputFunc
 	// logLevel is the level logging/setLevel asked for: 2026-07-28 removed that method and
 	// carries the level in each request's _meta instead.
 	logLevel atomic.Pointer[string]
@@ -538,57 +541,6 @@ func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMe
 		return json.RawMessage("null"), nil
 	}
 	return resp.Result, nil
-}
-
-// maxInputRounds bounds the retries of one request that the server keeps answering with
-// resultType input_required (mcp-go's client allows 10).
-const maxInputRounds = 10
-
-// complete handles a 2026-07-28 result's resultType. "complete" (or none) is the answer. A
-// server shedding load answers input_required with only a requestState: the request is
-// sent again with that state echoed, verbatim, up to maxInputRounds times. A server that
-// asks for input (inputRequests: elicitation, sampling, roots) gets an error for now: the
-// bridge declares none of those capabilities, so it may not ask. Any other resultType is
-// refused rather than passed off as an answer.
-func (u *rawUpstream) complete(ctx context.Context, method string, params, result json.RawMessage) (json.RawMessage, error) {
-	for round := 0; ; round++ {
-		var r struct {
-			ResultType    mcp.ResultType             `json:"resultType"`
-			InputRequests map[string]json.RawMessage `json:"inputRequests"`
-			RequestState  *string                    `json:"requestState"`
-		}
-		if err := json.Unmarshal(result, &r); err != nil || r.ResultType.IsComplete() {
-			return result, nil
-		}
-		if r.ResultType != mcp.ResultTypeInputRequired {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: fmt.Sprintf("%s: the server answered with resultType %q, which the bridge does not know", method, r.ResultType)}
-		}
-		if len(r.InputRequests) > 0 {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: fmt.Sprintf("%s: the server asked for input (%d requests) that the bridge did not declare it can give", method, len(r.InputRequests))}
-		}
-		if r.RequestState == nil {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: method + ": the server answered input_required with neither inputRequests nor requestState"}
-		}
-		if round >= maxInputRounds {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: fmt.Sprintf("%s: still input_required after %d rounds", method, maxInputRounds)}
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(params, &fields); err != nil || fields == nil {
-			fields = map[string]json.RawMessage{}
-		}
-		fields["requestState"], _ = json.Marshal(*r.RequestState)
-		retry, err := json.Marshal(fields)
-		if err != nil {
-			return nil, err
-		}
-		if result, err = u.send(ctx, method, retry); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // setLogLevel answers logging/setLevel on 2026-07-28, which removed the method: the level
