@@ -132,6 +132,9 @@ type rawUpstream struct {
 
 	nextID atomic.Int64
 	notify atomic.Pointer[func(string, json.RawMessage)]
+	// listen is the subscriptions/listen state of a 2026-07-28 connection (nil before and
+	// on older revisions).
+	listen atomic.Pointer[listener]
 
 	mu   sync.Mutex
 	err  error
@@ -200,13 +203,17 @@ func (u *rawUpstream) OnNotification(fn func(method string, params json.RawMessa
 }
 
 func (u *rawUpstream) handleNotification(n mcp.JSONRPCNotification) {
-	fn := u.notify.Load()
-	if fn == nil || *fn == nil {
-		return
-	}
 	params, err := json.Marshal(n.Params)
 	if err != nil {
 		u.logger.Warn("undecodable server notification", "method", n.Method, "err", err)
+		return
+	}
+	if n.Method == mcp.MethodNotificationSubscriptionsAcknowledged {
+		u.acknowledged(params)
+		return
+	}
+	fn := u.notify.Load()
+	if fn == nil || *fn == nil {
 		return
 	}
 	(*fn)(n.Method, params)
@@ -250,6 +257,7 @@ func (u *rawUpstream) Initialize(ctx context.Context) (json.RawMessage, error) {
 			return nil, err
 		}
 		if result != nil {
+			u.startListening(result)
 			return result, nil
 		}
 		legacy = fallback
@@ -490,6 +498,9 @@ func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMe
 	if modern && method == string(mcp.MethodSetLogLevel) {
 		return u.setLogLevel(params)
 	}
+	if modern && (method == string(mcp.MethodResourcesSubscribe) || method == string(mcp.MethodResourcesUnsubscribe)) {
+		return u.resourceSubscription(method, params)
+	}
 	if modern && method == string(mcp.MethodPing) {
 		// 2026-07-28 removed ping; server/discover, which every modern server serves, is
 		// the round trip that proves the server is there.
@@ -699,6 +710,7 @@ func (u *rawUpstream) Close(ctx context.Context, opts CloseOptions) error {
 		if u.stop != nil {
 			u.stop()
 		}
+		u.stopListening(ctx)
 	})
 	return u.closeErr
 }
