@@ -103,7 +103,9 @@ type ClientInfo struct {
 // the bridge serves and caches the server's answer verbatim; it refuses the modern core
 // on a transport with continuous listening, which legacy servers need for the GET stream;
 // and its request ids would collide on stdio with ours after a probe it gave up on. The
-// negotiation itself follows client.negotiateModern step by step (see discover).
+// negotiation itself follows client.negotiateModern step by step (see discover). Multi
+// round-trip requests (input_required) are completed inside Call (mrtr.go), and
+// subscriptions/listen is held open for the notifications outside requests (listen.go).
 type rawUpstream struct {
 	tr       transport.Interface
 	logger   *slog.Logger
