@@ -54,6 +54,12 @@ type Config struct {
 	// OnNotification, when set, sees every server notification (for the event log). It
 	// runs on the upstream's reader: it must not block for long.
 	OnNotification func(method string, params json.RawMessage)
+	// AnswerInput, when set, answers what a 2026-07-28 server asks for in an
+	// input_required round (elicitation, sampling, roots), with the context of the call
+	// that caused it. Without it, or when it returns ErrNoAnswer, an elicitation is
+	// declined and any other ask fails the call. (2025-11-25 server requests take the
+	// transport's request path, not this.)
+	AnswerInput AnswerInputFunc
 	// ResumeSessionID and ResumeInitialize resume a Streamable HTTP session (HTTPOptions).
 	ResumeSessionID  string
 	ResumeInitialize json.RawMessage
@@ -201,11 +207,11 @@ func (b *Bridge) dial(ctx context.Context, protocol string) (Upstream, error) {
 	case events.TransportStdio:
 		return StartStdio(ctx, StdioOptions{Command: s.Command, Args: s.Args, Dir: s.Cwd, Env: b.cfg.Env, BaseEnv: b.cfg.BaseEnv,
 			Stderr: b.cfg.Stderr, Protocol: protocol, DiscoverTimeout: b.cfg.DiscoverTimeout,
-			ClientInfo: b.cfg.ClientInfo, Logger: b.logger})
+			ClientInfo: b.cfg.ClientInfo, Logger: b.logger, AnswerInput: b.cfg.AnswerInput})
 	case events.TransportHTTP:
 		return DialHTTP(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,
 			DiscoverTimeout: b.cfg.DiscoverTimeout, ClientInfo: b.cfg.ClientInfo, Logger: b.logger,
-			ResumeSessionID: b.cfg.ResumeSessionID, ResumeInitialize: b.cfg.ResumeInitialize})
+			AnswerInput: b.cfg.AnswerInput, ResumeSessionID: b.cfg.ResumeSessionID, ResumeInitialize: b.cfg.ResumeInitialize})
 	case events.TransportSSE:
 		return DialSSE(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,
 			ClientInfo: b.cfg.ClientInfo, Logger: b.logger})

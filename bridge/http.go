@@ -32,6 +32,9 @@ type HTTPOptions struct {
 	DiscoverTimeout time.Duration
 	ClientInfo      ClientInfo
 	Logger          *slog.Logger
+	// AnswerInput answers the input requests of 2026-07-28 input_required rounds (nil:
+	// elicitations are declined, other asks fail the call).
+	AnswerInput AnswerInputFunc
 	// ResumeSessionID resumes an existing Streamable HTTP session (after a bridge crash)
 	// instead of initializing a new one; ResumeInitialize must then hold that session's
 	// cached initialize result. Initialize checks the session with a ping. mcp-go opens its
@@ -72,6 +75,7 @@ func DialHTTP(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 	if opts.DiscoverTimeout != 0 {
 		u.discoverTimeout = opts.DiscoverTimeout
 	}
+	u.answer = opts.AnswerInput
 	u.resume = opts.ResumeInitialize
 	if opts.ResumeSessionID == "" {
 		u.resume = nil

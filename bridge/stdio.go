@@ -42,6 +42,9 @@ type StdioOptions struct {
 	DiscoverTimeout time.Duration
 	ClientInfo      ClientInfo
 	Logger          *slog.Logger
+	// AnswerInput answers the input requests of 2026-07-28 input_required rounds (nil:
+	// elicitations are declined, other asks fail the call).
+	AnswerInput AnswerInputFunc
 	// StopGrace is how long Close waits after closing the server's stdin, and again after
 	// SIGTERM, before it escalates (default 2 s each).
 	StopGrace time.Duration
@@ -129,6 +132,7 @@ func StartStdio(ctx context.Context, opts StdioOptions) (Upstream, error) {
 	tr := transport.NewIO(outR, inW, nil)
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
 	u.discoverTimeout = opts.DiscoverTimeout
+	u.answer = opts.AnswerInput
 	u.closeFn = func(ctx context.Context, _ CloseOptions) error { return p.stop(ctx, tr, opts.StopGrace) }
 
 	go func() {

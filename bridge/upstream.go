@@ -103,7 +103,9 @@ type ClientInfo struct {
 // the bridge serves and caches the server's answer verbatim; it refuses the modern core
 // on a transport with continuous listening, which legacy servers need for the GET stream;
 // and its request ids would collide on stdio with ours after a probe it gave up on. The
-// negotiation itself follows client.negotiateModern step by step (see discover).
+// negotiation itself follows client.negotiateModern step by step (see discover). Multi
+// round-trip requests (input_required) are completed inside Call (mrtr.go), and
+// subscriptions/listen is held open for the notifications outside requests (listen.go).
 type rawUpstream struct {
 	tr       transport.Interface
 	logger   *slog.Logger
@@ -119,6 +121,9 @@ type rawUpstream struct {
 	// asks is the policy for server asks (SetAsks; nil: the zero policy). The client
 	// capabilities declared come from it (clientCapabilities).
 	asks atomic.Pointer[AskPolicy]
+	// answer answers the input requests of 2026-07-28 input_required rounds (nil: the
+	// bridge's defaults, see answerInputs).
+	answer AnswerInputFunc
 	// logLevel is the level logging/setLevel asked for: 2026-07-28 removed that method and
 	// carries the level in each request's _meta instead.
 	logLevel atomic.Pointer[string]
@@ -131,6 +136,9 @@ type rawUpstream struct {
 
 	nextID atomic.Int64
 	notify atomic.Pointer[func(string, json.RawMessage)]
+	// listen is the subscriptions/listen state of a 2026-07-28 connection (nil before and
+	// on older revisions).
+	listen atomic.Pointer[listener]
 
 	mu   sync.Mutex
 	err  error
@@ -199,13 +207,17 @@ func (u *rawUpstream) OnNotification(fn func(method string, params json.RawMessa
 }
 
 func (u *rawUpstream) handleNotification(n mcp.JSONRPCNotification) {
-	fn := u.notify.Load()
-	if fn == nil || *fn == nil {
-		return
-	}
 	params, err := json.Marshal(n.Params)
 	if err != nil {
 		u.logger.Warn("undecodable server notification", "method", n.Method, "err", err)
+		return
+	}
+	if n.Method == mcp.MethodNotificationSubscriptionsAcknowledged {
+		u.acknowledged(params)
+		return
+	}
+	fn := u.notify.Load()
+	if fn == nil || *fn == nil {
 		return
 	}
 	(*fn)(n.Method, params)
@@ -253,6 +265,7 @@ func (u *rawUpstream) Initialize(ctx context.Context) (json.RawMessage, error) {
 			return nil, err
 		}
 		if result != nil {
+			u.startListening(result)
 			return result, nil
 		}
 		legacy = fallback
@@ -272,15 +285,16 @@ func (u *rawUpstream) setVersion(v string) {
 func (u *rawUpstream) modern() bool { return mcp.IsModernProtocol(u.version) }
 
 // discover probes with server/discover at version, as mcp-go's client.negotiateModern
-// does: a server that rejects the version but names the ones it supports is asked again
-// at the newest modern one both support; a server that names only legacy revisions, or
+// does: a server that rejects the version (-32022, over HTTP also with a 400) but names
+// the ones it supports is asked again, once, at the newest modern one both support; a
+// server that names only legacy revisions, or
 // fails the probe any other way (method not found, an HTTP error, no answer within
 // discoverTimeout), is not modern, and the returned fallback is the revision to ask for
 // in initialize. err is set only when the probe cannot be followed by initialize: the
 // caller gave up, or the server is lost or refuses us.
 func (u *rawUpstream) discover(ctx context.Context, version string) (result json.RawMessage, fallback string, err error) {
 	fallback = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	for range 2 {
+	for attempt := 0; attempt < 2; attempt++ {
 		// The version travels in _meta and, over HTTP, in MCP-Protocol-Version; both
 		// must agree, so the transport learns it before the probe goes out.
 		u.setVersion(version)
@@ -312,7 +326,11 @@ func (u *rawUpstream) discover(ctx context.Context, version string) (result json
 		var unsupported mcp.UnsupportedProtocolVersionError
 		if errors.As(perr, &unsupported) && len(unsupported.Supported) > 0 {
 			next := mcp.NegotiateMutuallySupportedVersion(unsupported.Supported)
-			if mcp.IsModernProtocol(next) && next != version {
+			if mcp.IsModernProtocol(next) && attempt == 0 {
+				// Retried once, even at the version just asked for when the server names
+				// it among its supported ones: what it rejected may have been the way it
+				// was asked (a POST without the header, an intermediary's rewrite), and
+				// the spec's rule is to retry with a version from the list.
 				version = next
 				continue
 			}
@@ -488,6 +506,9 @@ func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMe
 	if modern && method == string(mcp.MethodSetLogLevel) {
 		return u.setLogLevel(params)
 	}
+	if modern && (method == string(mcp.MethodResourcesSubscribe) || method == string(mcp.MethodResourcesUnsubscribe)) {
+		return u.resourceSubscription(method, params)
+	}
 	if modern && method == string(mcp.MethodPing) {
 		// 2026-07-28 removed ping; server/discover, which every modern server serves, is
 		// the round trip that proves the server is there.
@@ -539,57 +560,6 @@ func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMe
 		return json.RawMessage("null"), nil
 	}
 	return resp.Result, nil
-}
-
-// maxInputRounds bounds the retries of one request that the server keeps answering with
-// resultType input_required (mcp-go's client allows 10).
-const maxInputRounds = 10
-
-// complete handles a 2026-07-28 result's resultType. "complete" (or none) is the answer. A
-// server shedding load answers input_required with only a requestState: the request is
-// sent again with that state echoed, verbatim, up to maxInputRounds times. A server that
-// asks for input (inputRequests: elicitation, sampling, roots) gets an error for now: the
-// bridge declares none of those capabilities, so it may not ask. Any other resultType is
-// refused rather than passed off as an answer.
-func (u *rawUpstream) complete(ctx context.Context, method string, params, result json.RawMessage) (json.RawMessage, error) {
-	for round := 0; ; round++ {
-		var r struct {
-			ResultType    mcp.ResultType             `json:"resultType"`
-			InputRequests map[string]json.RawMessage `json:"inputRequests"`
-			RequestState  *string                    `json:"requestState"`
-		}
-		if err := json.Unmarshal(result, &r); err != nil || r.ResultType.IsComplete() {
-			return result, nil
-		}
-		if r.ResultType != mcp.ResultTypeInputRequired {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: fmt.Sprintf("%s: the server answered with resultType %q, which the bridge does not know", method, r.ResultType)}
-		}
-		if len(r.InputRequests) > 0 {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: fmt.Sprintf("%s: the server asked for input (%d requests) that the bridge did not declare it can give", method, len(r.InputRequests))}
-		}
-		if r.RequestState == nil {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: method + ": the server answered input_required with neither inputRequests nor requestState"}
-		}
-		if round >= maxInputRounds {
-			return nil, &rpc.RPCError{Code: mcp.INTERNAL_ERROR,
-				Message: fmt.Sprintf("%s: still input_required after %d rounds", method, maxInputRounds)}
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(params, &fields); err != nil || fields == nil {
-			fields = map[string]json.RawMessage{}
-		}
-		fields["requestState"], _ = json.Marshal(*r.RequestState)
-		retry, err := json.Marshal(fields)
-		if err != nil {
-			return nil, err
-		}
-		if result, err = u.send(ctx, method, retry); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // setLogLevel answers logging/setLevel on 2026-07-28, which removed the method: the level
@@ -748,6 +718,7 @@ func (u *rawUpstream) Close(ctx context.Context, opts CloseOptions) error {
 		if u.stop != nil {
 			u.stop()
 		}
+		u.stopListening(ctx)
 	})
 	return u.closeErr
 }
