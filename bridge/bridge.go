@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 )
@@ -27,17 +29,37 @@ type Config struct {
 	// SocketPath is where to listen ($MCPCTL_HOME/bridges/<session>.<pid>.sock); a path too
 	// long for sun_path falls back to FallbackDir (Bridge.SocketPath says which).
 	SocketPath string
-	// Protocol overrides Server.Protocol and the transport's default.
+	// Protocol overrides Server.Protocol and the transport's default as the revision to
+	// start with: 2026-07-28 or later is probed with server/discover, falling back to
+	// initialize at the newest revision the server names; an older one goes straight to
+	// initialize.
 	Protocol string
+	// KnownProtocol is the revision the session's previous generation negotiated (its
+	// bridge_ready protocol_version). Unless Protocol or Server.Protocol pins one, the
+	// handshake starts with it, so that only a session's first generation probes: a legacy
+	// revision skips the server/discover probe and its timeout.
+	KnownProtocol string
+	// DiscoverTimeout bounds the server/discover probe (0: the transport's default,
+	// DefaultStdioDiscoverTimeout or DefaultHTTPDiscoverTimeout).
+	DiscoverTimeout time.Duration
 	// Stderr receives a stdio server's stderr (the session log).
 	Stderr io.Writer
 	Logger *slog.Logger
 
 	// ClientInfo is how the bridge introduces itself (default mcpctl/dev).
 	ClientInfo ClientInfo
+	// Asks is the session's policy for the server's asks (elicitation, roots, sampling)
+	// and the client capabilities declared for them.
+	Asks AskPolicy
 	// OnNotification, when set, sees every server notification (for the event log). It
 	// runs on the upstream's reader: it must not block for long.
 	OnNotification func(method string, params json.RawMessage)
+	// AnswerInput, when set, answers what a 2026-07-28 server asks for in an
+	// input_required round (elicitation, sampling, roots), with the context of the call
+	// that caused it. Without it, or when it returns ErrNoAnswer, an elicitation is
+	// declined and any other ask fails the call. (2025-11-25 server requests take the
+	// transport's request path, not this.)
+	AnswerInput AnswerInputFunc
 	// ResumeSessionID and ResumeInitialize resume a Streamable HTTP session (HTTPOptions).
 	ResumeSessionID  string
 	ResumeInitialize json.RawMessage
@@ -115,17 +137,18 @@ func (b *Bridge) Open(ctx context.Context) error {
 	if b.cfg.SocketPath == "" {
 		return errors.New("bridge: no socket path")
 	}
-	up, err := b.dial(ctx)
+	up, init, err := b.connect(ctx, b.protocol())
+	if err != nil && errors.Is(err, errLostOnProbe) && b.cfg.Server.Transport == events.TransportStdio {
+		// A stdio server that dies on the unknown server/discover is started again with
+		// the initialize handshake: one extra spawn, and the session remembers the
+		// revision that worked (KnownProtocol) so that later generations do not probe.
+		b.logger.Warn("the server exited on the server/discover probe; starting it again with initialize", "err", err)
+		up, init, err = b.connect(ctx, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+	}
 	if err != nil {
 		return err
 	}
 	b.up = up
-	up.OnNotification(b.notification)
-	init, err := up.Initialize(ctx)
-	if err != nil {
-		_ = up.Close(context.Background(), CloseOptions{})
-		return err
-	}
 	b.init = init
 	_ = json.Unmarshal(init, &b.info)
 
@@ -151,20 +174,44 @@ func (b *Bridge) Open(ctx context.Context) error {
 	return nil
 }
 
-func (b *Bridge) dial(ctx context.Context) (Upstream, error) {
-	s := b.cfg.Server
-	protocol := b.cfg.Protocol
-	if protocol == "" {
-		protocol = s.Protocol
+// protocol is the revision to start with: a pin, else what the previous generation
+// negotiated, else ("") the transport's default.
+func (b *Bridge) protocol() string {
+	for _, p := range []string{b.cfg.Protocol, b.cfg.Server.Protocol, b.cfg.KnownProtocol} {
+		if p != "" {
+			return p
+		}
 	}
+	return ""
+}
+
+// connect dials the server and negotiates the revision, starting with protocol.
+func (b *Bridge) connect(ctx context.Context, protocol string) (Upstream, json.RawMessage, error) {
+	up, err := b.dial(ctx, protocol)
+	if err != nil {
+		return nil, nil, err
+	}
+	up.OnNotification(b.notification)
+	SetAsks(up, b.cfg.Asks)
+	init, err := up.Initialize(ctx)
+	if err != nil {
+		_ = up.Close(context.Background(), CloseOptions{})
+		return nil, nil, err
+	}
+	return up, init, nil
+}
+
+func (b *Bridge) dial(ctx context.Context, protocol string) (Upstream, error) {
+	s := b.cfg.Server
 	switch s.Transport {
 	case events.TransportStdio:
 		return StartStdio(ctx, StdioOptions{Command: s.Command, Args: s.Args, Dir: s.Cwd, Env: b.cfg.Env, BaseEnv: b.cfg.BaseEnv,
-			Stderr: b.cfg.Stderr, Protocol: protocol, ClientInfo: b.cfg.ClientInfo, Logger: b.logger})
+			Stderr: b.cfg.Stderr, Protocol: protocol, DiscoverTimeout: b.cfg.DiscoverTimeout,
+			ClientInfo: b.cfg.ClientInfo, Logger: b.logger, AnswerInput: b.cfg.AnswerInput})
 	case events.TransportHTTP:
 		return DialHTTP(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,
-			ClientInfo: b.cfg.ClientInfo, Logger: b.logger,
-			ResumeSessionID: b.cfg.ResumeSessionID, ResumeInitialize: b.cfg.ResumeInitialize})
+			DiscoverTimeout: b.cfg.DiscoverTimeout, ClientInfo: b.cfg.ClientInfo, Logger: b.logger,
+			AnswerInput: b.cfg.AnswerInput, ResumeSessionID: b.cfg.ResumeSessionID, ResumeInitialize: b.cfg.ResumeInitialize})
 	case events.TransportSSE:
 		return DialSSE(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,
 			ClientInfo: b.cfg.ClientInfo, Logger: b.logger})

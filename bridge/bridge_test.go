@@ -361,14 +361,6 @@ func TestBridge_HTTPUnauthorized(t *testing.T) {
 	})
 }
 
-func TestBridge_RefusesModernProtocolForRawForwarding(t *testing.T) {
-	cfg := stdioConfig(t)
-	cfg.Protocol = "2026-07-28"
-	if err := New(cfg).Open(context.Background()); !errors.Is(err, rpc.ErrUnsupportedProtocol) {
-		t.Errorf("Open = %v, want ErrUnsupportedProtocol", err)
-	}
-}
-
 func postWithSession(t *testing.T, url, session string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))

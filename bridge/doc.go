@@ -12,5 +12,6 @@
 // The bridge forwards requests as raw JSON: any method (tools/*, resources/*, prompts/*,
 // completion/complete, logging/setLevel, ping, …) reaches the server unchanged, results and
 // JSON-RPC errors come back verbatim. It never imports NATS: the event-log wiring is done by
-// the caller through hooks (Config.OnNotification, Done/Err, the accessors for bridge_ready).
+// the caller through hooks (Config.OnNotification, Config.AnswerInput for what a
+// 2026-07-28 server asks for mid-request, Done/Err, the accessors for bridge_ready).
 package bridge

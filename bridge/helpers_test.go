@@ -1,11 +1,13 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,19 +23,65 @@ import (
 	"github.com/mcpctl/mcpctl/events"
 )
 
-// envTestServer makes the test binary an MCP stdio server (see TestMain).
-const envTestServer = "MCPCTL_BRIDGE_TEST_SERVER"
+// envTestServer makes the test binary an MCP stdio server (see TestMain). Its value says
+// how the server treats server/discover: "stdio" serves it (both eras),
+// "stdio-ignores-discover" never answers it (a server predating 2026-07-28 that drops
+// unknown methods), "stdio-dies-on-discover" exits on it. envTestRecord, when set, names a
+// file that gets every line the server reads.
+const (
+	envTestServer = "MCPCTL_BRIDGE_TEST_SERVER"
+	envTestRecord = "MCPCTL_BRIDGE_TEST_RECORD"
+)
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envTestServer) == "stdio" {
+	if mode := os.Getenv(envTestServer); mode != "" {
 		fmt.Fprintf(os.Stderr, "test server up, greeting=%s\n", os.Getenv("MCPCTL_TEST_GREETING"))
-		if err := server.ServeStdio(newTestMCPServer(nil, true)); err != nil {
+		var err error
+		if mode == "stdio" && os.Getenv(envTestRecord) == "" {
+			err = server.ServeStdio(newTestMCPServer(nil, true))
+		} else {
+			in := filterStdin(mode, os.Getenv(envTestRecord))
+			err = server.NewStdioServer(newTestMCPServer(nil, true)).Listen(context.Background(), in, os.Stdout)
+		}
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 			fmt.Fprintln(os.Stderr, "test server:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// filterStdin passes the test server's stdin on line by line, recording each line to
+// record (when set) and treating server/discover as mode says.
+func filterStdin(mode, record string) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if record != "" {
+				if f, err := os.OpenFile(record, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
+					_, _ = f.Write(append(append([]byte(nil), line...), '\n'))
+					_ = f.Close()
+				}
+			}
+			if bytes.Contains(line, []byte(`"method":"server/discover"`)) {
+				switch mode {
+				case "stdio-ignores-discover":
+					continue
+				case "stdio-dies-on-discover":
+					os.Exit(4)
+				}
+			}
+			if _, err := pw.Write(append(append([]byte(nil), line...), '\n')); err != nil {
+				return
+			}
+		}
+		_ = pw.Close()
+	}()
+	return pr
 }
 
 // newTestMCPServer is the MCP server the tests talk to. Tools:
@@ -92,6 +140,23 @@ func newTestMCPServer(inits *atomic.Int64, allowExit bool) *server.MCPServer {
 			}
 			return mcp.NewToolResultText("progressed"), nil
 		})
+	// shed answers input_required with only a requestState (load shedding) until the
+	// request comes back with that state; ask asks for an elicitation.
+	s.AddTool(mcp.NewTool("shed"), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if r.Params.RequestState == "state-1" {
+			return mcp.NewToolResultText("done after shedding"), nil
+		}
+		res := &mcp.CallToolResult{}
+		res.ResultType = mcp.ResultTypeInputRequired
+		res.RequestState = "state-1"
+		return res, nil
+	})
+	s.AddTool(mcp.NewTool("ask"), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res := &mcp.CallToolResult{}
+		res.ResultType = mcp.ResultTypeInputRequired
+		res.InputRequests = mcp.InputRequests{"q": mcp.NewRootsInputRequest()}
+		return res, nil
+	})
 	if allowExit {
 		s.AddTool(mcp.NewTool("exit"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			os.Exit(3)
@@ -146,11 +211,27 @@ type testHTTPServer struct {
 	Token string
 }
 
+// startHTTPServer starts a stateful server that serves only the revisions before 2026-07-28
+// (the session tests are about those): it rejects the bridge's server/discover at
+// 2026-07-28, naming them, and the bridge falls back to initialize.
 func startHTTPServer(t *testing.T) *testHTTPServer {
 	t.Helper()
+	return startHTTPServerWith(t, newTestMCPServer, nil, mcp.LegacyProtocolVersions()...)
+}
+
+// startHTTPServerWith starts a stateful Streamable HTTP server serving versions (all when
+// none are named), built by mk; wrap, when set, wraps its handler (to record or refuse
+// requests).
+func startHTTPServerWith(t *testing.T, mk func(*atomic.Int64, bool) *server.MCPServer,
+	wrap func(http.Handler) http.Handler, versions ...string) *testHTTPServer {
+	t.Helper()
 	ts := &testHTTPServer{}
-	mcpSrv := newTestMCPServer(&ts.Inits, false)
-	h := server.NewStreamableHTTPServer(mcpSrv, server.WithStateful(true))
+	mcpSrv := mk(&ts.Inits, false)
+	var h http.Handler = server.NewStreamableHTTPServer(mcpSrv, server.WithStateful(true),
+		server.WithStreamableHTTPProtocolVersions(versions...))
+	if wrap != nil {
+		h = wrap(h)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

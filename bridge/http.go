@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 
@@ -23,10 +24,17 @@ type HTTPOptions struct {
 	URL string
 	// Headers are sent with every request (Authorization and the like).
 	Headers map[string]string
-	// Protocol is the version asked for in initialize (default DefaultHTTPProtocol).
-	Protocol   string
-	ClientInfo ClientInfo
-	Logger     *slog.Logger
+	// Protocol is the revision to start with (default DefaultHTTPProtocol; DefaultSSEProtocol
+	// for SSE): 2026-07-28 or later is probed with server/discover, falling back to
+	// initialize; an older one goes straight to initialize.
+	Protocol string
+	// DiscoverTimeout bounds the server/discover probe (0: DefaultHTTPDiscoverTimeout).
+	DiscoverTimeout time.Duration
+	ClientInfo      ClientInfo
+	Logger          *slog.Logger
+	// AnswerInput answers the input requests of 2026-07-28 input_required rounds (nil:
+	// elicitations are declined, other asks fail the call).
+	AnswerInput AnswerInputFunc
 	// ResumeSessionID resumes an existing Streamable HTTP session (after a bridge crash)
 	// instead of initializing a new one; ResumeInitialize must then hold that session's
 	// cached initialize result. Initialize checks the session with a ping. mcp-go opens its
@@ -43,9 +51,6 @@ type HTTPOptions struct {
 func DialHTTP(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 	if opts.Protocol == "" {
 		opts.Protocol = DefaultHTTPProtocol
-	}
-	if err := validateProtocol(opts.Protocol); err != nil {
-		return nil, err
 	}
 	if opts.ResumeSessionID != "" && len(opts.ResumeInitialize) == 0 {
 		return nil, errors.New("http: resuming a session needs its cached initialize result")
@@ -67,6 +72,10 @@ func DialHTTP(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	if opts.DiscoverTimeout != 0 {
+		u.discoverTimeout = opts.DiscoverTimeout
+	}
+	u.answer = opts.AnswerInput
 	u.resume = opts.ResumeInitialize
 	if opts.ResumeSessionID == "" {
 		u.resume = nil
@@ -92,9 +101,9 @@ func DialHTTP(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 // endpoint event. A broken stream is a lost server.
 func DialSSE(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 	if opts.Protocol == "" {
-		opts.Protocol = DefaultHTTPProtocol
+		opts.Protocol = DefaultSSEProtocol
 	}
-	if err := validateProtocol(opts.Protocol); err != nil {
+	if err := validateSSEProtocol(opts.Protocol); err != nil {
 		return nil, err
 	}
 	watch, hc := newWatchTransport(opts.HTTPClient)

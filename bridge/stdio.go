@@ -33,10 +33,18 @@ type StdioOptions struct {
 	Env     map[string]string
 	// Stderr receives the server's stderr (the session log). Nil discards it.
 	Stderr io.Writer
-	// Protocol is the version asked for in initialize (default DefaultStdioProtocol).
-	Protocol   string
-	ClientInfo ClientInfo
-	Logger     *slog.Logger
+	// Protocol is the revision to start with (default DefaultStdioProtocol): 2026-07-28 or
+	// later is probed with server/discover, falling back to initialize; an older one goes
+	// straight to initialize.
+	Protocol string
+	// DiscoverTimeout bounds the server/discover probe (0: DefaultStdioDiscoverTimeout,
+	// <0: unbounded).
+	DiscoverTimeout time.Duration
+	ClientInfo      ClientInfo
+	Logger          *slog.Logger
+	// AnswerInput answers the input requests of 2026-07-28 input_required rounds (nil:
+	// elicitations are declined, other asks fail the call).
+	AnswerInput AnswerInputFunc
 	// StopGrace is how long Close waits after closing the server's stdin, and again after
 	// SIGTERM, before it escalates (default 2 s each).
 	StopGrace time.Duration
@@ -64,8 +72,8 @@ func StartStdio(ctx context.Context, opts StdioOptions) (Upstream, error) {
 	if opts.Protocol == "" {
 		opts.Protocol = DefaultStdioProtocol
 	}
-	if err := validateProtocol(opts.Protocol); err != nil {
-		return nil, err
+	if opts.DiscoverTimeout == 0 {
+		opts.DiscoverTimeout = DefaultStdioDiscoverTimeout
 	}
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = DefaultStopGrace
@@ -123,6 +131,8 @@ func StartStdio(ctx context.Context, opts StdioOptions) (Upstream, error) {
 	p := &stdioProc{cmd: cmd, exited: make(chan struct{}), stdin: inW, stdout: outR}
 	tr := transport.NewIO(outR, inW, nil)
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	u.discoverTimeout = opts.DiscoverTimeout
+	u.answer = opts.AnswerInput
 	u.closeFn = func(ctx context.Context, _ CloseOptions) error { return p.stop(ctx, tr, opts.StopGrace) }
 
 	go func() {

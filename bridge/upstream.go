@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +53,9 @@ type CloseOptions struct {
 	EndSession bool
 }
 
-// Check is a real liveness check: a ping request that goes to the server and back. (mcp-go's
-// client.Ping sends nothing on protocol 2026-07-28 connections, so it is not used.)
+// Check is a real liveness check: a ping request that goes to the server and back (on
+// 2026-07-28, which removed ping, the upstream sends server/discover instead). mcp-go's
+// client.Ping sends nothing on 2026-07-28 connections, so it is not used.
 func Check(ctx context.Context, u Upstream) error {
 	_, err := u.Call(ctx, "ping", nil)
 	return err
@@ -59,11 +63,22 @@ func Check(ctx context.Context, u Upstream) error {
 
 // Defaults for the handshake.
 const (
-	// DefaultStdioProtocol is the protocol version a stdio server is asked for: the newer
-	// stateless revision costs a 5 s probe and kills some older servers.
-	DefaultStdioProtocol = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	// DefaultHTTPProtocol is the version asked of HTTP and SSE servers.
-	DefaultHTTPProtocol = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	// DefaultStdioProtocol is the revision a stdio server is first asked for: the stateless
+	// 2026-07-28 core, probed with server/discover (bounded by DefaultStdioDiscoverTimeout),
+	// with the initialize handshake as the fallback.
+	DefaultStdioProtocol = mcp.LATEST_PROTOCOL_VERSION
+	// DefaultHTTPProtocol is the revision a Streamable HTTP server is first asked for.
+	DefaultHTTPProtocol = mcp.LATEST_PROTOCOL_VERSION
+	// DefaultSSEProtocol is the revision asked of a legacy HTTP+SSE server: that transport
+	// predates the stateless core, so it stays on the initialize handshake.
+	DefaultSSEProtocol = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	// DefaultStdioDiscoverTimeout bounds the server/discover probe on stdio, where a server
+	// predating 2026-07-28 may ignore the unknown method instead of answering -32601.
+	// (mcp-go's client waits 5 s.) A modern server answers within milliseconds once it
+	// runs; only the first generation of a session probes at all (Config.KnownProtocol).
+	DefaultStdioDiscoverTimeout = 2 * time.Second
+	// DefaultHTTPDiscoverTimeout bounds the probe over HTTP, where every server answers.
+	DefaultHTTPDiscoverTimeout = 10 * time.Second
 	// cancelTimeout bounds the notifications/cancelled sent after a caller gave up.
 	cancelTimeout = 5 * time.Second
 )
@@ -77,17 +92,53 @@ type ClientInfo struct {
 // rawUpstream implements Upstream over an mcp-go transport. The transport layer already
 // takes raw params (JSONRPCRequest.Params is any) and returns raw results, so nothing goes
 // through mcp-go's typed client.
+//
+// Protocol 2026-07-28 is spoken here too, with mcp-go's exported helpers (mcp.MetaKey*,
+// mcp.StandardHeaders, mcp.GenerateParamHeaders, mcp.ValidateParamHeaderAnnotations,
+// mcp.NegotiateMutuallySupportedVersion, JSONRPCErrorDetails.AsError) and the transports'
+// per-request headers, rather than through client.Client. Why: client.Client's request
+// path (sendRequest, applyRequestMeta, applyStandardHeaders, its tool cache) is unexported,
+// so it could only do the handshake, and the bridge would still add _meta and headers to
+// every forwarded request itself; its Initialize returns a typed InitializeResult where
+// the bridge serves and caches the server's answer verbatim; it refuses the modern core
+// on a transport with continuous listening, which legacy servers need for the GET stream;
+// and its request ids would collide on stdio with ours after a probe it gave up on. The
+// negotiation itself follows client.negotiateModern step by step (see discover). Multi
+// round-trip requests (input_required) are completed inside Call (mrtr.go), and
+// subscriptions/listen is held open for the notifications outside requests (listen.go).
 type rawUpstream struct {
 	tr       transport.Interface
 	logger   *slog.Logger
-	protocol string // asked for in initialize
+	protocol string // the revision to start with (modern: probe; legacy: initialize)
 	info     ClientInfo
+	// discoverTimeout bounds the server/discover probe (<0: unbounded).
+	discoverTimeout time.Duration
+	// http is set for Streamable HTTP: the standard headers go on every POST and tools
+	// with invalid x-mcp-header declarations are left out of tools/list.
+	http bool
+	// version is the negotiated revision. Initialize sets it before any other request.
+	version string
+	// asks is the policy for server asks (SetAsks; nil: the zero policy). The client
+	// capabilities declared come from it (clientCapabilities).
+	asks atomic.Pointer[AskPolicy]
+	// answer answers the input requests of 2026-07-28 input_required rounds (nil: the
+	// bridge's defaults, see answerInputs).
+	answer AnswerInputFunc
+	// logLevel is the level logging/setLevel asked for: 2026-07-28 removed that method and
+	// carries the level in each request's _meta instead.
+	logLevel atomic.Pointer[string]
+
+	toolsMu sync.Mutex
+	tools   map[string]mcp.Tool // tools/list definitions, for Mcp-Param-* mirroring
 	// resume, when set, is the cached initialize result of an HTTP session being resumed:
 	// Initialize checks the session with a ping instead of a new handshake.
 	resume json.RawMessage
 
 	nextID atomic.Int64
 	notify atomic.Pointer[func(string, json.RawMessage)]
+	// listen is the subscriptions/listen state of a 2026-07-28 connection (nil before and
+	// on older revisions).
+	listen atomic.Pointer[listener]
 
 	mu   sync.Mutex
 	err  error
@@ -111,7 +162,9 @@ func newRawUpstream(tr transport.Interface, protocol string, info ClientInfo, lo
 	if info.Version == "" {
 		info.Version = "dev"
 	}
-	u := &rawUpstream{tr: tr, logger: logger, protocol: protocol, info: info, done: make(chan struct{})}
+	u := &rawUpstream{tr: tr, logger: logger, protocol: protocol, info: info, done: make(chan struct{}),
+		discoverTimeout: DefaultHTTPDiscoverTimeout}
+	_, u.http = tr.(transport.HTTPConnection)
 	tr.SetNotificationHandler(u.handleNotification)
 	if bi, ok := tr.(transport.BidirectionalInterface); ok {
 		bi.SetRequestHandler(u.handleServerRequest)
@@ -119,10 +172,10 @@ func newRawUpstream(tr transport.Interface, protocol string, info ClientInfo, lo
 	return u
 }
 
-// validateProtocol refuses versions the raw path cannot speak.
-func validateProtocol(v string) error {
+// validateSSEProtocol refuses revisions the legacy HTTP+SSE transport cannot carry.
+func validateSSEProtocol(v string) error {
 	if mcp.IsModernProtocol(v) {
-		return fmt.Errorf("%w: %s needs per-request metadata the bridge does not add; use %s or older",
+		return fmt.Errorf("%w: %s is not served over the legacy HTTP+SSE transport; use %s or older",
 			rpc.ErrUnsupportedProtocol, v, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	}
 	return nil
@@ -154,27 +207,43 @@ func (u *rawUpstream) OnNotification(fn func(method string, params json.RawMessa
 }
 
 func (u *rawUpstream) handleNotification(n mcp.JSONRPCNotification) {
-	fn := u.notify.Load()
-	if fn == nil || *fn == nil {
-		return
-	}
 	params, err := json.Marshal(n.Params)
 	if err != nil {
 		u.logger.Warn("undecodable server notification", "method", n.Method, "err", err)
 		return
 	}
+	if n.Method == mcp.MethodNotificationSubscriptionsAcknowledged {
+		u.acknowledged(params)
+		return
+	}
+	fn := u.notify.Load()
+	if fn == nil || *fn == nil {
+		return
+	}
 	(*fn)(n.Method, params)
 }
 
-// handleServerRequest answers requests the server sends to the client. The bridge declares
-// no client capabilities, so only ping is answered; the rest get "method not found".
-func (u *rawUpstream) handleServerRequest(_ context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+// handleServerRequest answers requests the server sends to the client: ping, and the asks
+// (elicitation, roots, sampling) by the session's policy (asks.go); the rest get "method
+// not found".
+func (u *rawUpstream) handleServerRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
 	if req.Method == string(mcp.MethodPing) {
 		return &transport.JSONRPCResponse{JSONRPC: mcp.JSONRPC_VERSION, ID: req.ID, Result: json.RawMessage("{}")}, nil
+	}
+	if resp, ok := u.answerServerRequest(ctx, req); ok {
+		return resp, nil
 	}
 	return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "the bridge does not handle "+req.Method, nil), nil
 }
 
+// errLostOnProbe marks a server lost while it was being probed with server/discover: a stdio
+// server that dies on the unknown method is started again with the initialize handshake.
+var errLostOnProbe = errors.New("server lost on the server/discover probe")
+
+// Initialize negotiates the newest revision both sides support. When the revision to
+// start with is 2026-07-28 or later it probes with server/discover (see discover), and
+// falls back to initialize, at the newest legacy revision the server named or else
+// 2025-11-25, when the server does not speak the stateless core.
 func (u *rawUpstream) Initialize(ctx context.Context) (json.RawMessage, error) {
 	if u.resume != nil {
 		var r struct {
@@ -183,19 +252,161 @@ func (u *rawUpstream) Initialize(ctx context.Context) (json.RawMessage, error) {
 		if err := json.Unmarshal(u.resume, &r); err != nil {
 			return nil, fmt.Errorf("resume: cached initialize result: %w", err)
 		}
-		if hc, ok := u.tr.(transport.HTTPConnection); ok {
-			hc.SetProtocolVersion(r.ProtocolVersion)
-		}
+		u.setVersion(r.ProtocolVersion)
 		if err := Check(ctx, u); err != nil {
 			return nil, fmt.Errorf("resume session %s: %w", u.SessionID(), err)
 		}
 		return u.resume, nil
 	}
+	legacy := u.protocol
+	if mcp.IsModernProtocol(u.protocol) {
+		result, fallback, err := u.discover(ctx, u.protocol)
+		if err != nil {
+			return nil, err
+		}
+		if result != nil {
+			u.startListening(result)
+			return result, nil
+		}
+		legacy = fallback
+	}
+	return u.initialize(ctx, legacy)
+}
+
+// setVersion records the negotiated revision; HTTP transports send it as
+// MCP-Protocol-Version.
+func (u *rawUpstream) setVersion(v string) {
+	u.version = v
+	if hc, ok := u.tr.(transport.HTTPConnection); ok {
+		hc.SetProtocolVersion(v)
+	}
+}
+
+func (u *rawUpstream) modern() bool { return mcp.IsModernProtocol(u.version) }
+
+// discover probes with server/discover at version, as mcp-go's client.negotiateModern
+// does: a server that rejects the version (-32022, over HTTP also with a 400) but names
+// the ones it supports is asked again, once, at the newest modern one both support; a
+// server that names only legacy revisions, or
+// fails the probe any other way (method not found, an HTTP error, no answer within
+// discoverTimeout), is not modern, and the returned fallback is the revision to ask for
+// in initialize. err is set only when the probe cannot be followed by initialize: the
+// caller gave up, or the server is lost or refuses us.
+func (u *rawUpstream) discover(ctx context.Context, version string) (result json.RawMessage, fallback string, err error) {
+	fallback = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	for attempt := 0; attempt < 2; attempt++ {
+		// The version travels in _meta and, over HTTP, in MCP-Protocol-Version; both
+		// must agree, so the transport learns it before the probe goes out.
+		u.setVersion(version)
+		res, perr := u.probe(ctx)
+		if perr == nil {
+			var d struct {
+				SupportedVersions []string `json:"supportedVersions"`
+			}
+			_ = json.Unmarshal(res, &d)
+			if len(d.SupportedVersions) > 0 && !slices.Contains(d.SupportedVersions, version) {
+				perr = mcp.UnsupportedProtocolVersionError{Version: version, Supported: d.SupportedVersions}
+			} else {
+				init, cerr := initializeFromDiscover(version, res)
+				if cerr == nil {
+					return init, "", nil
+				}
+				perr = cerr
+			}
+		}
+		if lost := u.Err(); lost != nil {
+			if errors.Is(lost, rpc.ErrServerLost) {
+				return nil, "", fmt.Errorf("%w: %w", errLostOnProbe, lost)
+			}
+			return nil, "", lost
+		}
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		var unsupported mcp.UnsupportedProtocolVersionError
+		if errors.As(perr, &unsupported) && len(unsupported.Supported) > 0 {
+			next := mcp.NegotiateMutuallySupportedVersion(unsupported.Supported)
+			if mcp.IsModernProtocol(next) && attempt == 0 {
+				// Retried once, even at the version just asked for when the server names
+				// it among its supported ones: what it rejected may have been the way it
+				// was asked (a POST without the header, an intermediary's rewrite), and
+				// the spec's rule is to retry with a version from the list.
+				version = next
+				continue
+			}
+			if next != "" && !mcp.IsModernProtocol(next) {
+				fallback = next
+			}
+		}
+		u.logger.Debug("server/discover failed: using the initialize handshake", "asked", version, "err", perr)
+		break
+	}
+	u.setVersion("")
+	return nil, fallback, nil
+}
+
+// probe sends one server/discover, bounded by discoverTimeout, straight to the transport:
+// its failures say only that the server is not modern (a 404 over HTTP is a modern
+// server's "method not found", not an expired session).
+func (u *rawUpstream) probe(ctx context.Context) (json.RawMessage, error) {
+	if u.discoverTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, u.discoverTimeout)
+		defer cancel()
+	}
+	method := string(mcp.MethodServerDiscover)
+	params, _ := u.withMeta(nil)
+	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(u.nextID.Add(1)),
+		Method: method, Params: params, Header: u.standardHeaders(method, params)}
+	resp, err := u.tr.SendRequest(ctx, req)
+	if err != nil {
+		if !u.http && ctx.Err() == nil {
+			// stdio: the pipe broke; classify waits for the exit watcher to say why.
+			return nil, u.classify(err)
+		}
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, resp.Error.AsError()
+	}
+	return resp.Result, nil
+}
+
+// initializeFromDiscover renders a server/discover result in the shape of an initialize
+// result, so that the socket's initialize answer, bridge_ready and `mcpctl @s` look the
+// same in both eras. Values are copied verbatim.
+func initializeFromDiscover(version string, raw json.RawMessage) (json.RawMessage, error) {
+	var d struct {
+		Capabilities json.RawMessage            `json:"capabilities"`
+		Instructions json.RawMessage            `json:"instructions"`
+		Meta         map[string]json.RawMessage `json:"_meta"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("server/discover: undecodable result: %w", err)
+	}
+	out := map[string]json.RawMessage{}
+	out["protocolVersion"], _ = json.Marshal(version)
+	out["capabilities"] = json.RawMessage("{}")
+	if len(d.Capabilities) > 0 {
+		out["capabilities"] = d.Capabilities
+	}
+	out["serverInfo"] = json.RawMessage(`{"name":"","version":""}`)
+	if info, ok := d.Meta[mcp.MetaKeyServerInfo]; ok {
+		out["serverInfo"] = info
+	}
+	if len(d.Instructions) > 0 {
+		out["instructions"] = d.Instructions
+	}
+	return json.Marshal(out)
+}
+
+// initialize performs the handshake of the revisions before 2026-07-28.
+func (u *rawUpstream) initialize(ctx context.Context, version string) (json.RawMessage, error) {
 	params, err := json.Marshal(struct {
-		ProtocolVersion string     `json:"protocolVersion"`
-		Capabilities    struct{}   `json:"capabilities"`
-		ClientInfo      ClientInfo `json:"clientInfo"`
-	}{ProtocolVersion: u.protocol, ClientInfo: u.info})
+		ProtocolVersion string                 `json:"protocolVersion"`
+		Capabilities    mcp.ClientCapabilities `json:"capabilities"`
+		ClientInfo      ClientInfo             `json:"clientInfo"`
+	}{ProtocolVersion: version, Capabilities: u.clientCapabilities(), ClientInfo: u.info})
 	if err != nil {
 		return nil, err
 	}
@@ -209,27 +420,112 @@ func (u *rawUpstream) Initialize(ctx context.Context) (json.RawMessage, error) {
 	if err := json.Unmarshal(result, &r); err != nil || r.ProtocolVersion == "" {
 		return nil, fmt.Errorf("initialize: result without a protocol version: %s", truncate(result, 200))
 	}
-	if err := validateProtocol(r.ProtocolVersion); err != nil {
-		return nil, fmt.Errorf("initialize: %w", err)
+	if mcp.IsModernProtocol(r.ProtocolVersion) {
+		return nil, fmt.Errorf("initialize: %w: the server chose %s, which has no initialize handshake",
+			rpc.ErrUnsupportedProtocol, r.ProtocolVersion)
 	}
-	if hc, ok := u.tr.(transport.HTTPConnection); ok {
-		hc.SetProtocolVersion(r.ProtocolVersion)
-	}
+	u.setVersion(r.ProtocolVersion)
 	if err := u.Notify(ctx, string(mcp.MethodNotificationInitialized), nil); err != nil {
 		return nil, fmt.Errorf("initialize: notifications/initialized: %w", err)
 	}
 	return result, nil
 }
 
+// withMeta adds the per-request metadata of 2026-07-28 (protocol version, client info,
+// client capabilities, and the log level when one was set) to params. Params that are not
+// a JSON object cannot carry _meta and are left alone.
+func (u *rawUpstream) withMeta(params json.RawMessage) (json.RawMessage, error) {
+	fields := map[string]json.RawMessage{}
+	if len(params) > 0 && string(params) != "null" {
+		if err := json.Unmarshal(params, &fields); err != nil {
+			return params, nil
+		}
+	}
+	meta := map[string]any{}
+	if raw, ok := fields["_meta"]; ok {
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, fmt.Errorf("_meta must be an object: %w", err)
+		}
+	}
+	meta[mcp.MetaKeyProtocolVersion] = u.version
+	meta[mcp.MetaKeyClientInfo] = u.info
+	meta[mcp.MetaKeyClientCapabilities] = u.clientCapabilities()
+	if level := u.logLevel.Load(); level != nil {
+		meta[mcp.MetaKeyLogLevel] = *level
+	}
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	fields["_meta"] = b
+	return json.Marshal(fields)
+}
+
+// standardHeaders are the headers a 2026-07-28 POST carries besides MCP-Protocol-Version
+// (which the transport adds): Mcp-Method, Mcp-Name, and for tools/call the Mcp-Param-*
+// mirrors of the arguments the tool's schema declares with x-mcp-header. Nil for stdio and
+// legacy revisions.
+func (u *rawUpstream) standardHeaders(method string, params json.RawMessage) http.Header {
+	if !u.http || !u.modern() {
+		return nil
+	}
+	h := http.Header{}
+	for k, v := range mcp.StandardHeaders(u.version, mcp.MCPMethod(method), params) {
+		h.Set(k, v)
+	}
+	if mcp.MCPMethod(method) == mcp.MethodToolsCall {
+		if tool, ok := u.toolFor(params); ok {
+			for k, v := range mcp.GenerateParamHeaders(&tool, params) {
+				h.Set(k, v)
+			}
+		}
+	}
+	return h
+}
+
 func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	result, err := u.send(ctx, method, params)
+	if err != nil || !u.modern() {
+		return result, err
+	}
+	if method == string(mcp.MethodToolsList) {
+		return u.learnTools(ctx, result), nil
+	}
+	return u.complete(ctx, method, params, result)
+}
+
+// send is one request and its answer: on 2026-07-28 with _meta and the standard headers.
+func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if err := u.Err(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	modern := u.modern()
+	if modern && method == string(mcp.MethodSetLogLevel) {
+		return u.setLogLevel(params)
+	}
+	if modern && (method == string(mcp.MethodResourcesSubscribe) || method == string(mcp.MethodResourcesUnsubscribe)) {
+		return u.resourceSubscription(method, params)
+	}
+	if modern && method == string(mcp.MethodPing) {
+		// 2026-07-28 removed ping; server/discover, which every modern server serves, is
+		// the round trip that proves the server is there.
+		if _, err := u.send(ctx, string(mcp.MethodServerDiscover), nil); err != nil {
+			return nil, err
+		}
+		return json.RawMessage("{}"), nil
+	}
+	if modern {
+		var err error
+		if params, err = u.withMeta(params); err != nil {
+			return nil, &rpc.RPCError{Code: mcp.INVALID_PARAMS, Message: method + ": " + err.Error()}
+		}
+	}
 	id := mcp.NewRequestId(u.nextID.Add(1))
-	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method}
+	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method,
+		Header: u.standardHeaders(method, params)}
 	if len(params) > 0 {
 		req.Params = params
 	}
@@ -240,6 +536,10 @@ func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMe
 				u.cancel(id, ctx)
 			}
 			return nil, ctx.Err()
+		}
+		if modern && u.http && errors.Is(err, transport.ErrSessionTerminated) {
+			// 2026-07-28 has no sessions: a 404 is the server's "method not found".
+			return nil, &rpc.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: "method not found: " + method + " (HTTP 404)"}
 		}
 		return nil, u.classify(err)
 	}
@@ -262,9 +562,98 @@ func (u *rawUpstream) Call(ctx context.Context, method string, params json.RawMe
 	return resp.Result, nil
 }
 
+// setLogLevel answers logging/setLevel on 2026-07-28, which removed the method: the level
+// is recorded and goes in the _meta of every later request.
+func (u *rawUpstream) setLogLevel(params json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		Level string `json:"level"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil || p.Level == "" {
+		return nil, &rpc.RPCError{Code: mcp.INVALID_PARAMS, Message: "logging/setLevel: params need a level"}
+	}
+	u.logLevel.Store(&p.Level)
+	return json.RawMessage("{}"), nil
+}
+
+// learnTools remembers the tool definitions of a tools/list page, for Mcp-Param-*
+// mirroring. On 2026-07-28 over HTTP a tool whose x-mcp-header declarations are invalid is
+// left out of the page with a warning (the spec requires it, so that one bad definition
+// does not make the others unusable); the page is otherwise passed on verbatim.
+func (u *rawUpstream) learnTools(ctx context.Context, result json.RawMessage) json.RawMessage {
+	if !u.modern() || !u.http {
+		return result
+	}
+	var page map[string]json.RawMessage
+	if err := json.Unmarshal(result, &page); err != nil {
+		return result
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal(page["tools"], &entries); err != nil {
+		return result
+	}
+	kept := make([]json.RawMessage, 0, len(entries))
+	learned := map[string]mcp.Tool{}
+	var dropped []string
+	for _, raw := range entries {
+		var def struct {
+			Name        string          `json:"name"`
+			InputSchema json.RawMessage `json:"inputSchema"`
+		}
+		if err := json.Unmarshal(raw, &def); err != nil {
+			kept = append(kept, raw)
+			continue
+		}
+		tool := mcp.Tool{Name: def.Name, RawInputSchema: def.InputSchema}
+		if err := mcp.ValidateParamHeaderAnnotations(&tool); err != nil {
+			u.logger.WarnContext(ctx, "tool left out: invalid x-mcp-header declaration", "tool", def.Name, "err", err)
+			dropped = append(dropped, def.Name)
+			continue
+		}
+		learned[def.Name] = tool
+		kept = append(kept, raw)
+	}
+	u.toolsMu.Lock()
+	if u.tools == nil {
+		u.tools = map[string]mcp.Tool{}
+	}
+	for _, name := range dropped {
+		delete(u.tools, name)
+	}
+	maps.Copy(u.tools, learned)
+	u.toolsMu.Unlock()
+	if len(dropped) == 0 {
+		return result
+	}
+	page["tools"], _ = json.Marshal(kept)
+	out, err := json.Marshal(page)
+	if err != nil {
+		return result
+	}
+	return out
+}
+
+// toolFor returns the remembered definition of the tool a tools/call names.
+func (u *rawUpstream) toolFor(params json.RawMessage) (mcp.Tool, bool) {
+	var call struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(params, &call); err != nil || call.Name == "" {
+		return mcp.Tool{}, false
+	}
+	u.toolsMu.Lock()
+	defer u.toolsMu.Unlock()
+	tool, ok := u.tools[call.Name]
+	return tool, ok
+}
+
 // cancel tells the server that the caller gave up on request id. Best effort, off the
 // caller's path.
 func (u *rawUpstream) cancel(id mcp.RequestId, ctx context.Context) {
+	if u.http && u.modern() {
+		// On 2026-07-28 over HTTP, closing the request's stream (the transport did, when
+		// ctx ended) is the cancellation.
+		return
+	}
 	reason := context.Cause(ctx).Error()
 	go func() {
 		ctx, done := context.WithTimeout(context.Background(), cancelTimeout)
@@ -329,6 +718,7 @@ func (u *rawUpstream) Close(ctx context.Context, opts CloseOptions) error {
 		if u.stop != nil {
 			u.stop()
 		}
+		u.stopListening(ctx)
 	})
 	return u.closeErr
 }

@@ -46,13 +46,17 @@ const (
 	KindClosed Kind = "closed"
 	// KindCleaned removes a closed or dead session from the listing; its name is free again.
 	KindCleaned Kind = "cleaned"
+	// KindServerAsked records that the server asked the client something (elicitation,
+	// roots, sampling) and what became of it: the method, the action and the time taken,
+	// never the values. It changes no session state.
+	KindServerAsked Kind = "server_asked"
 )
 
 // Kinds lists every kind this build knows, for validation and help texts.
 var kinds = []Kind{
 	KindCreated, KindRestartRequested, KindBridgeSpawned, KindBridgeReady, KindBridgeStopping,
 	KindBridgeExited, KindServerLost, KindExpired, KindUnauthorized, KindFailed, KindSpawnFailed,
-	KindClosed, KindCleaned,
+	KindClosed, KindCleaned, KindServerAsked,
 }
 
 // Kinds returns every kind this build knows, in lifecycle order.
@@ -126,6 +130,44 @@ type Server struct {
 	// Remote lets other nodes call the session over NATS (connect --remote): its bridge
 	// answers on mcpctl.rpc.<node>.<session>, to whoever the NATS permissions let publish there.
 	Remote bool `json:"remote,omitempty"`
+	// Asks is how the bridge answers the server's requests (connect --elicit, --root,
+	// --sampling-command); nil is the default policy: decline elicitations, no roots, no
+	// sampling.
+	Asks *AskPolicy `json:"asks,omitempty"`
+}
+
+// ElicitPolicy is how a session answers an elicitation by itself (connect --elicit).
+type ElicitPolicy string
+
+// The elicitation policies. The default (empty) declines.
+const (
+	ElicitDecline  ElicitPolicy = "decline"
+	ElicitCancel   ElicitPolicy = "cancel"
+	ElicitDefaults ElicitPolicy = "defaults" // accept with the schema's defaults
+	// ElicitContent accepts with the content given at connect, which is kept in the
+	// session's secrets file, never in an event.
+	ElicitContent ElicitPolicy = "content"
+)
+
+// Valid reports whether p is a known policy ("" is the default, decline).
+func (p ElicitPolicy) Valid() bool {
+	switch p {
+	case "", ElicitDecline, ElicitCancel, ElicitDefaults, ElicitContent:
+		return true
+	}
+	return false
+}
+
+// AskPolicy is a session's policy for the requests its server sends to the client.
+type AskPolicy struct {
+	// Elicit answers elicitation/create ("" or decline by default).
+	Elicit ElicitPolicy `json:"elicit,omitempty"`
+	// Roots are the absolute directories roots/list answers with (file:// URIs); with
+	// none the roots capability is not declared.
+	Roots []string `json:"roots,omitempty"`
+	// SamplingCommand is run by a shell for each sampling/createMessage, with the request
+	// as JSON on stdin; its JSON stdout is the result. Empty: sampling is not declared.
+	SamplingCommand string `json:"sampling_command,omitempty"`
 }
 
 // Event is one lifecycle fact about one session. Fields after Actor are kind-specific and
@@ -169,8 +211,16 @@ type Event struct {
 	ProtocolVersion string `json:"protocol_version,omitempty"`
 	MCPSessionID    string `json:"mcp_session_id,omitempty"`
 
-	// server_lost, spawn_failed, expired, unauthorized: the error, as text.
+	// server_lost, spawn_failed, expired, unauthorized: the error, as text. server_asked:
+	// why the ask failed or was refused.
 	Error string `json:"error,omitempty"`
+
+	// server_asked: the method the server sent (elicitation/create, roots/list,
+	// sampling/createMessage), what became of it (accept, decline, cancel, answered,
+	// error) and how long answering took. Never the values.
+	Method     string `json:"method,omitempty"`
+	Action     string `json:"action,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
 }
 
 // Subject returns the subject the event is stored under.

@@ -62,6 +62,7 @@ func enums() map[reflect.Type][]string {
 		reflect.TypeFor[events.Kind]():          kinds,
 		reflect.TypeFor[events.Transport]():     {string(events.TransportStdio), string(events.TransportHTTP), string(events.TransportSSE)},
 		reflect.TypeFor[events.RestartPolicy](): {string(events.RestartOnFailure), string(events.RestartAlways), string(events.RestartNever)},
+		reflect.TypeFor[events.ElicitPolicy]():  {string(events.ElicitDecline), string(events.ElicitCancel), string(events.ElicitDefaults), string(events.ElicitContent)},
 		reflect.TypeFor[projector.Status](): {string(projector.StatusStarting), string(projector.StatusReady), string(projector.StatusRestarting),
 			string(projector.StatusCrashed), string(projector.StatusFailed), string(projector.StatusExpired),
 			string(projector.StatusUnauthorized), string(projector.StatusClosed)},

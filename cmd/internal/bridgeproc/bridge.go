@@ -163,6 +163,13 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	}
 	notes := newNotifyPublisher(log, node, o.session, logger)
 	defer notes.Close()
+	asked := newAskRecorder(log, node, o.session, o.generation, logger)
+	defer asked.Close()
+	asks := askPolicy(s.Server.Asks, sec)
+	asks.Stderr, asks.OnAsk = logw, asked.Record
+	if asks.SamplingCommand != "" && baseEnv != nil {
+		asks.SamplingEnv = baseEnv // the connecting CLI's environment, as a stdio server gets
+	}
 	cfg := bridge.Config{
 		Session:        o.session,
 		Server:         server,
@@ -174,6 +181,9 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Logger:         logger,
 		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: cmdkit.Version},
 		OnNotification: notes.Publish,
+		Asks:           asks,
+		// The revision the session's last bridge negotiated: only its first connect probes.
+		KnownProtocol: s.ProtocolVersion,
 	}
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
 	// the initialize result its previous bridge cached; an explicit restart starts afresh.

@@ -26,6 +26,9 @@ type Secrets struct {
 	// mcpctl's own variables: the server starts from it (Env wins over it). A restart reuses
 	// it; the hub's and the bridge's environment never reach the server.
 	Inherited map[string]string `json:"inherited_env,omitempty"`
+	// ElicitContent is the content an elicitation is accepted with (connect --elicit JSON
+	// or @file.json): a JSON object, which may hold values as secret as a header's.
+	ElicitContent json.RawMessage `json:"elicit_content,omitempty"`
 }
 
 // inheritedEnv is what of a connecting CLI's environment a stdio server gets: everything but
@@ -46,7 +49,7 @@ func InheritedEnv(environ []string) map[string]string {
 // writeSecrets stores s under a fresh reference and returns it ("" when there is nothing
 // to store). The file is written whole (temp, fsync, rename) before any event names it.
 func WriteSecrets(home Home, session string, s Secrets) (string, error) {
-	if len(s.Headers) == 0 && len(s.Env) == 0 && s.URL == "" && len(s.Inherited) == 0 {
+	if len(s.Headers) == 0 && len(s.Env) == 0 && s.URL == "" && len(s.Inherited) == 0 && len(s.ElicitContent) == 0 {
 		return "", nil
 	}
 	var nonce [8]byte

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -34,6 +35,7 @@ type connectOptions struct {
 	protocol string
 	noWait   bool
 	remote   bool
+	asks     askFlags
 }
 
 func NewCmdConnect(f *cmdkit.Factory) *cobra.Command {
@@ -57,7 +59,12 @@ REDACTED.
 
 A stdio server gets this command's environment, without mcpctl's own variables (MCPCTL_*),
 plus -e/config env values (which win). It is captured now and reused by every restart of
-the session; nothing of the hub's or the bridge's environment reaches the server.`,
+the session; nothing of the hub's or the bridge's environment reaches the server.
+
+When the server asks back, the session's policy answers: --elicit (decline by default,
+cancel, defaults, or a JSON answer kept with the secrets), --root DIR (roots/list) and
+--sampling-command CMD (sampling/createMessage: the request as JSON on CMD's stdin, the
+result as JSON on its stdout). Each ask is recorded as a server_asked event, without values.`,
 		Example: `  mcpctl connect https://mcp.example.com/mcp @docs -H 'Authorization: Bearer $TOKEN'
   mcpctl connect https://mcp.example.com/mcp @docs -H @$HOME/.config/docs.headers
   printf 'Authorization: Bearer %s\n' "$TOKEN" | mcpctl connect https://mcp.example.com/mcp @docs -H -
@@ -95,8 +102,11 @@ the session; nothing of the hub's or the bridge's environment reaches the server
 	fl.StringArrayVarP(&o.headers, "header", "H", nil, "HTTP header 'Name: value', @file (one a line) or - (stdin) (repeatable; values are kept secret)")
 	fl.StringArrayVarP(&o.env, "env", "e", nil, "environment variable NAME=value for a stdio server (repeatable; kept secret)")
 	fl.StringVar(&o.restart, "restart", string(events.RestartOnFailure), "restart policy when the bridge dies: on-failure, always, never")
-	fl.StringVar(&o.protocol, "protocol", "", "MCP protocol version to ask for (default: 2025-11-25 for stdio)")
+	fl.StringVar(&o.protocol, "protocol", "", "pin the MCP revision ("+strings.Join(rpc.ProtocolVersions(), ", ")+"); default: the newest both sides speak")
 	fl.BoolVar(&o.noWait, "no-wait", false, "return once the session is created, without waiting for it to be ready")
+	fl.StringVar(&o.asks.elicit, "elicit", "decline", "answer the server's elicitations: decline, cancel, defaults (accept with the schema's defaults), a JSON object or @file.json (accept with it; kept secret)")
+	fl.StringArrayVar(&o.asks.roots, "root", nil, "a directory the server may see as a root (repeatable; answers roots/list)")
+	fl.StringVar(&o.asks.sampling, "sampling-command", "", "answer the server's sampling requests by running this shell command: the request as JSON on stdin, the result as JSON on stdout")
 	fl.BoolVar(&o.remote, "remote", false, "let other nodes of the NATS cluster call this session (@name@node), as far as NATS permissions allow")
 	return cmd
 }
@@ -140,6 +150,10 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 	policy := events.RestartPolicy(o.restart)
 	if !policy.Valid() {
 		return nil, clierr.UsageErr("--restart %q: one of on-failure, always, never", o.restart)
+	}
+	asks, elicitContent, err := o.asks.policy()
+	if err != nil {
+		return nil, err
 	}
 	var in io.Reader
 	if o.f != nil && o.f.IO != nil {
@@ -191,9 +205,15 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 		t.Server.HeaderNames = sortedKeys(t.Headers)
 		t.Server.EnvNames = sortedKeys(t.Env)
 		if o.protocol != "" {
+			if !rpc.KnownProtocol(o.protocol) {
+				return nil, clierr.WithHint(fmt.Errorf("--protocol %q: not an MCP revision mcpctl speaks", o.protocol), clierr.ExitUsage,
+					"one of: "+strings.Join(rpc.ProtocolVersions(), ", "))
+			}
 			t.Server.Protocol = o.protocol
 		}
 		t.Server.Remote = o.remote
+		t.Server.Asks = asks
+		t.ElicitContent = elicitContent
 	}
 	return ts, nil
 }
@@ -315,7 +335,7 @@ func connectOne(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn, 
 			return nil, sessioncall.GenerationsExhaustedErr("connect", t.Name, err)
 		}
 		if ref == "" {
-			sec := homedir.Secrets{Headers: t.Headers, Env: t.Env, URL: t.RealURL}
+			sec := homedir.Secrets{Headers: t.Headers, Env: t.Env, URL: t.RealURL, ElicitContent: t.ElicitContent}
 			if t.Server.Transport == events.TransportStdio {
 				sec.Inherited = homedir.InheritedEnv(os.Environ())
 			}

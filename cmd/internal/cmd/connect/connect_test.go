@@ -282,6 +282,9 @@ func TestConnect_BadInputAppendsNothing(t *testing.T) {
 	if err := os.WriteFile(config, []byte(`{"mcpServers": {"a": {"command": "x"}, "b": {"url": "https://b.example.com/mcp"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "list.json"), []byte(`["`+secret+`"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -308,6 +311,15 @@ func TestConnect_BadInputAppendsNothing(t *testing.T) {
 		{"a config entry that is not there", []string{config + ":c"}, "has no server \"c\""},
 		{"one name for a file of several servers", []string{config, "@one"}, "names one session"},
 		{"an unknown flag", []string{"https://h/mcp", "--bogus"}, "unknown flag"},
+		{"an unknown --elicit policy", []string{"https://h/mcp", "--elicit", "maybe"}, "--elicit"},
+		{"an --elicit JSON that does not parse", []string{"https://h/mcp", "--elicit", `{"token":"` + secret}, "not a JSON object"},
+		{"an --elicit JSON that is no object", []string{"https://h/mcp", "--elicit", `{"a":1} {"b":"` + secret + `"}`}, "more than one JSON value"},
+		{"an --elicit file that is not there", []string{"https://h/mcp", "--elicit", "@" + filepath.Join(dir, "none.json")}, "--elicit @"},
+		{"an --elicit file that is no JSON object", []string{"https://h/mcp", "--elicit", "@" + filepath.Join(dir, "list.json")}, "not a JSON object"},
+		{"a --root that does not exist", []string{"https://h/mcp", "--root", filepath.Join(dir, "nowhere")}, "--root"},
+		{"a --root that is a file", []string{"https://h/mcp", "--root", config}, "not a directory"},
+		{"an empty --root", []string{"https://h/mcp", "--root", ""}, "--root"},
+		{"a blank --sampling-command", []string{"https://h/mcp", "--sampling-command", "  "}, "--sampling-command"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := cmdtest.New(t)
@@ -436,4 +448,99 @@ func TestConnect_FromAConfigFile(t *testing.T) {
 			t.Errorf("log = %v, want nothing appended", evs)
 		}
 	})
+}
+
+func TestConnect_AskPolicy(t *testing.T) {
+	t.Run("--elicit JSON, --root and --sampling-command are stored; the JSON only in the secrets file", func(t *testing.T) {
+		h := cmdtest.New(t)
+		root := t.TempDir()
+		rel, err := filepath.Rel(mustGetwd(t), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait",
+			"--elicit", `{"token": "`+secret+`"}`, "--root", rel, "--root", root, "--sampling-command", "llm -m local")
+		if r.Code != 0 {
+			t.Fatalf("connect: exit %d, stderr %q", r.Code, r.ErrOut)
+		}
+		evs := logged(t, h)
+		if len(evs) != 1 || evs[0].Server.Asks == nil {
+			t.Fatalf("log = %v, want one created event with an ask policy", evs)
+		}
+		a := evs[0].Server.Asks
+		if a.Elicit != events.ElicitContent || !slices.Equal(a.Roots, []string{root}) || a.SamplingCommand != "llm -m local" {
+			t.Errorf("asks = %+v, want content, [%s] (absolute, once), the command", *a, root)
+		}
+		if js := eventJSON(t, evs[0]); strings.Contains(js, secret) {
+			t.Errorf("created event carries the --elicit content: %s", js)
+		}
+		sec, err := homedir.ReadSecrets(h.Home, evs[0].Server.Secrets)
+		if err != nil || string(sec.ElicitContent) != `{"token":"`+secret+`"}` {
+			t.Errorf("secrets elicit content = %s (%v), want the JSON given", sec.ElicitContent, err)
+		}
+	})
+
+	t.Run("--elicit @file reads the answer from a file", func(t *testing.T) {
+		h := cmdtest.New(t)
+		file := filepath.Join(t.TempDir(), "answer.json")
+		if err := os.WriteFile(file, []byte("{\"name\": \"x\"}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", "@"+file)
+		if r.Code != 0 {
+			t.Fatalf("connect: exit %d, stderr %q", r.Code, r.ErrOut)
+		}
+		evs := logged(t, h)
+		sec, err := homedir.ReadSecrets(h.Home, evs[0].Server.Secrets)
+		if err != nil || string(sec.ElicitContent) != `{"name":"x"}` || evs[0].Server.Asks.Elicit != events.ElicitContent {
+			t.Errorf("asks %+v, secrets content %s (%v), want content {\"name\":\"x\"}", evs[0].Server.Asks, sec.ElicitContent, err)
+		}
+	})
+
+	t.Run("--elicit defaults and cancel are stored; decline is the default and stores nothing", func(t *testing.T) {
+		for _, tc := range []struct {
+			flag string
+			want events.ElicitPolicy
+		}{{"defaults", events.ElicitDefaults}, {"cancel", events.ElicitCancel}, {"decline", ""}} {
+			h := cmdtest.New(t)
+			r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", tc.flag)
+			if r.Code != 0 {
+				t.Fatalf("connect --elicit %s: exit %d, stderr %q", tc.flag, r.Code, r.ErrOut)
+			}
+			evs := logged(t, h)
+			var got events.ElicitPolicy
+			if evs[0].Server.Asks != nil {
+				got = evs[0].Server.Asks.Elicit
+			}
+			if got != tc.want || (tc.want == "" && evs[0].Server.Asks != nil) {
+				t.Errorf("--elicit %s: asks %+v, want elicit %q", tc.flag, evs[0].Server.Asks, tc.want)
+			}
+			if tc.want == "" && len(secretFiles(t, h)) != 0 {
+				t.Errorf("--elicit decline left a secrets file: %v", secretFiles(t, h))
+			}
+		}
+	})
+
+	t.Run("an open session connected again with another policy is another server", func(t *testing.T) {
+		h := cmdtest.New(t)
+		if r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait"); r.Code != 0 {
+			t.Fatalf("connect: exit %d, stderr %q", r.Code, r.ErrOut)
+		}
+		r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", "defaults")
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "another server") {
+			t.Errorf("connect with another policy: exit %d, stderr %q, want 1 naming another server", r.Code, r.ErrOut)
+		}
+		if r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", "decline"); r.Code != 0 {
+			t.Errorf("connect with the default policy spelled out: exit %d, stderr %q, want it reused", r.Code, r.ErrOut)
+		}
+	})
+}
+
+func mustGetwd(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }

@@ -33,6 +33,8 @@ type serverTarget struct {
 	// RealURL is the URL with its query when Server.URL shows it redacted; it goes to the
 	// secrets file, never to the event log.
 	RealURL string
+	// ElicitContent is the --elicit JSON answer: it goes to the secrets file.
+	ElicitContent json.RawMessage
 }
 
 // parseURLTarget accepts http(s) URLs only. Credentials in the URL are refused: they would

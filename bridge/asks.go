@@ -1,0 +1,601 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/events"
+)
+
+// AskPolicy is how the bridge answers the requests its server sends to the client
+// (elicitation, roots, sampling) when no client of the socket answers them: the session's
+// policy, set at connect. The zero value declines every elicitation, and declares neither
+// roots nor sampling.
+type AskPolicy struct {
+	// Elicit answers elicitation/create: decline ("" too), cancel, defaults (accept with
+	// the requested schema's defaults; decline when a required field has none) or content
+	// (accept with ElicitContent).
+	Elicit        events.ElicitPolicy
+	ElicitContent json.RawMessage
+	// Roots are absolute directories: roots/list answers with them as file:// URIs. With
+	// none, roots is not declared.
+	Roots []string
+	// SamplingCommand is run with /bin/sh -c for each sampling/createMessage: the request's
+	// params as JSON on stdin, the result as JSON on stdout. Empty: sampling is not declared.
+	SamplingCommand string
+	// SamplingTimeout bounds one run of SamplingCommand (default DefaultSamplingTimeout).
+	SamplingTimeout time.Duration
+	// SamplingEnv is the command's environment (nil: the bridge's, without MCPCTL_*).
+	SamplingEnv []string
+	// Stderr receives the sampling command's stderr (the session log). Nil discards it.
+	Stderr io.Writer
+	// OnAsk, when set, sees each ask and its outcome, never the values. It runs on the
+	// answer's path: it must not block.
+	OnAsk func(AskRecord)
+}
+
+// DefaultSamplingTimeout bounds a sampling command.
+const DefaultSamplingTimeout = 60 * time.Second
+
+// maxSamplingOutput bounds what a sampling command may print.
+const maxSamplingOutput = 8 << 20
+
+// AskRecord is one server ask and what became of it, for the event log: no values.
+type AskRecord struct {
+	Method string
+	// Action is accept, decline or cancel for an elicitation, answered for roots and
+	// sampling, error when the ask got a JSON-RPC error.
+	Action   string
+	Duration time.Duration
+	// Error says why the ask failed, was refused or was declined by policy.
+	Error string
+}
+
+// The actions of an AskRecord besides the elicitation actions.
+const (
+	AskAnswered = "answered"
+	AskError    = "error"
+)
+
+// errAskDeclined is the code of a JSON-RPC error that declines an ask the session is not
+// configured for (the spec's own example of a rejected sampling request uses -1).
+const errAskDeclined = -1
+
+// capabilities are the client capabilities the policy declares: elicitation (form and URL)
+// always, since every elicitation is answered by policy; roots (with listChanged) when
+// roots are given; sampling when a command is.
+func (p AskPolicy) capabilities() mcp.ClientCapabilities {
+	c := mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}, URL: &struct{}{}}}
+	if len(p.Roots) > 0 {
+		c.Roots = &struct {
+			ListChanged bool `json:"listChanged,omitempty"`
+		}{ListChanged: true}
+	}
+	if p.SamplingCommand != "" {
+		c.Sampling = &mcp.SamplingCapability{}
+	}
+	return c
+}
+
+// SetAsks sets up's policy for server asks. Call it before Initialize: the client
+// capabilities declared there (and in every 2026-07-28 request's _meta) come from it. An
+// Upstream that is not the bridge's own is left alone.
+func SetAsks(up Upstream, p AskPolicy) {
+	if u, ok := up.(*rawUpstream); ok {
+		u.asks.Store(&p)
+	}
+}
+
+// askPolicy is the upstream's policy (the zero policy until SetAsks).
+func (u *rawUpstream) askPolicy() AskPolicy {
+	if p := u.asks.Load(); p != nil {
+		return *p
+	}
+	return AskPolicy{}
+}
+
+// clientCapabilities is what the bridge declares, at initialize and in the _meta of
+// every 2026-07-28 request: one function for both.
+func (u *rawUpstream) clientCapabilities() mcp.ClientCapabilities {
+	return u.askPolicy().capabilities()
+}
+
+// isAsk reports whether method is one of the asks the policy answers.
+func isAsk(method string) bool {
+	switch mcp.MCPMethod(method) {
+	case mcp.MethodElicitationCreate, mcp.MethodListRoots, mcp.MethodSamplingCreateMessage:
+		return true
+	}
+	return false
+}
+
+// answerServerRequest answers a server request that is an ask (ok false otherwise). The
+// answer does not depend on the transport's deadline for handlers (30 s over HTTP): a
+// sampling command has its own, and all of it ends when the upstream does.
+func (u *rawUpstream) answerServerRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, bool) {
+	if !isAsk(req.Method) {
+		return nil, false
+	}
+	params, err := json.Marshal(req.Params)
+	if err != nil {
+		return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_PARAMS, req.Method+": undecodable params", nil), true
+	}
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		select {
+		case <-u.done:
+			cancel()
+		case <-actx.Done():
+		}
+	}()
+	result, rerr := u.answerAsk(actx, req.Method, params)
+	if rerr != nil {
+		return transport.NewJSONRPCErrorResponse(req.ID, rerr.Code, rerr.Message, nil), true
+	}
+	return &transport.JSONRPCResponse{JSONRPC: mcp.JSONRPC_VERSION, ID: req.ID, Result: result}, true
+}
+
+// answerAsk answers one ask by the session's policy: a 2025-11-25 server request, or one
+// of the inputRequests of a 2026-07-28 input_required result (the answer is then its
+// inputResponses entry). It records the outcome with OnAsk.
+func (u *rawUpstream) answerAsk(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, *rpc.RPCError) {
+	p := u.askPolicy()
+	start := time.Now()
+	var (
+		result json.RawMessage
+		rec    AskRecord
+		rerr   *rpc.RPCError
+	)
+	switch mcp.MCPMethod(method) {
+	case mcp.MethodElicitationCreate:
+		result, rec, rerr = p.elicit(params)
+	case mcp.MethodListRoots:
+		result, rec, rerr = p.roots()
+	case mcp.MethodSamplingCreateMessage:
+		result, rec, rerr = p.sample(ctx, params)
+	default:
+		rerr = &rpc.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: "the bridge does not handle " + method}
+	}
+	rec.Method, rec.Duration = method, time.Since(start)
+	if rerr != nil {
+		rec.Action = AskError
+		if rec.Error == "" {
+			rec.Error = rerr.Message
+		}
+	}
+	u.logger.Info("server asked", "method", method, "action", rec.Action, "took", rec.Duration.Round(time.Millisecond), "why", rec.Error)
+	if p.OnAsk != nil {
+		p.OnAsk(rec)
+	}
+	return result, rerr
+}
+
+func invalidAsk(method, format string, args ...any) *rpc.RPCError {
+	return &rpc.RPCError{Code: mcp.INVALID_PARAMS, Message: method + ": " + fmt.Sprintf(format, args...)}
+}
+
+// elicit answers elicitation/create. A request the bridge cannot answer meaningfully (a
+// schema that is not the flat object of primitives the spec allows, an unknown mode, a URL
+// that is not https or carries credentials) is refused with -32602, whatever the policy.
+func (p AskPolicy) elicit(params json.RawMessage) (json.RawMessage, AskRecord, *rpc.RPCError) {
+	const method = string(mcp.MethodElicitationCreate)
+	var req struct {
+		Mode            string          `json:"mode"`
+		RequestedSchema json.RawMessage `json:"requestedSchema"`
+		URL             *string         `json:"url"`
+		ElicitationID   string          `json:"elicitationId"`
+	}
+	if err := json.Unmarshal(params, &req); err != nil {
+		return nil, AskRecord{}, invalidAsk(method, "params are not an object")
+	}
+	answer := func(action mcp.ElicitationResponseAction, content json.RawMessage, why string) (json.RawMessage, AskRecord, *rpc.RPCError) {
+		r := map[string]json.RawMessage{"action": json.RawMessage(`"` + action + `"`)}
+		if content != nil {
+			r["content"] = content
+		}
+		b, _ := json.Marshal(r)
+		return b, AskRecord{Action: string(action), Error: why}, nil
+	}
+	switch req.Mode {
+	case mcp.ElicitationModeURL:
+		if req.URL == nil || req.ElicitationID == "" {
+			return nil, AskRecord{}, invalidAsk(method, "URL mode needs url and elicitationId")
+		}
+		if err := checkElicitURL(*req.URL); err != nil {
+			return nil, AskRecord{}, invalidAsk(method, "URL refused: %v", err)
+		}
+		// Nobody can visit the URL for the session: a policy accepts forms, not URLs.
+		if p.Elicit == events.ElicitCancel {
+			return answer(mcp.ElicitationResponseActionCancel, nil, "")
+		}
+		return answer(mcp.ElicitationResponseActionDecline, nil, "URL mode is answered by policy: nobody to visit the URL")
+	case "", mcp.ElicitationModeForm:
+	default:
+		return nil, AskRecord{}, invalidAsk(method, "unknown mode %q", req.Mode)
+	}
+	form, err := parseElicitSchema(req.RequestedSchema)
+	if err != nil {
+		return nil, AskRecord{}, invalidAsk(method, "requestedSchema: %v", err)
+	}
+	switch p.Elicit {
+	case events.ElicitCancel:
+		return answer(mcp.ElicitationResponseActionCancel, nil, "")
+	case events.ElicitDefaults:
+		content, missing := form.defaults()
+		if missing != "" {
+			return answer(mcp.ElicitationResponseActionDecline, nil, fmt.Sprintf("required field %q has no default", missing))
+		}
+		return answer(mcp.ElicitationResponseActionAccept, content, "")
+	case events.ElicitContent:
+		if len(p.ElicitContent) == 0 {
+			return answer(mcp.ElicitationResponseActionDecline, nil, "no content to accept with")
+		}
+		return answer(mcp.ElicitationResponseActionAccept, p.ElicitContent, "")
+	}
+	return answer(mcp.ElicitationResponseActionDecline, nil, "")
+}
+
+// checkElicitURL refuses what a user must never be sent to from an elicitation: anything
+// but an https URL with a host, and URLs carrying credentials.
+func checkElicitURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("scheme %q: only https", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("no host")
+	}
+	if u.User != nil {
+		return errors.New("it carries credentials")
+	}
+	return nil
+}
+
+// elicitForm is a requested schema the bridge can render: a flat object of primitives.
+type elicitForm struct {
+	fields   []elicitField
+	required []string
+}
+
+type elicitField struct {
+	name string
+	def  json.RawMessage // nil: no default
+}
+
+// defaults is the content of an accept with every default applied, and the first
+// required field without one ("" when there is none).
+func (f elicitForm) defaults() (json.RawMessage, string) {
+	content := map[string]json.RawMessage{}
+	for _, fl := range f.fields {
+		if fl.def != nil {
+			content[fl.name] = fl.def
+		}
+	}
+	for _, r := range f.required {
+		if _, ok := content[r]; !ok {
+			return nil, r
+		}
+	}
+	b, _ := json.Marshal(content)
+	return b, ""
+}
+
+// parseElicitSchema checks a requestedSchema against what the spec allows (an object whose
+// properties are strings, numbers, integers, booleans, single- and multi-select enums) and
+// that every default is a value of its field.
+func parseElicitSchema(raw json.RawMessage) (elicitForm, error) {
+	var s struct {
+		Type       string                     `json:"type"`
+		Properties map[string]json.RawMessage `json:"properties"`
+		Required   []string                   `json:"required"`
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return elicitForm{}, errors.New("missing")
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return elicitForm{}, errors.New("not an object schema")
+	}
+	if s.Type != "object" {
+		return elicitForm{}, fmt.Errorf("type %q: must be object", s.Type)
+	}
+	var f elicitForm
+	names := make([]string, 0, len(s.Properties))
+	for name := range s.Properties {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		def, err := parseElicitField(s.Properties[name])
+		if err != nil {
+			return elicitForm{}, fmt.Errorf("property %q: %v", name, err)
+		}
+		f.fields = append(f.fields, elicitField{name: name, def: def})
+	}
+	for _, r := range s.Required {
+		if _, ok := s.Properties[r]; !ok {
+			return elicitForm{}, fmt.Errorf("required %q is not a property", r)
+		}
+	}
+	f.required = s.Required
+	return f, nil
+}
+
+// parseElicitField checks one property and returns its default (nil when it has none).
+func parseElicitField(raw json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		Type    any               `json:"type"`
+		Enum    []json.RawMessage `json:"enum"`
+		OneOf   []json.RawMessage `json:"oneOf"`
+		Items   json.RawMessage   `json:"items"`
+		Default json.RawMessage   `json:"default"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, errors.New("not a schema object")
+	}
+	typ, _ := p.Type.(string)
+	var check func(json.RawMessage) error
+	switch typ {
+	case "string":
+		switch {
+		case p.Enum != nil:
+			values, err := stringSet(p.Enum, nil)
+			if err != nil {
+				return nil, fmt.Errorf("enum: %v", err)
+			}
+			check = member(values)
+		case p.OneOf != nil:
+			values, err := stringSet(p.OneOf, constOf)
+			if err != nil {
+				return nil, fmt.Errorf("oneOf: %v", err)
+			}
+			check = member(values)
+		default:
+			check = func(d json.RawMessage) error {
+				var s string
+				if json.Unmarshal(d, &s) != nil {
+					return errors.New("not a string")
+				}
+				return nil
+			}
+		}
+	case "number", "integer":
+		check = func(d json.RawMessage) error {
+			var n float64
+			if json.Unmarshal(d, &n) != nil {
+				return errors.New("not a number")
+			}
+			if typ == "integer" && n != math.Trunc(n) {
+				return errors.New("not an integer")
+			}
+			return nil
+		}
+	case "boolean":
+		check = func(d json.RawMessage) error {
+			var b bool
+			if json.Unmarshal(d, &b) != nil {
+				return errors.New("not a boolean")
+			}
+			return nil
+		}
+	case "array":
+		var items struct {
+			Type  string            `json:"type"`
+			Enum  []json.RawMessage `json:"enum"`
+			AnyOf []json.RawMessage `json:"anyOf"`
+		}
+		if err := json.Unmarshal(p.Items, &items); err != nil {
+			return nil, errors.New("an array must have items that are an enum of strings")
+		}
+		var values []string
+		var err error
+		switch {
+		case items.Enum != nil:
+			values, err = stringSet(items.Enum, nil)
+		case items.AnyOf != nil:
+			values, err = stringSet(items.AnyOf, constOf)
+		default:
+			err = errors.New("an array must have items that are an enum of strings")
+		}
+		if err != nil {
+			return nil, err
+		}
+		in := member(values)
+		check = func(d json.RawMessage) error {
+			var list []json.RawMessage
+			if json.Unmarshal(d, &list) != nil {
+				return errors.New("not an array")
+			}
+			for _, v := range list {
+				if err := in(v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	default:
+		return nil, fmt.Errorf("type %s cannot be asked for (a form has strings, numbers, integers, booleans and enums)", typeName(raw))
+	}
+	if len(p.Default) == 0 || string(p.Default) == "null" {
+		return nil, nil
+	}
+	if err := check(p.Default); err != nil {
+		return nil, fmt.Errorf("default: %v", err)
+	}
+	return p.Default, nil
+}
+
+// typeName quotes a property's type for an error message.
+func typeName(raw json.RawMessage) string {
+	var p struct {
+		Type json.RawMessage `json:"type"`
+	}
+	if json.Unmarshal(raw, &p) != nil || len(p.Type) == 0 {
+		return "(none)"
+	}
+	return truncate(p.Type, 40)
+}
+
+// constOf is the const of a {const, title} option.
+func constOf(raw json.RawMessage) (json.RawMessage, error) {
+	var o struct {
+		Const json.RawMessage `json:"const"`
+	}
+	if json.Unmarshal(raw, &o) != nil || o.Const == nil {
+		return nil, errors.New("an option without const")
+	}
+	return o.Const, nil
+}
+
+// stringSet decodes a list of strings (each taken through pick first, when set).
+func stringSet(list []json.RawMessage, pick func(json.RawMessage) (json.RawMessage, error)) ([]string, error) {
+	if len(list) == 0 {
+		return nil, errors.New("no values")
+	}
+	out := make([]string, 0, len(list))
+	for _, raw := range list {
+		if pick != nil {
+			var err error
+			if raw, err = pick(raw); err != nil {
+				return nil, err
+			}
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil, errors.New("a value that is not a string")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func member(values []string) func(json.RawMessage) error {
+	return func(d json.RawMessage) error {
+		var s string
+		if json.Unmarshal(d, &s) != nil || !slices.Contains(values, s) {
+			return errors.New("not one of the values")
+		}
+		return nil
+	}
+}
+
+// roots answers roots/list with the session's directories as file:// URIs.
+func (p AskPolicy) roots() (json.RawMessage, AskRecord, *rpc.RPCError) {
+	if len(p.Roots) == 0 {
+		return nil, AskRecord{Action: string(mcp.ElicitationResponseActionDecline)},
+			&rpc.RPCError{Code: errAskDeclined, Message: "roots/list declined: the session declares no roots (connect --root DIR)"}
+	}
+	type root struct {
+		URI  string `json:"uri"`
+		Name string `json:"name"`
+	}
+	roots := make([]root, 0, len(p.Roots))
+	for _, dir := range p.Roots {
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}
+		roots = append(roots, root{URI: u.String(), Name: filepath.Base(dir)})
+	}
+	b, _ := json.Marshal(map[string]any{"roots": roots})
+	return b, AskRecord{Action: AskAnswered}, nil
+}
+
+// sample answers sampling/createMessage by running the session's sampling command.
+func (p AskPolicy) sample(ctx context.Context, params json.RawMessage) (json.RawMessage, AskRecord, *rpc.RPCError) {
+	const method = string(mcp.MethodSamplingCreateMessage)
+	fail := func(format string, args ...any) (json.RawMessage, AskRecord, *rpc.RPCError) {
+		return nil, AskRecord{}, &rpc.RPCError{Code: mcp.INTERNAL_ERROR, Message: method + ": " + fmt.Sprintf(format, args...)}
+	}
+	if p.SamplingCommand == "" {
+		return nil, AskRecord{Action: string(mcp.ElicitationResponseActionDecline)},
+			&rpc.RPCError{Code: errAskDeclined, Message: "sampling declined: the session has no sampling command (connect --sampling-command CMD)"}
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(params, &obj) != nil || obj == nil {
+		return nil, AskRecord{}, invalidAsk(method, "params are not an object")
+	}
+	timeout := p.SamplingTimeout
+	if timeout <= 0 {
+		timeout = DefaultSamplingTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", p.SamplingCommand)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// the command's whole process group: a shell's children too
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = 2 * time.Second
+	cmd.Env = p.SamplingEnv
+	if cmd.Env == nil {
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "MCPCTL_") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+	}
+	cmd.Stdin = bytes.NewReader(params)
+	out := &limitedBuffer{max: maxSamplingOutput}
+	cmd.Stdout = out
+	if p.Stderr != nil {
+		cmd.Stderr = p.Stderr
+	}
+	err := cmd.Run()
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		return fail("the sampling command timed out after %s", timeout)
+	case ctx.Err() != nil:
+		return fail("the sampling command was stopped: the connection ended")
+	case err != nil:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fail("the sampling command failed: %s", ee.ProcessState)
+		}
+		return fail("the sampling command could not run: %v", err)
+	case out.over:
+		return fail("the sampling command printed more than %d bytes", maxSamplingOutput)
+	}
+	var result map[string]json.RawMessage
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &result); err != nil || result == nil {
+		return fail("the sampling command did not print a JSON object (%d bytes)", out.Len())
+	}
+	if _, ok := result["content"]; !ok {
+		return fail("the sampling command's result has no content")
+	}
+	b, _ := json.Marshal(result)
+	return b, AskRecord{Action: AskAnswered}, nil
+}
+
+// limitedBuffer keeps up to max bytes and notes that there were more.
+type limitedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		b.over = true
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
