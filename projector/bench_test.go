@@ -43,6 +43,8 @@ func realisticLog(tb testing.TB, n, sessions int) *events.MemLog {
 			e.ServerName, e.ServerVersion, e.ProtocolVersion = "everything", "2.0.0", "2025-11-25"
 		case events.KindServerLost, events.KindExpired, events.KindUnauthorized, events.KindSpawnFailed:
 			e.Error = "server went away"
+		case events.KindServerAsked:
+			e.Method, e.Action, e.DurationMS = "elicitation/create", "decline", 3
 		}
 		if k == events.KindBridgeExited {
 			code := 1
@@ -83,6 +85,8 @@ func realisticLog(tb testing.TB, n, sessions int) *events.MemLog {
 			s.pending = append(s.pending, mk(s, events.KindClosed, g), mk(s, events.KindBridgeExited, g),
 				mk(s, events.KindCleaned, g), mk(s, events.KindCreated, g+1), mk(s, events.KindBridgeSpawned, g+1),
 				mk(s, events.KindBridgeReady, g+1))
+		case 8: // the server asks something, answered by the session's policy
+			s.pending = append(s.pending, mk(s, events.KindServerAsked, g))
 		default: // a stale request that loses (recorded anyway, as an unconditional append would be)
 			s.pending = append(s.pending, mk(s, events.KindRestartRequested, g), mk(s, events.KindBridgeStopping, g))
 		}
