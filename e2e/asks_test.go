@@ -186,6 +186,15 @@ func TestAsks_ServerEverythingAnswersEachAskByTheSessionsPolicy(t *testing.T) {
 		noMethodNotFound(t, r)
 		wantOutput(t, r, "User declined to open the URL (Elicitation ID: e2e-url-1)", `"action": "decline"`)
 		waitAsk(e, s, 2, askWant{"elicitation/create", "decline", "nobody to visit the URL"}, urlAsked, "e2e-url-1")
+
+		// @s history counts them in the generation that was asked.
+		h = e.ok("@"+s, "history")
+		for _, w := range []string{"server asked  elicitation/create accept, 1 time(s)",
+			"server asked  elicitation/create decline, 1 time(s)"} {
+			if !strings.Contains(h.Stdout, w) {
+				t.Errorf("@%s history:\n%s\nwant it to say %s", s, h.Stdout, w)
+			}
+		}
 	})
 
 	t.Run("elicitation with --elicit defaults", func(t *testing.T) {
