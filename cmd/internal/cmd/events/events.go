@@ -365,6 +365,12 @@ func details(e events.Event) string {
 		add("code", strconv.Itoa(*e.Code))
 	}
 	add("signal", e.Signal)
+	if e.Type == events.KindServerAsked {
+		// What the server asked and what became of it; the values are never in the event.
+		add("method", e.Method)
+		add("action", e.Action)
+		add("took", (time.Duration(e.DurationMS) * time.Millisecond).String())
+	}
 	add("reason", quoteIfSpace(e.Reason))
 	add("error", quoteIfSpace(e.Error))
 	if e.ServerName != "" {

@@ -51,6 +51,31 @@ type generationRecord struct {
 	// Lifetime is from ready to the bridge's exit (or to now while it runs).
 	Lifetime time.Duration `json:"lifetime_ns,omitempty"`
 	Current  bool          `json:"current"`
+
+	// Asks are the server's asks to this generation's bridge (server_asked events), one
+	// entry a method and action, in the order they first happened. Never the values.
+	Asks []askTally `json:"asks,omitempty"`
+}
+
+// askTally counts the asks of one method that ended one way, and says when the last did
+// and why (its error, when it failed or was declined by policy).
+type askTally struct {
+	Method    string    `json:"method"`
+	Action    string    `json:"action"`
+	Count     int       `json:"count"`
+	LastAt    time.Time `json:"last_at"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// addAsk counts one server_asked event.
+func (r *generationRecord) addAsk(e events.Event) {
+	for i := range r.Asks {
+		if a := &r.Asks[i]; a.Method == e.Method && a.Action == e.Action {
+			a.Count, a.LastAt, a.LastError = a.Count+1, e.Time, e.Error
+			return
+		}
+	}
+	r.Asks = append(r.Asks, askTally{Method: e.Method, Action: e.Action, Count: 1, LastAt: e.Time, LastError: e.Error})
 }
 
 // historyResult is `history --json`.
@@ -121,6 +146,8 @@ func generations(evs []events.Event, now time.Time) []generationRecord {
 			r.Stopping = e.Reason
 		case events.KindServerLost, events.KindExpired, events.KindUnauthorized, events.KindSpawnFailed, events.KindFailed:
 			r.Problems = append(r.Problems, string(e.Type)+": "+sessioncall.FirstNonEmpty(e.Error, e.Reason))
+		case events.KindServerAsked:
+			r.addAsk(e)
 		case events.KindBridgeExited:
 			if r.ExitedAt.IsZero() {
 				r.ExitedAt, r.ExitCode, r.Signal = e.Time, e.Code, e.Signal
@@ -209,6 +236,13 @@ func printHistory(w io.Writer, name string, s projector.Session, gens []generati
 				line += ", never ready"
 			}
 			fmt.Fprintf(w, "  bridge        %s\n", line)
+		}
+		for _, a := range r.Asks {
+			line := fmt.Sprintf("%s %s, %d time(s), last at %s", a.Method, a.Action, a.Count, a.LastAt.Local().Format("15:04:05.000"))
+			if a.LastError != "" {
+				line += ": " + a.LastError
+			}
+			fmt.Fprintf(w, "  server asked  %s\n", line)
 		}
 		if r.Current && r.EndedBy == "" && r.ExitedAt.IsZero() {
 			if r.Lifetime > 0 {

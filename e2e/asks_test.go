@@ -1,0 +1,342 @@
+package e2e
+
+// Server asks against the MCP reference server (server-everything, pinned in
+// e2e/package.json) over stdio: the bridge declares client capabilities from the session's
+// policy (connect --elicit, --root, --sampling-command), answers the server's
+// elicitation/create, roots/list and sampling/createMessage by it, and records each ask as
+// a server_asked event without the values.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
+)
+
+// askFields are the only keys a server_asked event may have: nothing of what was asked
+// or answered.
+var askFields = []string{"v", "type", "node", "session", "generation", "time", "actor", "seq", "pid",
+	"method", "action", "duration_ms", "error"}
+
+// askWant is what one server_asked event must say.
+type askWant struct {
+	method, action string
+	why            string // a part of the event's error; "" means it has none
+}
+
+// asksOf returns the server_asked events of a session, decoded and as printed.
+func asksOf(e *env, session string) ([]events.Event, []string) {
+	e.t.Helper()
+	r := e.ok("events", "--json", "--session", session, "--type", "server_asked")
+	var evs []events.Event
+	var raw []string
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev events.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			e.t.Fatalf("server_asked line %q: %v", line, err)
+		}
+		evs, raw = append(evs, ev), append(raw, line)
+	}
+	return evs, raw
+}
+
+// waitAsk waits until the session has n server_asked events (the bridge appends them off
+// the answer's path) and checks the n-th against want: the method, the action, the error,
+// a duration, and no values (no field but askFields, none of secrets anywhere in it).
+func waitAsk(e *env, session string, n int, want askWant, secrets ...string) events.Event {
+	e.t.Helper()
+	var evs []events.Event
+	var raw []string
+	testwait.For(e.t, 15*time.Second, func() error {
+		evs, raw = asksOf(e, session)
+		if len(evs) < n {
+			return fmt.Errorf("@%s has %d server_asked events, want %d", session, len(evs), n)
+		}
+		return nil
+	})
+	if len(evs) != n {
+		e.t.Fatalf("@%s has %d server_asked events, want %d (one an ask):\n%s", session, len(evs), n, strings.Join(raw, "\n"))
+	}
+	ev, line := evs[n-1], raw[n-1]
+	if ev.Type != events.KindServerAsked || ev.Session != session || ev.Method != want.method || ev.Action != want.action {
+		e.t.Errorf("server_asked event %s\nwant method %s, action %s", line, want.method, want.action)
+	}
+	if want.why == "" && ev.Error != "" || !strings.Contains(ev.Error, want.why) {
+		e.t.Errorf("server_asked event %s\nwant error %q", line, want.why)
+	}
+	if ev.DurationMS <= 0 {
+		e.t.Errorf("server_asked event %s has no duration_ms", line)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(line), &fields); err != nil {
+		e.t.Fatal(err)
+	}
+	for k := range fields {
+		if !slices.Contains(askFields, k) {
+			e.t.Errorf("server_asked event has field %q: %s", k, line)
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(line, s) {
+			e.t.Errorf("server_asked event carries the value %q: %s", s, line)
+		}
+	}
+	return ev
+}
+
+// noMethodNotFound fails when a result shows the ask was answered "method not found":
+// what the bridge did before it declared capabilities.
+func noMethodNotFound(t *testing.T, r result) {
+	t.Helper()
+	if out := strings.ToLower(r.Stdout + r.Stderr); strings.Contains(out, "-32601") || strings.Contains(out, "method not found") {
+		t.Errorf("an ask got -32601 (method not found):\n%s", r)
+	}
+}
+
+// wantOutput fails unless the call's stdout has each part.
+func wantOutput(t *testing.T, r result, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(r.Stdout, p) {
+			t.Errorf("%s\nwant stdout to contain %q", r, p)
+		}
+	}
+}
+
+// toolNames lists the session's tools (every page).
+func toolNames(e *env, session string) []string {
+	e.t.Helper()
+	var r struct{ Tools []struct{ Name string } }
+	e.jsonOK(&r, "@"+session, "tools-list")
+	var names []string
+	for _, x := range r.Tools {
+		names = append(names, x.Name)
+	}
+	return names
+}
+
+// listed checks which of the ask tools the server lists to the session: server-everything
+// registers each only for a client that declared its capability.
+func listed(t *testing.T, e *env, session string, want map[string]bool) {
+	t.Helper()
+	names := toolNames(e, session)
+	for tool, shown := range want {
+		if slices.Contains(names, tool) != shown {
+			t.Errorf("@%s tools-list has %s: %v, want %v (tools: %v)", session, tool, !shown, shown, names)
+		}
+	}
+}
+
+// TestAsks_ServerEverythingAnswersEachAskByTheSessionsPolicy connects server-everything over
+// stdio with each policy and calls its elicitation, URL elicitation, sampling and roots
+// tools: each answer reaches the tool (its output shows it), each ask is one server_asked
+// event, and with no policy each ask is a clean decline (never -32601).
+func TestAsks_ServerEverythingAnswersEachAskByTheSessionsPolicy(t *testing.T) {
+	node, entry := everything(t)
+	e := isolated(t)
+	connect := func(t *testing.T, name string, policy ...string) *env {
+		t.Helper()
+		e := e.on(t)
+		args := append([]string{"connect", "@" + name}, policy...)
+		r := e.ok(append(args, "--", node, entry, "stdio")...)
+		if !strings.Contains(r.Stdout, "mcp-servers/everything") {
+			t.Fatalf("connect does not name the server:\n%s", r)
+		}
+		t.Cleanup(func() { e.run("close", "@"+name) })
+		return e
+	}
+	const urlAsked = "https://example.org/e2e/authorize"
+
+	t.Run("elicitation accepted with --elicit JSON", func(t *testing.T) {
+		const s = "elicit-json"
+		e := connect(t, s, "--elicit",
+			`{"name": "Ada Lovelace", "check": true, "email": "ada@example.org", "integer": 7, "untitledSingleSelectEnum": "Joey"}`)
+		listed(t, e, s, map[string]bool{"trigger-elicitation-request": true, "trigger-url-elicitation": true,
+			"trigger-sampling-request": false, "get-roots-list": false})
+
+		r := e.ok("@"+s, "tools-call", "trigger-elicitation-request")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "User provided the requested information", "- Name: Ada Lovelace", "- Agreed to terms: true",
+			"- Email: ada@example.org", "- Favorite Integer: 7", `"action": "accept"`, `"untitledSingleSelectEnum": "Joey"`)
+		waitAsk(e, s, 1, askWant{"elicitation/create", "accept", ""}, "Ada", "ada@example.org", "Joey")
+
+		// The human line says the same, without the values.
+		h := e.ok("events", "--session", s, "--type", "server_asked")
+		for _, w := range []string{"server_asked", "method=elicitation/create", "action=accept", "took="} {
+			if !strings.Contains(h.Stdout, w) {
+				t.Errorf("events --type server_asked:\n%s\nwant it to show %s", h.Stdout, w)
+			}
+		}
+		if strings.Contains(h.Stdout, "Ada") {
+			t.Errorf("events --type server_asked shows an elicited value:\n%s", h.Stdout)
+		}
+
+		// A URL elicitation cannot be accepted by a policy: nobody visits the URL.
+		r = e.ok("@"+s, "tools-call", "trigger-url-elicitation", "url:="+urlAsked, "elicitationId:=e2e-url-1")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "User declined to open the URL (Elicitation ID: e2e-url-1)", `"action": "decline"`)
+		waitAsk(e, s, 2, askWant{"elicitation/create", "decline", "nobody to visit the URL"}, urlAsked, "e2e-url-1")
+
+		// @s history counts them in the generation that was asked.
+		h = e.ok("@"+s, "history")
+		for _, w := range []string{"server asked  elicitation/create accept, 1 time(s)",
+			"server asked  elicitation/create decline, 1 time(s)"} {
+			if !strings.Contains(h.Stdout, w) {
+				t.Errorf("@%s history:\n%s\nwant it to say %s", s, h.Stdout, w)
+			}
+		}
+	})
+
+	t.Run("elicitation with --elicit defaults", func(t *testing.T) {
+		// The schema requires "name" and gives it no default: defaults cannot make a
+		// valid answer, so the bridge declines, saying why, rather than accept an invalid one.
+		const s = "elicit-defaults"
+		e := connect(t, s, "--elicit", "defaults")
+		listed(t, e, s, map[string]bool{"trigger-elicitation-request": true, "trigger-url-elicitation": true})
+		r := e.ok("@"+s, "tools-call", "trigger-elicitation-request")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "User declined to provide the requested information", `"action": "decline"`)
+		if strings.Contains(r.Stdout, "stormy night") {
+			t.Errorf("a declined elicitation returned content:\n%s", r)
+		}
+		waitAsk(e, s, 1, askWant{"elicitation/create", "decline", `required field "name" has no default`})
+	})
+
+	t.Run("elicitation with --elicit cancel", func(t *testing.T) {
+		const s = "elicit-cancel"
+		e := connect(t, s, "--elicit", "cancel")
+		r := e.ok("@"+s, "tools-call", "trigger-elicitation-request")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "User cancelled the elicitation dialog", `"action": "cancel"`)
+		waitAsk(e, s, 1, askWant{"elicitation/create", "cancel", ""})
+		r = e.ok("@"+s, "tools-call", "trigger-url-elicitation", "url:="+urlAsked, "elicitationId:=e2e-url-2")
+		wantOutput(t, r, "User cancelled the URL elicitation (Elicitation ID: e2e-url-2)")
+		waitAsk(e, s, 2, askWant{"elicitation/create", "cancel", ""}, urlAsked)
+	})
+
+	t.Run("URL elicitation refused and on the error path", func(t *testing.T) {
+		const s = "elicit-url"
+		e := connect(t, s)
+		// A URL that is not https is refused with -32602, which the server's tool reports.
+		r := e.run("@"+s, "tools-call", "trigger-url-elicitation", "url:=http://example.org/plain", "elicitationId:=e2e-url-3")
+		if r.Code != 2 || !strings.Contains(r.Stdout+r.Stderr, "-32602") || !strings.Contains(r.Stdout+r.Stderr, "only https") {
+			t.Errorf("an http URL elicitation: want exit 2 and -32602 saying only https\n%s", r)
+		}
+		noMethodNotFound(t, r)
+		waitAsk(e, s, 1, askWant{"elicitation/create", "error", "only https"}, "example.org/plain")
+		// errorPath: the server asks through a -32042 error instead of a request; the call
+		// fails with it (exit 2) and no ask is made.
+		r = e.run("@"+s, "tools-call", "trigger-url-elicitation", "url:="+urlAsked, "errorPath:=true")
+		if r.Code != 2 || !strings.Contains(r.Stderr, "-32042") {
+			t.Errorf("trigger-url-elicitation errorPath: want exit 2 with the server's -32042\n%s", r)
+		}
+		if evs, raw := asksOf(e, s); len(evs) != 1 {
+			t.Errorf("the error path made an ask:\n%s", strings.Join(raw, "\n"))
+		}
+	})
+
+	t.Run("sampling with --sampling-command", func(t *testing.T) {
+		const s = "sampling"
+		dir := t.TempDir()
+		request := filepath.Join(dir, "request.json")
+		script := filepath.Join(dir, "sample.sh")
+		if err := os.WriteFile(script, []byte(`#!/bin/sh
+# An LLM stand-in: keeps the request it got on stdin, prints a CreateMessageResult.
+cat > '`+request+`' || exit 1
+printf '%s\n' '{"role": "assistant", "model": "e2e-sampler", "stopReason": "endTurn", "content": {"type": "text", "text": "sampled by the e2e script"}}'
+`), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		e := connect(t, s, "--sampling-command", "'"+script+"'")
+		listed(t, e, s, map[string]bool{"trigger-sampling-request": true, "get-roots-list": false})
+
+		r := e.ok("@"+s, "tools-call", "trigger-sampling-request", "prompt:=hello from e2e", "maxTokens:=5")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "LLM sampling result", `"model": "e2e-sampler"`, `"text": "sampled by the e2e script"`)
+		b, err := os.ReadFile(request)
+		if err != nil {
+			t.Fatalf("the sampling command got no request: %v", err)
+		}
+		var req struct {
+			Messages []struct {
+				Role    string
+				Content struct{ Type, Text string }
+			}
+			MaxTokens    int
+			SystemPrompt string
+		}
+		if err := json.Unmarshal(b, &req); err != nil || len(req.Messages) != 1 || req.MaxTokens != 5 ||
+			req.Messages[0].Content.Text != "Resource trigger-sampling-request context: hello from e2e" {
+			t.Errorf("the sampling command's stdin (%v): %s\nwant the server's params: one user message with the prompt, maxTokens 5", err, b)
+		}
+		waitAsk(e, s, 1, askWant{"sampling/createMessage", "answered", ""}, "hello from e2e", "sampled by", "e2e-sampler")
+	})
+
+	t.Run("roots with --root", func(t *testing.T) {
+		const s = "roots"
+		base := t.TempDir()
+		alpha, beta := filepath.Join(base, "alpha"), filepath.Join(base, "beta")
+		for _, d := range []string{alpha, beta} {
+			if err := os.Mkdir(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e := connect(t, s, "--root", alpha, "--root", beta)
+		listed(t, e, s, map[string]bool{"get-roots-list": true, "trigger-sampling-request": false})
+		// The server asks for the roots by itself 350 ms after initialize, and logs that it
+		// got them: once it has, the tool answers from what it was given.
+		e.waitNotification(s, "the server's log of the roots it received", func(n notification) bool {
+			d, _ := n.Params["data"].(string)
+			return n.Method == "notifications/message" && strings.Contains(d, "Roots updated: 2 root(s) received from client")
+		})
+		waitAsk(e, s, 1, askWant{"roots/list", "answered", ""}, alpha, beta)
+
+		r := e.ok("@"+s, "tools-call", "get-roots-list")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "Current MCP Roots (2 total)", "1. alpha\n   URI: file://"+alpha, "2. beta\n   URI: file://"+beta)
+		if evs, raw := asksOf(e, s); len(evs) != 1 {
+			t.Errorf("@%s: %d server_asked events, want the one roots/list:\n%s", s, len(evs), strings.Join(raw, "\n"))
+		}
+	})
+
+	t.Run("no policy: each ask a clean decline", func(t *testing.T) {
+		const s = "no-policy"
+		e := connect(t, s)
+		// Elicitation is always declared (every elicitation has an answer: decline);
+		// roots and sampling only when configured, so the server hides those tools.
+		listed(t, e, s, map[string]bool{"trigger-elicitation-request": true, "trigger-url-elicitation": true,
+			"trigger-sampling-request": false, "get-roots-list": false})
+
+		r := e.ok("@"+s, "tools-call", "trigger-elicitation-request")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "User declined to provide the requested information", `"action": "decline"`)
+		waitAsk(e, s, 1, askWant{"elicitation/create", "decline", ""})
+
+		r = e.ok("@"+s, "tools-call", "trigger-url-elicitation", "url:="+urlAsked, "elicitationId:=e2e-url-4")
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "User declined to open the URL (Elicitation ID: e2e-url-4)")
+		waitAsk(e, s, 2, askWant{"elicitation/create", "decline", "nobody to visit the URL"})
+
+		// Undeclared, the server never asks: its tools are not there (its own -32602).
+		for _, tool := range []string{"trigger-sampling-request", "get-roots-list"} {
+			r := e.run("@"+s, "tools-call", tool, "prompt:=x")
+			noMethodNotFound(t, r)
+			if r.Code != 2 || !strings.Contains(r.Stderr, "Tool "+tool+" not found") {
+				t.Errorf("%s without the capability: want exit 2, the server's tool not found\n%s", tool, r)
+			}
+		}
+		if evs, raw := asksOf(e, s); len(evs) != 2 {
+			t.Errorf("@%s: %d server_asked events, want the two elicitations:\n%s", s, len(evs), strings.Join(raw, "\n"))
+		}
+	})
+}
