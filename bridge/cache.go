@@ -223,6 +223,22 @@ func (c *listCache) flush() {
 	c.bytes = 0
 }
 
+// onListening sets fn to run whenever the server acknowledges a subscriptions/listen
+// stream, the first one and every one opened again (2026-07-28 upstreams only).
+func onListening(up Upstream, fn func()) {
+	if u, ok := up.(*rawUpstream); ok {
+		u.listening.Store(&fn)
+	}
+}
+
+// listening empties the cache of the bridge's Server when a subscriptions/listen stream is
+// (re)established: list changes sent while there was none went unheard.
+func (b *Bridge) listening() {
+	if srv := b.srv.Load(); srv != nil {
+		srv.cache.flush()
+	}
+}
+
 // setClock replaces the clock (tests).
 func (c *listCache) setClock(now func() time.Time) {
 	c.mu.Lock()

@@ -2,14 +2,20 @@ package bridge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 )
@@ -326,5 +332,156 @@ func TestCache_Bounds(t *testing.T) {
 	k2, _ := c.key("prompts/list", nil)
 	if c.put(c.begin(k2), page) {
 		t.Error("an entry beyond cacheMaxBytes was stored")
+	}
+}
+
+// cacheTestServer is a 2026-07-28 (and older) Streamable HTTP server that counts the
+// tools/list requests it serves; ttl, when set, marks its tools/list results cacheable.
+func cacheTestServer(t *testing.T, ttl time.Duration) (*testHTTPServer, *atomic.Int64, *atomic.Pointer[server.MCPServer]) {
+	t.Helper()
+	var lists atomic.Int64
+	var srv atomic.Pointer[server.MCPServer]
+	mk := func(*atomic.Int64, bool) *server.MCPServer {
+		hooks := &server.Hooks{}
+		hooks.AddBeforeListTools(func(context.Context, any, *mcp.ListToolsRequest) { lists.Add(1) })
+		opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithHooks(hooks)}
+		if ttl > 0 {
+			opts = append(opts, server.WithMethodCacheHints(mcp.MethodToolsList, ttl.Milliseconds(), mcp.CacheScopePrivate))
+		}
+		s := server.NewMCPServer("cache-test", "1.0.0", opts...)
+		s.AddTool(mcp.NewTool("echo", mcp.WithString("text")),
+			func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return mcp.NewToolResultText(r.GetString("text", "")), nil
+			})
+		srv.Store(s)
+		return s
+	}
+	return startHTTPServerWith(t, mk, nil), &lists, &srv
+}
+
+// waitListening waits until the server acknowledged the bridge's subscriptions/listen.
+func waitListening(t *testing.T, b *Bridge) {
+	t.Helper()
+	u := b.Upstream().(*rawUpstream)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if l := u.listen.Load(); l != nil {
+			l.mu.Lock()
+			acked := l.acked != nil
+			l.mu.Unlock()
+			if acked {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("subscriptions/listen was not acknowledged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func toolNames(t *testing.T, res json.RawMessage) []string {
+	t.Helper()
+	var r struct {
+		Tools []struct {
+			Name string `json:"name"`
+		} `json:"tools"`
+		TTLMs *int64 `json:"ttlMs"`
+	}
+	if err := json.Unmarshal(res, &r); err != nil {
+		t.Fatalf("not a tools/list result: %s", res)
+	}
+	var names []string
+	for _, tool := range r.Tools {
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+// TestCache_HTTP2026: against mcp-go's 2026-07-28 server with ttlMs on tools/list, a warm
+// tools/list through the bridge makes no upstream request (counted by the server); one
+// after the ttl does, one after the server's tools/list_changed does (and sees the new
+// tool), and one after the listen stream is acknowledged again does.
+func TestCache_HTTP2026(t *testing.T) {
+	ts, lists, mcpSrv := cacheTestServer(t, time.Minute)
+	var changed atomic.Int64
+	cfg := httpConfig(t, ts.URL)
+	cfg.OnNotification = func(method string, _ json.RawMessage) {
+		if method == mcp.MethodNotificationToolsListChanged {
+			changed.Add(1)
+		}
+	}
+	b := openBridge(t, cfg)
+	if b.ProtocolVersion() != "2026-07-28" {
+		t.Fatalf("ProtocolVersion = %q, want 2026-07-28", b.ProtocolVersion())
+	}
+	clock := newFakeClock()
+	b.srv.Load().cache.setClock(clock.now)
+	waitListening(t, b)
+	c := dial(t, b.SocketPath())
+	expect := func(step string, want int64) json.RawMessage {
+		t.Helper()
+		res := call(t, c, "tools/list", nil)
+		if n := lists.Load(); n != want {
+			t.Fatalf("%s: the server served %d tools/list, want %d", step, n, want)
+		}
+		return res
+	}
+
+	cold := expect("cold", 1)
+	if !bytes.Contains(cold, []byte(`"ttlMs":60000`)) {
+		t.Fatalf("the server's tools/list has no ttlMs 60000: %s", cold)
+	}
+	if warm := expect("warm", 1); string(warm) != string(cold) {
+		t.Errorf("warm answer = %s, want the cold one verbatim %s", warm, cold)
+	}
+	clock.advance(time.Minute)
+	expect("after the ttl", 2)
+	expect("warm again", 2)
+
+	mcpSrv.Load().AddTool(mcp.NewTool("late"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("late"), nil
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for changed.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no notifications/tools/list_changed reached the bridge")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if names := toolNames(t, expect("after tools/list_changed", 3)); !slices.Contains(names, "late") {
+		t.Errorf("tools after list_changed = %v, want late among them", names)
+	}
+	expect("warm after the refresh", 3)
+
+	// The listen stream opened again (here: its acknowledgement seen again) starts over.
+	b.Upstream().(*rawUpstream).acknowledged(json.RawMessage(`{"notifications":{"toolsListChanged":true}}`))
+	expect("after the listen stream was acknowledged again", 4)
+	expect("warm after that", 4)
+}
+
+// TestCache_HTTP2026WithoutTTL: mcp-go's default hints (ttlMs 0: stale at once) and a
+// server before 2026-07-28 (no hints at all) are asked for every tools/list.
+func TestCache_HTTP2026WithoutTTL(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		protocol string
+	}{
+		{"2026-07-28 ttlMs 0", ""},
+		{"2025-11-25", "2025-11-25"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, lists, _ := cacheTestServer(t, 0)
+			cfg := httpConfig(t, ts.URL)
+			cfg.Protocol = tc.protocol
+			b := openBridge(t, cfg)
+			c := dial(t, b.SocketPath())
+			for i := range 3 {
+				call(t, c, "tools/list", nil)
+				if n := lists.Load(); n != int64(i+1) {
+					t.Fatalf("tools/list %d: the server served %d, want %d (never cached)", i+1, n, i+1)
+				}
+			}
+		})
 	}
 }
