@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/events"
 )
 
 // fakeClock is a clock the tests move by hand.
@@ -480,6 +483,50 @@ func TestCache_HTTP2026WithoutTTL(t *testing.T) {
 				call(t, c, "tools/list", nil)
 				if n := lists.Load(); n != int64(i+1) {
 					t.Fatalf("tools/list %d: the server served %d, want %d (never cached)", i+1, n, i+1)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCache_WarmToolsList compares a warm tools/list, answered from the bridge's cache,
+// with a ping (on 2026-07-28 a server/discover round trip), against mcp-go's 2026-07-28
+// Streamable HTTP server marking tools/list cacheable. Target: the list is no slower.
+func BenchmarkCache_WarmToolsList(b *testing.B) {
+	s := server.NewMCPServer("cache-bench", "1.0.0", server.WithToolCapabilities(true),
+		server.WithMethodCacheHints(mcp.MethodToolsList, time.Hour.Milliseconds(), mcp.CacheScopePrivate))
+	for i := range 20 {
+		s.AddTool(mcp.NewTool(fmt.Sprintf("tool-%02d", i), mcp.WithString("text")),
+			func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return nil, nil })
+	}
+	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	defer ts.Close()
+	dir, err := os.MkdirTemp("", "mbc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	br := New(Config{Session: "bench", Server: events.Server{Transport: events.TransportHTTP, URL: ts.URL + "/mcp"},
+		SocketPath: filepath.Join(dir, "c.sock"), PingInterval: -1})
+	if err := br.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close(context.Background())
+	c, err := rpc.Dial(context.Background(), br.SocketPath())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for _, method := range []string{"ping", "tools/list"} {
+		if _, err := c.Call(ctx, method, nil); err != nil { // warm
+			b.Fatal(err)
+		}
+		b.Run(method, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Call(ctx, method, nil); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
