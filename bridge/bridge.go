@@ -192,6 +192,7 @@ func (b *Bridge) connect(ctx context.Context, protocol string) (Upstream, json.R
 		return nil, nil, err
 	}
 	up.OnNotification(b.notification)
+	onListening(up, b.listening)
 	SetAsks(up, b.cfg.Asks)
 	init, err := up.Initialize(ctx)
 	if err != nil {

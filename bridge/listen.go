@@ -231,6 +231,9 @@ func (u *rawUpstream) acknowledged(params json.RawMessage) {
 	l.mu.Lock()
 	l.acked = &p.Notifications
 	l.mu.Unlock()
+	if fn := u.listening.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // resourceSubscription answers resources/subscribe and resources/unsubscribe on 2026-07-28,

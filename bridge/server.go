@@ -37,6 +37,8 @@ import (
 //     clients such as `proxy`); one-shot callers are not interrupted by them. Progress
 //     notifications reach only the connection whose request carried the progress token
 //     (tokens are rewritten per request, so clients cannot collide).
+//   - list results the server marks cacheable (ttlMs) are answered from the Server's
+//     cache until they expire or a list-changed notification arrives (cache.go).
 type Server struct {
 	// MaxLine bounds one incoming message (default DefaultMaxLine).
 	MaxLine int
@@ -45,9 +47,10 @@ type Server struct {
 	MaxConns int
 	Logger   *slog.Logger
 
-	up   Upstream
-	init json.RawMessage
-	uid  int
+	up    Upstream
+	init  json.RawMessage
+	uid   int
+	cache *listCache
 
 	mu     sync.Mutex
 	ln     *net.UnixListener
@@ -77,6 +80,7 @@ func NewServer(up Upstream, initResult json.RawMessage) *Server {
 		up:       up,
 		init:     initResult,
 		uid:      os.Getuid(),
+		cache:    newListCache(),
 		conns:    map[*serverConn]struct{}{},
 		progress: map[string]progressRoute{},
 	}
@@ -163,6 +167,8 @@ func (s *Server) accept(ln *net.UnixListener) {
 
 // Notify sends a server notification to the clients that should see it (see Server).
 func (s *Server) Notify(method string, params json.RawMessage) {
+	// Before the clients hear of a change, so that the list they ask for next is fresh.
+	s.cache.changed(method)
 	switch method {
 	case "notifications/progress":
 		s.routeProgress(params)
@@ -490,6 +496,7 @@ func (c *serverConn) request(m incoming) {
 		return
 	}
 	key := rpc.IDKey(id)
+	ck, cacheable := c.s.cache.key(m.Method, m.Params)
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.mu.Lock()
 	if _, dup := c.inflight[key]; dup {
@@ -497,6 +504,14 @@ func (c *serverConn) request(m incoming) {
 		cancel(nil)
 		c.send(rpc.AppendError(nil, id, &rpc.RPCError{Code: rpc.CodeInvalidRequest, Message: "request id " + key + " is already in flight"}), true)
 		return
+	}
+	if cacheable {
+		if result, ok := c.s.cache.get(ck); ok {
+			c.mu.Unlock()
+			cancel(nil)
+			c.send(rpc.AppendResult(make([]byte, 0, len(result)+len(id)+40), id, result), true)
+			return
+		}
 	}
 	c.inflight[key] = cancel
 	c.mu.Unlock()
@@ -506,7 +521,14 @@ func (c *serverConn) request(m incoming) {
 	go func() {
 		defer c.reqs.Done()
 		params, token := c.s.withProgressToken(c, params)
+		var ticket cacheTicket
+		if cacheable {
+			ticket = c.s.cache.begin(ck)
+		}
 		result, err := c.s.up.Call(ctx, m.Method, params)
+		if cacheable && err == nil && len(result) <= c.s.MaxLine {
+			c.s.cache.put(ticket, result)
+		}
 		c.s.dropProgress(token)
 		c.mu.Lock()
 		delete(c.inflight, key)

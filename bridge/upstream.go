@@ -139,6 +139,9 @@ type rawUpstream struct {
 	// listen is the subscriptions/listen state of a 2026-07-28 connection (nil before and
 	// on older revisions).
 	listen atomic.Pointer[listener]
+	// listening runs whenever the server acknowledges a subscriptions/listen stream (see
+	// onListening).
+	listening atomic.Pointer[func()]
 
 	mu   sync.Mutex
 	err  error

@@ -49,6 +49,7 @@ type options struct {
 	stderrLines  int
 	modern       bool
 	paging       pagingOptions
+	listTTL      listTTLOptions
 }
 
 // headerRequirement is one --require-header NAME=VALUE.
@@ -86,6 +87,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
 	o.paging.register(fs)
+	o.listTTL.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -149,6 +151,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 
 	ts := newTestServer(opts.name, opts.modern, opts.paging, calls, exit)
 	ts.stderr = stderr
+	opts.listTTL.apply(ts.mcp)
 	switch {
 	case opts.httpAddr != "":
 		err = serveStreamableHTTP(ctx, ts, opts, stdout)
