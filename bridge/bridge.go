@@ -36,8 +36,9 @@ type Config struct {
 	Protocol string
 	// KnownProtocol is the revision the session's previous generation negotiated (its
 	// bridge_ready protocol_version). Unless Protocol or Server.Protocol pins one, the
-	// handshake starts with it, so that only a session's first generation probes: a legacy
-	// revision skips the server/discover probe and its timeout.
+	// handshake starts with it, so that only a session's first generation risks the probe's
+	// short bound: a legacy revision skips the server/discover probe, a modern one is waited
+	// for (a slow start is not a legacy server).
 	KnownProtocol string
 	// DiscoverTimeout bounds the server/discover probe (0: the transport's default,
 	// DefaultStdioDiscoverTimeout or DefaultHTTPDiscoverTimeout).
@@ -185,6 +186,22 @@ func (b *Bridge) protocol() string {
 	return ""
 }
 
+// discoverTimeout bounds the server/discover probe at protocol. The short default bound is
+// for a first connect, when the server may predate 2026-07-28 and ignore the method. A
+// modern revision pinned (--protocol) or negotiated by the session's last generation says
+// the server speaks it: a server still starting (npx, a slow stdio server) is then waited for
+// as long as Open's context allows, and never taken for a legacy one because it was slow
+// (which made a 2026-07-28-only server fail initialize on every restart).
+func (b *Bridge) discoverTimeout(protocol string) time.Duration {
+	if b.cfg.DiscoverTimeout != 0 {
+		return b.cfg.DiscoverTimeout
+	}
+	if protocol != "" && mcp.IsModernProtocol(protocol) {
+		return -1
+	}
+	return 0
+}
+
 // connect dials the server and negotiates the revision, starting with protocol.
 func (b *Bridge) connect(ctx context.Context, protocol string) (Upstream, json.RawMessage, error) {
 	up, err := b.dial(ctx, protocol)
@@ -207,11 +224,11 @@ func (b *Bridge) dial(ctx context.Context, protocol string) (Upstream, error) {
 	switch s.Transport {
 	case events.TransportStdio:
 		return StartStdio(ctx, StdioOptions{Command: s.Command, Args: s.Args, Dir: s.Cwd, Env: b.cfg.Env, BaseEnv: b.cfg.BaseEnv,
-			Stderr: b.cfg.Stderr, Protocol: protocol, DiscoverTimeout: b.cfg.DiscoverTimeout,
+			Stderr: b.cfg.Stderr, Protocol: protocol, DiscoverTimeout: b.discoverTimeout(protocol),
 			ClientInfo: b.cfg.ClientInfo, Logger: b.logger, AnswerInput: b.cfg.AnswerInput})
 	case events.TransportHTTP:
 		return DialHTTP(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,
-			DiscoverTimeout: b.cfg.DiscoverTimeout, ClientInfo: b.cfg.ClientInfo, Logger: b.logger,
+			DiscoverTimeout: b.discoverTimeout(protocol), ClientInfo: b.cfg.ClientInfo, Logger: b.logger,
 			AnswerInput: b.cfg.AnswerInput, ResumeSessionID: b.cfg.ResumeSessionID, ResumeInitialize: b.cfg.ResumeInitialize})
 	case events.TransportSSE:
 		return DialSSE(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,

@@ -74,8 +74,9 @@ const (
 	DefaultSSEProtocol = mcp.LATEST_LEGACY_PROTOCOL_VERSION
 	// DefaultStdioDiscoverTimeout bounds the server/discover probe on stdio, where a server
 	// predating 2026-07-28 may ignore the unknown method instead of answering -32601.
-	// (mcp-go's client waits 5 s.) A modern server answers within milliseconds once it
-	// runs; only the first generation of a session probes at all (Config.KnownProtocol).
+	// (mcp-go's client waits 5 s.) Only a session's first connect is bounded by it: later
+	// generations start from the revision that worked (Config.KnownProtocol): a legacy one
+	// skips the probe, a modern one is waited for (Bridge.discoverTimeout).
 	DefaultStdioDiscoverTimeout = 2 * time.Second
 	// DefaultHTTPDiscoverTimeout bounds the probe over HTTP, where every server answers.
 	DefaultHTTPDiscoverTimeout = 10 * time.Second
