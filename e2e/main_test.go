@@ -70,6 +70,15 @@ func skipIfServerSpeaks(t testing.TB, revision, why string) {
 	}
 }
 
+// resourceNotFound is the code the run's servers give an unknown resource: -32002, which
+// 2026-07-28 replaced with -32602 (invalid params).
+func resourceNotFound() string {
+	if serverProtocol == protocolModern {
+		return "-32602"
+	}
+	return "-32002"
+}
+
 var keepHome = flag.Bool("keep-home", false, "keep the shared home after the run (for debugging)")
 
 func TestMain(m *testing.M) {
