@@ -122,7 +122,7 @@ func badInputCases() []badCase {
 		{name: "tool unknown (server error)", args: []string{"@t", "tools-call", "nosuchtool"}, code: 2, msg: []string{"tool 'nosuchtool' not found"}},
 		{name: "tool missing required arg", args: []string{"@t", "tools-call", "echo"}, stdin: []byte{}, code: 2, stdout: true, msg: []string{`the tool reported an error: required argument "text" not found`}},
 		{name: "prompt unknown", args: []string{"@t", "prompts-get", "nosuch"}, code: 2, msg: []string{"nosuch"}},
-		{name: "resource unknown (-32002)", args: []string{"@t", "resources-read", "test://nope/x"}, code: 2, msg: []string{"server error -32002", "resource not found"}},
+		{name: "resource unknown (-32002)", args: []string{"@t", "resources-read", "test://nope/x"}, code: 2, msg: []string{"server error " + resourceNotFound(), "resource not found"}},
 		{name: "log level unknown", args: []string{"@t", "logging-set-level", "loud"}, code: 1, msg: []string{"loud"}},
 		// ---- URLs
 		{name: "URL scheme ftp", args: []string{"connect", "ftp://x/y", "@u"}, code: 1, msg: []string{`unsupported URL scheme "ftp"`}, hint: "http:// or https://"},

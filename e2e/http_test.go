@@ -22,6 +22,7 @@ import (
 // session (404, or 400 "unknown session"); the bridge records expired and exits, and
 // `mcpctl restart` opens a new MCP session that works.
 func TestHTTP_ExpiredSessionIsRecordedAndRestartGetsANewOne(t *testing.T) {
+	skipIfServerSpeaks(t, protocolModern, "no MCP sessions (Mcp-Session-Id) to expire in that revision")
 	t.Parallel()
 	for _, mode := range []string{"404", "400"} {
 		t.Run(mode, func(t *testing.T) {

@@ -14,6 +14,7 @@
 //	go test ./e2e -run 'Storms|Chaos' -count=5 -storms.rounds=5
 //	go test ./e2e -run Chaos -v -chaos.rounds=200 -chaos.duration=15m -chaos.seed=N
 //	go test ./e2e -run X -keep-home            # keep the homes under $TMPDIR/mcpctl-e2e-*
+//	MCPCTL_E2E_SERVER_PROTOCOL=2026-07-28 go test ./e2e   # every mcptestserver speaks only that revision (or 2025-11-25)
 //
 // Test flags go after the package (go test stops reading its own flags at the first one it
 // does not know). The chaos test prints its seed; -chaos.seed replays the same schedule.
@@ -48,6 +49,36 @@ var (
 	workDir    string
 )
 
+// The suite's server mode: MCPCTL_E2E_SERVER_PROTOCOL=2025-11-25 or 2026-07-28 builds
+// mcptestserver so that it speaks only that revision (its --protocol-only); unset, it is
+// the server's default (the initialize handshake; server/discover only with --modern).
+const (
+	serverProtocolEnv = "MCPCTL_E2E_SERVER_PROTOCOL"
+	protocolLegacy    = "2025-11-25"
+	protocolModern    = "2026-07-28"
+)
+
+// serverProtocol is the revision every mcptestserver of this run speaks ("" for the default).
+var serverProtocol string
+
+// skipIfServerSpeaks skips a test about behaviour that revision does not have, when the
+// run's servers speak only that revision.
+func skipIfServerSpeaks(t testing.TB, revision, why string) {
+	t.Helper()
+	if serverProtocol == revision {
+		t.Skipf("%s=%s: %s", serverProtocolEnv, revision, why)
+	}
+}
+
+// resourceNotFound is the code the run's servers give an unknown resource: -32002, which
+// 2026-07-28 replaced with -32602 (invalid params).
+func resourceNotFound() string {
+	if serverProtocol == protocolModern {
+		return "-32602"
+	}
+	return "-32002"
+}
+
 var keepHome = flag.Bool("keep-home", false, "keep the shared home after the run (for debugging)")
 
 func TestMain(m *testing.M) {
@@ -69,10 +100,26 @@ func run(m *testing.M) int {
 	}()
 	mcpctlBin = filepath.Join(workDir, "mcpctl")
 	serverBin = filepath.Join(workDir, "mcptestserver")
+	serverProtocol = os.Getenv(serverProtocolEnv)
+	switch serverProtocol {
+	case "", protocolLegacy, protocolModern:
+	default:
+		fmt.Fprintf(os.Stderr, "%s=%q: want %s, %s or unset\n", serverProtocolEnv, serverProtocol, protocolLegacy, protocolModern)
+		return 2
+	}
+	if serverProtocol != "" {
+		fmt.Fprintf(os.Stderr, "e2e: every mcptestserver speaks only protocol %s (%s)\n", serverProtocol, serverProtocolEnv)
+	}
 	for bin, pkg := range map[string]string{mcpctlBin: "../cmd/mcpctl",
 		filepath.Join(workDir, "mcpctld"): "../cmd/mcpctld", serverBin: "./mcptestserver",
 		filepath.Join(workDir, "subprobe"): "./subprobe"} {
-		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		args := []string{"build", "-o", bin}
+		if bin == serverBin {
+			// The server's --protocol-only default: every command line that starts it, in
+			// tests, scripts and configs alike, gets the mode without naming it.
+			args = append(args, "-ldflags", "-X main.defaultProtocolOnly="+serverProtocol)
+		}
+		out, err := exec.Command("go", append(args, pkg)...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
 			return 1

@@ -150,6 +150,11 @@ func TestEvents_NotificationsOfTheTestServerAppearAsEvents(t *testing.T) {
 	e := shared(t)
 	name := uniqueName(t)
 	e.connectTest(name)
+	if serverProtocol == protocolModern {
+		// 2026-07-28: a server sends log notifications only at the level a request asks
+		// for in _meta (logLevel), none without one; the bridge asks once set.
+		e.ok("@"+name, "logging-set-level", "info")
+	}
 
 	fl := obsStart(t, e, "@"+name, "events", "-f", "--json", "--type", "notification")
 	if r := e.ok("@"+name, "tools-call", "notify", "n:=2"); strings.TrimSpace(r.Stdout) != "sent 2" {

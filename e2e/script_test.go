@@ -65,6 +65,7 @@ func setupScript(e *testscript.Env) error {
 	e.Setenv("MCPCTL_NODE", "e2e")
 	e.Setenv("NO_COLOR", "1")
 	e.Setenv("MCPTESTSERVER", serverBin)
+	e.Setenv("RESOURCE_NOT_FOUND", resourceNotFound()) // its code depends on the server's revision
 	// testscript passes on almost nothing of the test's environment: the markers the
 	// leftover check looks for must be set again (stdio servers get them from connect).
 	e.Setenv(runMarker, workDir)

@@ -48,6 +48,7 @@ type options struct {
 	garbage      bool
 	stderrLines  int
 	modern       bool
+	only         protocolOnly // --protocol-only (protocol.go)
 	paging       pagingOptions
 	listTTL      listTTLOptions
 }
@@ -88,6 +89,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
 	o.paging.register(fs)
 	o.listTTL.register(fs)
+	o.only.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -104,6 +106,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		o.expireStatus = 400
 	default:
 		return o, fmt.Errorf("--expire-mode: want 404 or 400, got %q", expireMode)
+	}
+	if err := o.only.validate(o); err != nil {
+		return o, err
 	}
 	if o.httpAddr != "" && o.sseAddr != "" {
 		return o, errors.New("--http and --sse are exclusive")
@@ -149,10 +154,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	ts := newTestServer(opts.name, opts.modern, opts.paging, calls, exit)
+	ts := newTestServer(opts.name, opts.modern || opts.only.modern(), opts.paging, calls, exit)
 	ts.stderr = stderr
 	opts.listTTL.apply(ts.mcp)
 	switch {
+	case opts.only != "" && opts.sseAddr == "":
+		err = serveProtocolOnly(ctx, ts, opts, stdin, stdout, stderr)
 	case opts.httpAddr != "":
 		err = serveStreamableHTTP(ctx, ts, opts, stdout)
 	case opts.sseAddr != "":
