@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // fakeClock is a clock the tests move by hand.
@@ -366,21 +368,17 @@ func cacheTestServer(t *testing.T, ttl time.Duration) (*testHTTPServer, *atomic.
 func waitListening(t *testing.T, b *Bridge) {
 	t.Helper()
 	u := b.Upstream().(*rawUpstream)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, func() error {
 		if l := u.listen.Load(); l != nil {
 			l.mu.Lock()
 			acked := l.acked != nil
 			l.mu.Unlock()
 			if acked {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("subscriptions/listen was not acknowledged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.New("subscriptions/listen was not acknowledged")
+	})
 }
 
 func toolNames(t *testing.T, res json.RawMessage) []string {
@@ -445,13 +443,12 @@ func TestCache_HTTP2026(t *testing.T) {
 	mcpSrv.Load().AddTool(mcp.NewTool("late"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("late"), nil
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for changed.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no notifications/tools/list_changed reached the bridge")
+	testwait.For(t, 10*time.Second, func() error {
+		if changed.Load() == 0 {
+			return errors.New("no notifications/tools/list_changed reached the bridge")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if names := toolNames(t, expect("after tools/list_changed", 3)); !slices.Contains(names, "late") {
 		t.Errorf("tools after list_changed = %v, want late among them", names)
 	}

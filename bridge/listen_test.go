@@ -16,6 +16,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestListen_HTTP: on a 2026-07-28 session the bridge holds subscriptions/listen open, so
@@ -56,19 +57,20 @@ func TestListen_HTTP(t *testing.T) {
 	}
 	// The stream opens on its own a moment after Open; a tool added before it is there
 	// announces nothing to it, so keep adding until one is heard.
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; !seen("notifications/tools/list_changed"); i++ {
-		if time.Now().After(deadline) {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("no notifications/tools/list_changed reached OnNotification (got %v; server saw %v)", got, rec.methods())
+	i := 0
+	testwait.For(t, 10*time.Second, func() error {
+		if seen("notifications/tools/list_changed") {
+			return nil
 		}
 		mcpSrv.Load().AddTool(mcp.NewTool(fmt.Sprintf("late-%d", i)),
 			func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				return mcp.NewToolResultText("late"), nil
 			})
-		time.Sleep(50 * time.Millisecond)
-	}
+		i++
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Errorf("no notifications/tools/list_changed reached OnNotification (got %v; server saw %v)", got, rec.methods())
+	})
 	if seen(mcp.MethodNotificationSubscriptionsAcknowledged) {
 		t.Errorf("the listen protocol's own acknowledgement was passed on: %v", got)
 	}
@@ -84,17 +86,13 @@ func TestListen_HTTP(t *testing.T) {
 	if res := call(t, c, "resources/subscribe", map[string]any{"uri": "test://r"}); string(res) != "{}" {
 		t.Errorf("resources/subscribe = %s, want {}", res)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for {
+	testwait.For(t, 5*time.Second, func() error {
 		listen, _ = rec.last("subscriptions/listen")
-		if strings.Contains(string(listen.Params), `"resourceSubscriptions":["test://r"]`) {
-			break
+		if !strings.Contains(string(listen.Params), `"resourceSubscriptions":["test://r"]`) {
+			return fmt.Errorf("no subscriptions/listen with the subscribed URI (last: %s)", listen.Params)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no subscriptions/listen with the subscribed URI (last: %s)", listen.Params)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, m := range rec.methods() {
 		if m == "resources/subscribe" {
 			t.Errorf("resources/subscribe went to a 2026-07-28 server")
@@ -138,7 +136,9 @@ func TestListen_Reopens(t *testing.T) {
 			if b.ProtocolVersion() != "2026-07-28" {
 				t.Fatalf("ProtocolVersion = %q, want 2026-07-28", b.ProtocolVersion())
 			}
-			time.Sleep(2 * time.Second) // the first pauses: 0.5 s, 1 s
+			// What is tested is that retries stop: there is no event to wait for, only a
+			// window in which more would have come (the first pauses are 0.5 s and 1 s).
+			time.Sleep(2 * time.Second)
 			if n := listens.Load(); !tc.want(n) {
 				t.Errorf("the server saw %d subscriptions/listen", n)
 			}
