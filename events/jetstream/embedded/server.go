@@ -83,7 +83,6 @@ func NewServer(dir string) *Server {
 	}
 }
 
-
 // LockPath is the path of the store lock.
 func (s *Server) LockPath() string { return filepath.Join(s.Dir, jetstream.LockFile) }
 
