@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -62,6 +63,9 @@ type listener struct {
 	kick chan struct{}
 	// done is closed when the loop has ended.
 	done chan struct{}
+	// parked is set while the loop waits for a new filter because the server sends nothing
+	// on the stream (method not found, nothing established): it asks no more until kicked.
+	parked atomic.Bool
 }
 
 // filter is what to ask for now.
@@ -163,8 +167,10 @@ func (u *rawUpstream) listenLoop(ctx context.Context, l *listener) {
 		}
 		if stop {
 			u.logger.Info("subscriptions/listen: the server sends no notifications outside requests", "err", err)
+			l.parked.Store(true)
 			select {
 			case <-l.kick:
+				l.parked.Store(false)
 				continue
 			case <-ctx.Done():
 				return
