@@ -98,18 +98,13 @@ func TestClose_RefusesWhatIsNotASession(t *testing.T) {
 		}
 	})
 	t.Run("a cleaned session is not found", func(t *testing.T) {
-		h := cmdtest.New(t)
-		h.Created(t, "s")
-		h.Append(t, events.New(events.KindClosed, cmdtest.Node, "s", 1))
-		h.Append(t, events.New(events.KindCleaned, cmdtest.Node, "s", 1))
+		h := cleanedSession(t, "s")
 		seq := head(t, h)
 		r := h.Run(t, NewCmdClose, "", "close", "@s")
 		if r.Code != 1 || !strings.Contains(r.ErrOut, "not found") {
 			t.Errorf("close of a cleaned @s: exit %d, stderr %q; want 1, not found", r.Code, r.ErrOut)
 		}
-		if got := head(t, h); got != seq {
-			t.Errorf("close of a cleaned @s moved the log from %d to %d", seq, got)
-		}
+		appendedNothing(t, h, seq, "close of a cleaned @s")
 	})
 	t.Run("--json: the error is a JSON object with the exit code", func(t *testing.T) {
 		h := cmdtest.New(t)

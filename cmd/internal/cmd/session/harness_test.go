@@ -257,3 +257,21 @@ func mcpServer(method string, _ json.RawMessage) (any, *rpc.RPCError) {
 	}
 	return nil, &rpc.RPCError{Code: -32601, Message: "method not found: " + method}
 }
+
+// cleanedSession is a hub with @name created, closed and cleaned: a session that is gone.
+func cleanedSession(t *testing.T, name string) *cmdtest.Hub {
+	t.Helper()
+	h := cmdtest.New(t)
+	h.Created(t, name)
+	h.Append(t, events.New(events.KindClosed, cmdtest.Node, name, 1))
+	h.Append(t, events.New(events.KindCleaned, cmdtest.Node, name, 1))
+	return h
+}
+
+// appendedNothing fails when the log moved past seq while what ran.
+func appendedNothing(t *testing.T, h *cmdtest.Hub, seq uint64, what string) {
+	t.Helper()
+	if got := head(t, h); got != seq {
+		t.Errorf("%s moved the log from %d to %d, want nothing appended", what, seq, got)
+	}
+}

@@ -190,18 +190,13 @@ func TestRestart_Failures(t *testing.T) {
 		}
 	})
 	t.Run("a cleaned session is not found", func(t *testing.T) {
-		h := cmdtest.New(t)
-		h.Created(t, "s")
-		h.Append(t, events.New(events.KindClosed, cmdtest.Node, "s", 1))
-		h.Append(t, events.New(events.KindCleaned, cmdtest.Node, "s", 1))
+		h := cleanedSession(t, "s")
 		seq := head(t, h)
 		r := h.Run(t, NewCmdRestart, "", "restart", "@s")
 		if r.Code != 1 || !strings.Contains(r.ErrOut, "not found") {
 			t.Errorf("restart of a cleaned @s: exit %d, stderr %q; want 1, not found", r.Code, r.ErrOut)
 		}
-		if got := head(t, h); got != seq {
-			t.Errorf("restart of a cleaned @s moved the log from %d to %d", seq, got)
-		}
+		appendedNothing(t, h, seq, "restart of a cleaned @s")
 	})
 	t.Run("without a session: exit 1, usage", func(t *testing.T) {
 		h := cmdtest.New(t)
