@@ -318,10 +318,16 @@ func TestNegotiation_Stdio(t *testing.T) {
 			t.Errorf("logging/setLevel = %s, want {}", res)
 		}
 		call(t, c, "tools/list", nil)
-		seen := stdioSeen(t, record)
-		last := seen[len(seen)-1]
+		// The last tools/list the server read (the listen stream runs beside it and may be
+		// read after it).
+		var last seenRequest
+		for _, r := range stdioSeen(t, record) {
+			if r.Method == "tools/list" {
+				last = r
+			}
+		}
 		if last.Method != "tools/list" || string(metaOf(t, last.Params)[mcp.MetaKeyLogLevel]) != `"debug"` {
-			t.Errorf("server read %s %s, want tools/list with logLevel debug", last.Method, last.Params)
+			t.Errorf("server read tools/list %s, want it with logLevel debug", last.Params)
 		}
 	})
 }
