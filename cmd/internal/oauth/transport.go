@@ -1,0 +1,134 @@
+package oauth
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Transport authorizes a bridge's requests to an MCP server with a profile's access token.
+// It reads the profile file for every request (so a login or another holder's refresh is
+// picked up without a restart), refreshes before expiry and once on a 401, under the
+// profile's lock. A refusal that stays is passed on as it came, and recorded for the
+// login hint. With no profile it sends requests as they are.
+type Transport struct {
+	Base    http.RoundTripper
+	Store   Store
+	Server  string // the profile's server URL
+	Profile string // default DefaultProfile
+	// TokenClient makes the token requests (default: a client on Base).
+	TokenClient *http.Client
+	Skew        time.Duration // default DefaultSkew
+	Logger      *slog.Logger
+	// OnRefresh, when set, hears of every refresh this transport did (never a token).
+	OnRefresh func(p *Profile)
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+func (t *Transport) profile() string {
+	if t.Profile == "" {
+		return DefaultProfile
+	}
+	return t.Profile
+}
+
+func (t *Transport) tokenClient() *http.Client {
+	if t.TokenClient != nil {
+		return t.TokenClient
+	}
+	return &http.Client{Transport: t.base(), Timeout: 30 * time.Second}
+}
+
+func (t *Transport) skew() time.Duration {
+	if t.Skew == 0 {
+		return DefaultSkew
+	}
+	return t.Skew
+}
+
+func (t *Transport) fresh(req *http.Request, stale string) (*Profile, error) {
+	p, how, err := t.Store.Fresh(req.Context(), t.tokenClient(), t.Server, t.profile(), stale, t.skew())
+	if how == DidRefresh {
+		if t.Logger != nil {
+			t.Logger.Info("oauth token refreshed", "profile", p.Name, "expiry", p.Token.Expiry, "scopes", p.EffectiveScopes())
+		}
+		if t.OnRefresh != nil {
+			t.OnRefresh(p)
+		}
+	}
+	return p, err
+}
+
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p, err := t.fresh(req, "")
+	switch {
+	case errors.Is(err, ErrNoProfile):
+		p = nil
+	case err != nil && p == nil:
+		// An unreadable profile file: send nothing of it, say why.
+		return nil, err
+	case err != nil && t.Logger != nil:
+		t.Logger.Warn("oauth refresh failed", "profile", t.profile(), "err", err)
+	}
+	resp, err := t.send(req, p)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.noteRefusal(resp)
+		return resp, err
+	}
+	// 401: refresh once (unless someone did already) and send again, if the body can be.
+	canRetry := req.Body == nil || req.GetBody != nil
+	var used string
+	if p != nil {
+		used = p.Token.AccessToken
+	}
+	np, ferr := t.fresh(req, used)
+	if ferr != nil || np == nil || !canRetry || (p != nil && np.Token.AccessToken == used) {
+		if ferr != nil && !errors.Is(ferr, ErrNoProfile) && t.Logger != nil {
+			t.Logger.Warn("oauth refresh after 401 failed", "profile", t.profile(), "err", ferr)
+		}
+		t.noteRefusal(resp)
+		return resp, nil
+	}
+	r2 := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if r2.Body, err = req.GetBody(); err != nil {
+			t.noteRefusal(resp)
+			return resp, nil
+		}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	_ = resp.Body.Close()
+	resp, err = t.send(r2, np)
+	t.noteRefusal(resp)
+	return resp, err
+}
+
+func (t *Transport) send(req *http.Request, p *Profile) (*http.Response, error) {
+	if p == nil {
+		return t.base().RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+p.Token.AccessToken)
+	return t.base().RoundTrip(r)
+}
+
+// noteRefusal records a 401 or 403 challenge for the login hint.
+func (t *Transport) noteRefusal(resp *http.Response) {
+	if resp == nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
+		return
+	}
+	c, _ := ParseChallenge(resp.Header.Values("WWW-Authenticate"))
+	if resp.StatusCode == http.StatusForbidden && c.Error != "insufficient_scope" {
+		return
+	}
+	_ = t.Store.RecordChallenge(t.Server, ChallengeRecord{Status: resp.StatusCode, Scope: c.Scope, Error: c.Error,
+		Profile: t.profile(), Time: time.Now().UTC()})
+}
