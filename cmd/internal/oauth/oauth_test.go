@@ -1,0 +1,339 @@
+package oauth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func login(t *testing.T, as *testAS, st Store, mod func(*LoginOptions)) (*Profile, error) {
+	t.Helper()
+	o := LoginOptions{Server: as.URL + "/mcp", Open: browser(t), CallbackTimeout: 10 * time.Second}
+	if mod != nil {
+		mod(&o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return Login(ctx, st, o)
+}
+
+func TestLogin_DynamicRegistrationPKCEResourceAndTokenUse(t *testing.T) {
+	as := newTestAS(t)
+	as.Scope = "mcp"
+	as.AdvertiseIss = true
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	p, err := login(t, as, st, nil)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if got := as.lastAuth.Get("code_challenge_method"); got != "S256" {
+		t.Errorf("code_challenge_method = %q, want S256", got)
+	}
+	if got, want := as.lastAuth.Get("resource"), as.URL+"/mcp"; got != want {
+		t.Errorf("resource in authorization request = %q, want %q", got, want)
+	}
+	if got, want := as.lastToken.Get("resource"), as.URL+"/mcp"; got != want {
+		t.Errorf("resource in token request = %q, want %q", got, want)
+	}
+	if got, want := as.lastAuth.Get("scope"), "mcp offline_access"; got != want {
+		t.Errorf("scope = %q, want %q (challenge's scope, plus offline_access the AS offers)", got, want)
+	}
+	if p.Client.Registration != RegDynamic || as.Registered.Load() != 1 {
+		t.Errorf("registration = %q (%d registrations), want dynamic once", p.Client.Registration, as.Registered.Load())
+	}
+	fi, err := os.Stat(st.path(as.URL+"/mcp", DefaultProfile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("profile file: %v, mode %v; want 0600", err, fi.Mode())
+	}
+
+	// The transport sends the stored token; the server accepts it.
+	hc := &http.Client{Transport: &Transport{Store: st, Server: as.URL + "/mcp"}}
+	resp, err := hc.Post(as.URL+"/mcp", "application/json", strings.NewReader(`{}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("authorized request: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+}
+
+func TestLogin_PreRegisteredAndMetadataDocument(t *testing.T) {
+	t.Run("pre-registered client is used, no registration", func(t *testing.T) {
+		as := newTestAS(t)
+		st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+		p, err := login(t, as, st, func(o *LoginOptions) { o.ClientID = "pre" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Client.ID != "pre" || p.Client.Registration != RegPreRegistered || as.Registered.Load() != 0 {
+			t.Errorf("client %q (%s), %d registrations; want pre, pre-registered, 0", p.Client.ID, p.Client.Registration, as.Registered.Load())
+		}
+	})
+}
+
+// TestLogin_BadInput: each refusal is specific, and stores nothing: an existing profile of
+// the server stays exactly as it was.
+func TestLogin_BadInput(t *testing.T) {
+	cases := []struct {
+		name string
+		set  func(as *testAS)
+		opts func(o *LoginOptions)
+		want error
+	}{
+		{"wrong state", func(as *testAS) { as.WrongState = true }, nil, ErrState},
+		{"wrong iss", func(as *testAS) { as.Iss = "https://evil.example.com" }, nil, ErrIss},
+		{"iss with a trailing slash", func(as *testAS) { as.Iss = as.URL + "/" }, nil, ErrIss},
+		{"advertised iss missing", func(as *testAS) { as.Iss = "-"; as.AdvertiseIss = true }, nil, ErrIss},
+		{"metadata issuer mismatch", func(as *testAS) { as.MetadataIssuer = "https://attacker.example.com" }, nil, ErrIssuerMismatch},
+		{"resource mismatch", func(as *testAS) { as.Resource = "https://evil.example.com/mcp" }, nil, ErrResourceMismatch},
+		{"resource_metadata on another origin", func(as *testAS) {
+			as.RMOtherOrigin = "http://127.0.0.2:1/.well-known/oauth-protected-resource"
+		}, nil, ErrMetadata},
+		{"resource_metadata over plain http", func(as *testAS) {
+			as.RMOtherOrigin = "http://example.com/.well-known/oauth-protected-resource"
+		}, nil, ErrInsecureURL},
+		{"no PKCE", func(as *testAS) { as.NoPKCE = true }, nil, ErrNoPKCE},
+		{"token response without access_token", func(as *testAS) { as.TokenBody = `{"token_type":"Bearer"}` }, nil, ErrTokenResponse},
+		{"token response not JSON", func(as *testAS) { as.TokenBody = `<html>hello</html>` }, nil, ErrTokenResponse},
+		{"token endpoint error page", func(as *testAS) { as.TokenBody = `<html>500</html>`; as.TokenStatus = 500 }, nil, ErrTokenResponse},
+		{"callback never comes", func(as *testAS) { as.NoRedirect = true },
+			func(o *LoginOptions) { o.CallbackTimeout = 300 * time.Millisecond }, ErrCallbackTimeout},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			as := newTestAS(t)
+			st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+			if _, err := login(t, as, st, func(o *LoginOptions) { o.Profile = "keep" }); err != nil {
+				t.Fatalf("first login: %v", err)
+			}
+			keep, _ := os.ReadFile(st.path(as.URL+"/mcp", "keep"))
+			c.set(as)
+			var redirect string
+			_, err := login(t, as, st, func(o *LoginOptions) {
+				o.Open = func(u string) error {
+					redirect = u
+					return browser(t)(u)
+				}
+				if c.opts != nil {
+					c.opts(o)
+				}
+			})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("login: %v; want %v", err, c.want)
+			}
+			if _, err := st.Load(as.URL+"/mcp", DefaultProfile); !errors.Is(err, ErrNoProfile) {
+				t.Errorf("after a refused login a default profile exists (%v)", err)
+			}
+			if now, _ := os.ReadFile(st.path(as.URL+"/mcp", "keep")); string(now) != string(keep) {
+				t.Errorf("the existing profile changed")
+			}
+			if c.want == ErrCallbackTimeout {
+				// The listener is closed: its redirect URI no longer answers.
+				u := redirect[strings.Index(redirect, "redirect_uri=")+len("redirect_uri="):]
+				u = u[:strings.Index(u, "&")]
+				host := strings.TrimPrefix(strings.ReplaceAll(strings.ReplaceAll(u, "%3A", ":"), "%2F", "/"), "http://")
+				host = host[:strings.Index(host, "/")]
+				if c, err := net.DialTimeout("tcp", host, time.Second); err == nil {
+					c.Close()
+					t.Errorf("the redirect listener %s still accepts connections after the timeout", host)
+				}
+			}
+		})
+	}
+}
+
+func TestStore_RefusesBadProfileFiles(t *testing.T) {
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	srv := "https://mcp.example.com/mcp"
+	path := st.path(srv, DefaultProfile)
+	for _, c := range []struct {
+		name    string
+		content string
+		mode    os.FileMode
+		want    string
+	}{
+		{"group-readable", `{}`, 0o640, "want 0600"},
+		{"garbage", "not json at all", 0o600, "is not a profile"},
+		{"incomplete", `{"v":1,"profile":"default"}`, 0o600, "is not a complete profile"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_ = os.MkdirAll(st.Dir, 0o700)
+			if err := os.WriteFile(path, []byte(c.content), c.mode); err != nil {
+				t.Fatal(err)
+			}
+			_ = os.Chmod(path, c.mode)
+			_, err := st.Load(srv, DefaultProfile)
+			if !errors.Is(err, ErrProfileFile) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Load: %v; want ErrProfileFile saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestFresh_RotationRace: many holders of one profile whose token expired, all at once:
+// one refresh, no reuse of a rotated refresh token, everyone gets the new token.
+func TestFresh_RotationRace(t *testing.T) {
+	as := newTestAS(t)
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	srv := as.URL + "/mcp"
+	if _, err := login(t, as, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Expire it in the file, as time would.
+	p, _ := st.Load(srv, DefaultProfile)
+	p.Token.Expiry = time.Now().Add(-time.Second)
+	if err := st.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	const holders = 32
+	var wg sync.WaitGroup
+	toks := make([]string, holders)
+	errs := make([]error, holders)
+	for i := range holders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each holder has its own store value (own lock file handle), as processes do.
+			q, _, err := Store{Dir: st.Dir}.Fresh(context.Background(), nil, srv, DefaultProfile, "", DefaultSkew)
+			errs[i] = err
+			if q != nil {
+				toks[i] = q.Token.AccessToken
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("holder %d: %v", i, err)
+		}
+		if toks[i] != toks[0] {
+			t.Errorf("holder %d got another token than holder 0", i)
+		}
+	}
+	if n, r := as.Refreshes.Load(), as.Reused.Load(); n != 1 || r != 0 {
+		t.Errorf("refreshes %d, reused refresh tokens %d; want 1 and 0", n, r)
+	}
+	if toks[0] == p.Token.AccessToken {
+		t.Errorf("the token was not refreshed")
+	}
+}
+
+// TestTransport_RefreshOn401: a token the server stops accepting is refreshed once and the
+// request sent again; a revoked refresh token leaves the 401 and a login hint.
+func TestTransport_RefreshOn401(t *testing.T) {
+	as := newTestAS(t)
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	srv := as.URL + "/mcp"
+	p, err := login(t, as, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as.mu.Lock()
+	delete(as.access, p.Token.AccessToken) // the server forgets it
+	as.mu.Unlock()
+	hc := &http.Client{Transport: &Transport{Store: st, Server: srv}}
+	post := func() int {
+		resp, err := hc.Post(srv, "application/json", strings.NewReader(`{"jsonrpc":"2.0"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(); got != 200 {
+		t.Fatalf("after refresh on 401: status %d, want 200", got)
+	}
+	if as.Refreshes.Load() != 1 {
+		t.Errorf("refreshes = %d, want 1", as.Refreshes.Load())
+	}
+	// Revoke everything: the next 401 stays, and the hint is the login command.
+	q, _ := st.Load(srv, DefaultProfile)
+	as.mu.Lock()
+	delete(as.access, q.Token.AccessToken)
+	delete(as.refresh, q.Token.RefreshToken)
+	as.mu.Unlock()
+	if got := post(); got != 401 {
+		t.Fatalf("revoked: status %d, want 401", got)
+	}
+	if h, ok := st.LoginHint(srv, ""); !ok || h != "mcpctl login "+srv {
+		t.Errorf("hint = %q, %v; want %q", h, ok, "mcpctl login "+srv)
+	}
+}
+
+func TestLoginHint_StepUpAndItsLimit(t *testing.T) {
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	srv := "https://mcp.example.com/mcp"
+	p := &Profile{Name: DefaultProfile, Server: srv, TokenEndpoint: "https://as/token", Scopes: []string{"mcp:basic"},
+		Token: Token{AccessToken: "x"}}
+	if err := st.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.RecordChallenge(srv, ChallengeRecord{Status: 403, Error: "insufficient_scope", Scope: "mcp:write"})
+	if h, ok := st.LoginHint(srv, ""); !ok || h != "mcpctl login "+srv+" --scope 'mcp:write mcp:basic'" {
+		t.Errorf("step-up hint = %q, %v", h, ok)
+	}
+	p.Scopes = []string{"mcp:basic", "mcp:write"}
+	_ = st.Save(p)
+	if h, ok := st.LoginHint(srv, ""); ok {
+		t.Errorf("hint after the scope was granted = %q, ok; want no login hint (retry limit)", h)
+	}
+}
+
+func TestClientCredentials(t *testing.T) {
+	t.Run("client_secret_basic", func(t *testing.T) {
+		as := newTestAS(t)
+		st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+		p, err := login(t, as, st, func(o *LoginOptions) {
+			o.ClientCredentials, o.ClientID, o.ClientSecret = true, "machine", "s3cret"
+			o.Open = func(string) error { t.Error("client credentials opened a browser"); return nil }
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Grant != "client_credentials" || p.Client.AuthMethod != "client_secret_basic" {
+			t.Errorf("grant %s method %s", p.Grant, p.Client.AuthMethod)
+		}
+		_, err = login(t, as, st, func(o *LoginOptions) {
+			o.ClientCredentials, o.ClientID, o.ClientSecret, o.Profile = true, "machine", "wrong", "other"
+		})
+		if !errors.Is(err, ErrTokenResponse) || !strings.Contains(err.Error(), "invalid_client") {
+			t.Errorf("wrong secret: %v; want invalid_client", err)
+		}
+	})
+	t.Run("private_key_jwt", func(t *testing.T) {
+		as := newTestAS(t)
+		st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, _ := x509.MarshalPKCS8PrivateKey(k)
+		pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		p, err := login(t, as, st, func(o *LoginOptions) {
+			o.ClientCredentials, o.ClientID, o.PrivateKeyPEM = true, "machine", pemKey
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Client.AuthMethod != "private_key_jwt" {
+			t.Errorf("method %s", p.Client.AuthMethod)
+		}
+		// The assertion's signature verifies with the public key.
+		a, err := clientAssertion(pemKey, "machine", as.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !verifyES256(a, &k.PublicKey) {
+			t.Errorf("assertion does not verify")
+		}
+	})
+}
