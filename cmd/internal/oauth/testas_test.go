@@ -78,9 +78,9 @@ func newTestAS(t *testing.T) *testAS {
 		}
 		md := map[string]any{"issuer": iss, "authorization_endpoint": as.URL + "/authorize", "token_endpoint": as.URL + "/token",
 			"registration_endpoint": as.URL + "/register", "revocation_endpoint": as.URL + "/revoke",
-			"grant_types_supported": []string{"authorization_code", "refresh_token", "client_credentials"},
-			"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic"},
-			"scopes_supported": []string{"mcp", "offline_access"},
+			"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials"},
+			"token_endpoint_auth_methods_supported":          []string{"none", "client_secret_basic"},
+			"scopes_supported":                               []string{"mcp", "offline_access"},
 			"authorization_response_iss_parameter_supported": as.AdvertiseIss}
 		if !as.NoPKCE {
 			md["code_challenge_methods_supported"] = []string{"S256"}
