@@ -184,6 +184,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Asks:           asks,
 		// The revision the session's last bridge negotiated: only its first connect probes.
 		KnownProtocol: s.ProtocolVersion,
+		HTTPClient:    oauthHTTPClient(home, server, sec, logger),
 	}
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
 	// the initialize result its previous bridge cached; an explicit restart starts afresh.
