@@ -106,7 +106,6 @@ func Login(ctx context.Context, st Store, o LoginOptions) (*Profile, error) {
 	if err := st.Save(p); err != nil {
 		return nil, &Error{Op: "store", Server: redactURL(o.Server), Err: err}
 	}
-	_ = st.clearChallenge(o.Server)
 	return p, nil
 }
 

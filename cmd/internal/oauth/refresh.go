@@ -210,12 +210,21 @@ func (s Store) RecordChallenge(serverURL string, c ChallengeRecord) error {
 	return writeAtomic(s.challengePath(serverURL), b)
 }
 
-func (s Store) clearChallenge(serverURL string) error {
-	err := os.Remove(s.challengePath(serverURL))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// LastRefusal is when a bridge last saw the server refuse the profile's token (zero: never
+// recorded). It is written at the refusal itself, before the session's unauthorized event.
+func (s Store) LastRefusal(serverURL string) time.Time {
+	var c ChallengeRecord
+	if b, err := os.ReadFile(s.challengePath(serverURL)); err == nil && json.Unmarshal(b, &c) == nil {
+		return c.Time
 	}
-	return err
+	return time.Time{}
+}
+
+// forgetChallenge removes a server's refusal record (logout).
+func (s Store) forgetChallenge(serverURL string) {
+	if err := os.Remove(s.challengePath(serverURL)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
 }
 
 // LoginHint is the command that fixes a server's refusal, and whether logging in again can

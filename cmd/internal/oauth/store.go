@@ -230,7 +230,7 @@ func (s Store) Delete(serverURL, profile string) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return ErrNoProfile
 	}
-	_ = os.Remove(s.lockPath(serverURL, profile))
+	s.forgetChallenge(serverURL)
 	return err
 }
 

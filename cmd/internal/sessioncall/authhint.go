@@ -67,7 +67,16 @@ func loggedInSinceRefused(f *cmdkit.Factory, s projector.Session) bool {
 		profile = oauth.DefaultProfile
 	}
 	p, err := st.Load(server, profile)
-	return err == nil && p.LoggedIn.After(s.Updated)
+	if err != nil {
+		return false
+	}
+	// The refusal's own time when the bridge recorded it: the unauthorized event may be
+	// appended after a quick login.
+	refused := s.Updated
+	if t := st.LastRefusal(server); !t.IsZero() && t.Before(refused) {
+		refused = t
+	}
+	return p.LoggedIn.After(refused)
 }
 
 // withAuthHint adds the login hint to an authentication error that has none.
