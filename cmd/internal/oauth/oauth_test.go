@@ -17,11 +17,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpctl/mcpctl/cmd/internal/oauth/oauthtest"
 )
 
-func login(t *testing.T, as *testAS, st Store, mod func(*LoginOptions)) (*Profile, error) {
+func login(t *testing.T, as *oauthtest.AS, st Store, mod func(*LoginOptions)) (*Profile, error) {
 	t.Helper()
-	o := LoginOptions{Server: as.URL + "/mcp", Open: browser(t), CallbackTimeout: 10 * time.Second}
+	o := LoginOptions{Server: as.URL + "/mcp", Open: oauthtest.Browser(t), CallbackTimeout: 10 * time.Second}
 	if mod != nil {
 		mod(&o)
 	}
@@ -31,7 +33,7 @@ func login(t *testing.T, as *testAS, st Store, mod func(*LoginOptions)) (*Profil
 }
 
 func TestLogin_DynamicRegistrationPKCEResourceAndTokenUse(t *testing.T) {
-	as := newTestAS(t)
+	as := oauthtest.New(t)
 	as.Scope = "mcp"
 	as.AdvertiseIss = true
 	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
@@ -39,16 +41,16 @@ func TestLogin_DynamicRegistrationPKCEResourceAndTokenUse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	if got := as.lastAuth.Get("code_challenge_method"); got != "S256" {
+	if got := as.LastAuth().Get("code_challenge_method"); got != "S256" {
 		t.Errorf("code_challenge_method = %q, want S256", got)
 	}
-	if got, want := as.lastAuth.Get("resource"), as.URL+"/mcp"; got != want {
+	if got, want := as.LastAuth().Get("resource"), as.URL+"/mcp"; got != want {
 		t.Errorf("resource in authorization request = %q, want %q", got, want)
 	}
-	if got, want := as.lastToken.Get("resource"), as.URL+"/mcp"; got != want {
+	if got, want := as.LastToken().Get("resource"), as.URL+"/mcp"; got != want {
 		t.Errorf("resource in token request = %q, want %q", got, want)
 	}
-	if got, want := as.lastAuth.Get("scope"), "mcp offline_access"; got != want {
+	if got, want := as.LastAuth().Get("scope"), "mcp offline_access"; got != want {
 		t.Errorf("scope = %q, want %q (challenge's scope, plus offline_access the AS offers)", got, want)
 	}
 	if p.Client.Registration != RegDynamic || as.Registered.Load() != 1 {
@@ -70,7 +72,7 @@ func TestLogin_DynamicRegistrationPKCEResourceAndTokenUse(t *testing.T) {
 
 func TestLogin_PreRegisteredAndMetadataDocument(t *testing.T) {
 	t.Run("pre-registered client is used, no registration", func(t *testing.T) {
-		as := newTestAS(t)
+		as := oauthtest.New(t)
 		st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
 		p, err := login(t, as, st, func(o *LoginOptions) { o.ClientID = "pre" })
 		if err != nil {
@@ -87,32 +89,32 @@ func TestLogin_PreRegisteredAndMetadataDocument(t *testing.T) {
 func TestLogin_BadInput(t *testing.T) {
 	cases := []struct {
 		name string
-		set  func(as *testAS)
+		set  func(as *oauthtest.AS)
 		opts func(o *LoginOptions)
 		want error
 	}{
-		{"wrong state", func(as *testAS) { as.WrongState = true }, nil, ErrState},
-		{"wrong iss", func(as *testAS) { as.Iss = "https://evil.example.com" }, nil, ErrIss},
-		{"iss with a trailing slash", func(as *testAS) { as.Iss = as.URL + "/" }, nil, ErrIss},
-		{"advertised iss missing", func(as *testAS) { as.Iss = "-"; as.AdvertiseIss = true }, nil, ErrIss},
-		{"metadata issuer mismatch", func(as *testAS) { as.MetadataIssuer = "https://attacker.example.com" }, nil, ErrIssuerMismatch},
-		{"resource mismatch", func(as *testAS) { as.Resource = "https://evil.example.com/mcp" }, nil, ErrResourceMismatch},
-		{"resource_metadata on another origin", func(as *testAS) {
+		{"wrong state", func(as *oauthtest.AS) { as.WrongState = true }, nil, ErrState},
+		{"wrong iss", func(as *oauthtest.AS) { as.Iss = "https://evil.example.com" }, nil, ErrIss},
+		{"iss with a trailing slash", func(as *oauthtest.AS) { as.Iss = as.URL + "/" }, nil, ErrIss},
+		{"advertised iss missing", func(as *oauthtest.AS) { as.Iss = "-"; as.AdvertiseIss = true }, nil, ErrIss},
+		{"metadata issuer mismatch", func(as *oauthtest.AS) { as.MetadataIssuer = "https://attacker.example.com" }, nil, ErrIssuerMismatch},
+		{"resource mismatch", func(as *oauthtest.AS) { as.Resource = "https://evil.example.com/mcp" }, nil, ErrResourceMismatch},
+		{"resource_metadata on another origin", func(as *oauthtest.AS) {
 			as.RMOtherOrigin = "http://127.0.0.2:1/.well-known/oauth-protected-resource"
 		}, nil, ErrMetadata},
-		{"resource_metadata over plain http", func(as *testAS) {
+		{"resource_metadata over plain http", func(as *oauthtest.AS) {
 			as.RMOtherOrigin = "http://example.com/.well-known/oauth-protected-resource"
 		}, nil, ErrInsecureURL},
-		{"no PKCE", func(as *testAS) { as.NoPKCE = true }, nil, ErrNoPKCE},
-		{"token response without access_token", func(as *testAS) { as.TokenBody = `{"token_type":"Bearer"}` }, nil, ErrTokenResponse},
-		{"token response not JSON", func(as *testAS) { as.TokenBody = `<html>hello</html>` }, nil, ErrTokenResponse},
-		{"token endpoint error page", func(as *testAS) { as.TokenBody = `<html>500</html>`; as.TokenStatus = 500 }, nil, ErrTokenResponse},
-		{"callback never comes", func(as *testAS) { as.NoRedirect = true },
+		{"no PKCE", func(as *oauthtest.AS) { as.NoPKCE = true }, nil, ErrNoPKCE},
+		{"token response without access_token", func(as *oauthtest.AS) { as.TokenBody = `{"token_type":"Bearer"}` }, nil, ErrTokenResponse},
+		{"token response not JSON", func(as *oauthtest.AS) { as.TokenBody = `<html>hello</html>` }, nil, ErrTokenResponse},
+		{"token endpoint error page", func(as *oauthtest.AS) { as.TokenBody = `<html>500</html>`; as.TokenStatus = 500 }, nil, ErrTokenResponse},
+		{"callback never comes", func(as *oauthtest.AS) { as.NoRedirect = true },
 			func(o *LoginOptions) { o.CallbackTimeout = 300 * time.Millisecond }, ErrCallbackTimeout},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			as := newTestAS(t)
+			as := oauthtest.New(t)
 			st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
 			if _, err := login(t, as, st, func(o *LoginOptions) { o.Profile = "keep" }); err != nil {
 				t.Fatalf("first login: %v", err)
@@ -123,7 +125,7 @@ func TestLogin_BadInput(t *testing.T) {
 			_, err := login(t, as, st, func(o *LoginOptions) {
 				o.Open = func(u string) error {
 					redirect = u
-					return browser(t)(u)
+					return oauthtest.Browser(t)(u)
 				}
 				if c.opts != nil {
 					c.opts(o)
@@ -184,7 +186,7 @@ func TestStore_RefusesBadProfileFiles(t *testing.T) {
 // TestFresh_RotationRace: many holders of one profile whose token expired, all at once:
 // one refresh, no reuse of a rotated refresh token, everyone gets the new token.
 func TestFresh_RotationRace(t *testing.T) {
-	as := newTestAS(t)
+	as := oauthtest.New(t)
 	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
 	srv := as.URL + "/mcp"
 	if _, err := login(t, as, st, nil); err != nil {
@@ -232,16 +234,14 @@ func TestFresh_RotationRace(t *testing.T) {
 // TestTransport_RefreshOn401: a token the server stops accepting is refreshed once and the
 // request sent again; a revoked refresh token leaves the 401 and a login hint.
 func TestTransport_RefreshOn401(t *testing.T) {
-	as := newTestAS(t)
+	as := oauthtest.New(t)
 	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
 	srv := as.URL + "/mcp"
 	p, err := login(t, as, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	as.mu.Lock()
-	delete(as.access, p.Token.AccessToken) // the server forgets it
-	as.mu.Unlock()
+	as.Forget(p.Token.AccessToken) // the server forgets it
 	hc := &http.Client{Transport: &Transport{Store: st, Server: srv}}
 	post := func() int {
 		resp, err := hc.Post(srv, "application/json", strings.NewReader(`{"jsonrpc":"2.0"}`))
@@ -260,10 +260,8 @@ func TestTransport_RefreshOn401(t *testing.T) {
 	}
 	// Revoke everything: the next 401 stays, and the hint is the login command.
 	q, _ := st.Load(srv, DefaultProfile)
-	as.mu.Lock()
-	delete(as.access, q.Token.AccessToken)
-	delete(as.refresh, q.Token.RefreshToken)
-	as.mu.Unlock()
+	as.Forget(q.Token.AccessToken)
+	as.RevokeRefresh(q.Token.RefreshToken)
 	if got := post(); got != 401 {
 		t.Fatalf("revoked: status %d, want 401", got)
 	}
@@ -293,7 +291,7 @@ func TestLoginHint_StepUpAndItsLimit(t *testing.T) {
 
 func TestClientCredentials(t *testing.T) {
 	t.Run("client_secret_basic", func(t *testing.T) {
-		as := newTestAS(t)
+		as := oauthtest.New(t)
 		st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
 		p, err := login(t, as, st, func(o *LoginOptions) {
 			o.ClientCredentials, o.ClientID, o.ClientSecret = true, "machine", "s3cret"
@@ -313,7 +311,7 @@ func TestClientCredentials(t *testing.T) {
 		}
 	})
 	t.Run("private_key_jwt", func(t *testing.T) {
-		as := newTestAS(t)
+		as := oauthtest.New(t)
 		st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		der, _ := x509.MarshalPKCS8PrivateKey(k)

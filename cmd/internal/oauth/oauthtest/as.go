@@ -1,4 +1,9 @@
-package oauth
+// Package oauthtest is a real OAuth authorization server for tests, on 127.0.0.1, with a
+// protected MCP-like endpoint: RFC 9728 and RFC 8414 metadata, dynamic registration, an
+// authorization endpoint that redirects at once, PKCE and resource checks, access tokens
+// that expire, refresh tokens that rotate (a reused one is invalid_grant), client
+// credentials, revocation; and knobs that break one thing each, for bad-input tests.
+package oauthtest
 
 import (
 	"encoding/base64"
@@ -16,12 +21,12 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// testAS is a real authorization server plus a protected MCP endpoint on 127.0.0.1: it
+// AS is a real authorization server plus a protected MCP endpoint on 127.0.0.1: it
 // publishes RFC 9728 and RFC 8414 metadata, registers clients, answers the authorization
 // endpoint with an immediate redirect, and issues access tokens that expire after TTL
 // with refresh tokens that rotate (a reused one is invalid_grant). Knobs change one thing
 // each, for the bad-input tests.
-type testAS struct {
+type AS struct {
 	*httptest.Server
 	TTL time.Duration
 
@@ -34,8 +39,8 @@ type testAS struct {
 	Registered atomic.Int64
 	AuthReqs   atomic.Int64
 	TokenReqs  atomic.Int64
-	lastAuth   url.Values
-	lastToken  url.Values
+	LastAuthQ  url.Values
+	LastTokenQ url.Values
 	n          atomic.Int64
 
 	// knobs
@@ -58,9 +63,10 @@ type codeGrant struct {
 	challenge, resource, scope string
 }
 
-func newTestAS(t *testing.T) *testAS {
+// New starts an AS; it is closed at cleanup.
+func New(t testing.TB) *AS {
 	t.Helper()
-	as := &testAS{TTL: time.Hour, codes: map[string]codeGrant{}, access: map[string]time.Time{}, refresh: map[string]bool{}}
+	as := &AS{TTL: time.Hour, codes: map[string]codeGrant{}, access: map[string]time.Time{}, refresh: map[string]bool{}}
 	mux := http.NewServeMux()
 	as.Server = httptest.NewServer(mux)
 	t.Cleanup(as.Close)
@@ -95,7 +101,7 @@ func newTestAS(t *testing.T) *testAS {
 		as.AuthReqs.Add(1)
 		q := r.URL.Query()
 		as.mu.Lock()
-		as.lastAuth = q
+		as.LastAuthQ = q
 		code := fmt.Sprintf("code-%d", as.n.Add(1))
 		as.codes[code] = codeGrant{challenge: q.Get("code_challenge"), resource: q.Get("resource"), scope: q.Get("scope")}
 		as.mu.Unlock()
@@ -155,12 +161,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (as *testAS) token(w http.ResponseWriter, r *http.Request) {
+func (as *AS) token(w http.ResponseWriter, r *http.Request) {
 	as.TokenReqs.Add(1)
 	_ = r.ParseForm()
 	f := r.PostForm
 	as.mu.Lock()
-	as.lastToken = f
+	as.LastTokenQ = f
 	as.mu.Unlock()
 	if as.TokenBody != "" {
 		st := as.TokenStatus
@@ -247,9 +253,9 @@ func validAssertion(a, aud string) bool {
 	return json.Unmarshal(b, &c) == nil && c.Iss == "machine" && c.Sub == "machine" && c.Aud == aud
 }
 
-// browser follows the authorization URL's redirects to the loopback listener, as a
+// Browser follows the authorization URL's redirects to the loopback listener, as a
 // $BROWSER script does.
-func browser(t *testing.T) func(string) error {
+func Browser(t testing.TB) func(string) error {
 	return func(u string) error {
 		go func() {
 			resp, err := http.Get(u)
@@ -259,4 +265,31 @@ func browser(t *testing.T) func(string) error {
 		}()
 		return nil
 	}
+}
+
+// LastAuth and LastToken are the last authorization and token request parameters.
+func (as *AS) LastAuth() url.Values {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.LastAuthQ
+}
+
+func (as *AS) LastToken() url.Values {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.LastTokenQ
+}
+
+// Forget makes the server refuse an access token, as after a restart or expiry.
+func (as *AS) Forget(accessToken string) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	delete(as.access, accessToken)
+}
+
+// RevokeRefresh makes the server refuse a refresh token (invalid_grant).
+func (as *AS) RevokeRefresh(refreshToken string) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	delete(as.refresh, refreshToken)
 }
