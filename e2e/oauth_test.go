@@ -264,6 +264,21 @@ func TestOAuth_RotationRace(t *testing.T) {
 	if min := int64(took / (2 * ttl)); refreshes < min {
 		t.Errorf("%d refreshes in %s with %s tokens: the calls did not keep the token fresh (want at least %d)", refreshes, took, ttl, min)
 	}
+	// Every refresh is a token_refreshed event of the bridge that made it (the bridges made
+	// them all): profile, origin, scopes, expiry.
+	total := as.Refreshes.Load()
+	testwait.For(t, 15*time.Second, func() error {
+		evs := e.events("--type", "token_refreshed")
+		if int64(len(evs)) != total {
+			return fmt.Errorf("%d token_refreshed events, %d refreshes", len(evs), total)
+		}
+		for _, ev := range evs {
+			if ev.Profile != "default" || ev.Origin != as.URL || len(ev.Scopes) == 0 || ev.Expiry.IsZero() {
+				return fmt.Errorf("token_refreshed event without its facts: %+v", ev)
+			}
+		}
+		return nil
+	})
 	assertNoTokenLeak(t, e, as.tokens())
 }
 

@@ -165,6 +165,8 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	defer notes.Close()
 	asked := newAskRecorder(log, node, o.session, o.generation, logger)
 	defer asked.Close()
+	refreshed := newRefreshRecorder(log, node, o.session, o.generation, logger)
+	defer refreshed.Close()
 	asks := askPolicy(s.Server.Asks, sec)
 	asks.Stderr, asks.OnAsk = logw, asked.Record
 	if asks.SamplingCommand != "" && baseEnv != nil {
@@ -184,7 +186,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Asks:           asks,
 		// The revision the session's last bridge negotiated: only its first connect probes.
 		KnownProtocol: s.ProtocolVersion,
-		HTTPClient:    oauthHTTPClient(home, server, sec, logger),
+		HTTPClient:    oauthHTTPClient(home, server, sec, logger, refreshed.Record),
 	}
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
 	// the initialize result its previous bridge cached; an explicit restart starts afresh.

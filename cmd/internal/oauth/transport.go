@@ -79,37 +79,43 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.Logger.Warn("oauth refresh failed", "profile", t.profile(), "err", err)
 	}
 	resp, err := t.send(req, p)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		t.noteRefusal(resp)
-		return resp, err
-	}
-	// 401: refresh once (unless someone did already) and send again, if the body can be.
+	// 401: refresh (unless someone did already) and send again, if the body can be sent
+	// again. A token that was refreshed and still refused is tried again only when it was
+	// superseded meanwhile: a slow request may outlive a short-lived token.
 	canRetry := req.Body == nil || req.GetBody != nil
-	var used string
-	if p != nil {
-		used = p.Token.AccessToken
-	}
-	np, ferr := t.fresh(req, used)
-	if ferr != nil || np == nil || !canRetry || (p != nil && np.Token.AccessToken == used) {
-		if ferr != nil && !errors.Is(ferr, ErrNoProfile) && t.Logger != nil {
-			t.Logger.Warn("oauth refresh after 401 failed", "profile", t.profile(), "err", ferr)
+	for attempt := 0; err == nil && resp.StatusCode == http.StatusUnauthorized && canRetry && attempt < maxRetries; attempt++ {
+		var used string
+		if p != nil {
+			used = p.Token.AccessToken
 		}
-		t.noteRefusal(resp)
-		return resp, nil
-	}
-	r2 := req.Clone(req.Context())
-	if req.GetBody != nil {
-		if r2.Body, err = req.GetBody(); err != nil {
-			t.noteRefusal(resp)
-			return resp, nil
+		np, ferr := t.fresh(req, used)
+		if ferr != nil || np == nil || (p != nil && np.Token.AccessToken == used) {
+			if ferr != nil && !errors.Is(ferr, ErrNoProfile) && t.Logger != nil {
+				t.Logger.Warn("oauth refresh after 401 failed", "profile", t.profile(), "err", ferr)
+			}
+			break
 		}
+		r2 := req.Clone(req.Context())
+		if req.GetBody != nil {
+			if r2.Body, err = req.GetBody(); err != nil {
+				err = nil
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		_ = resp.Body.Close()
+		p = np
+		resp, err = t.send(r2, np)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	_ = resp.Body.Close()
-	resp, err = t.send(r2, np)
+	if err != nil {
+		return nil, err
+	}
 	t.noteRefusal(resp)
-	return resp, err
+	return resp, nil
 }
+
+// maxRetries bounds the sends of one request after a 401.
+const maxRetries = 3
 
 func (t *Transport) send(req *http.Request, p *Profile) (*http.Response, error) {
 	if p == nil {
