@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/oauth/oauthtest"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 func login(t *testing.T, as *oauthtest.AS, st Store, mod func(*LoginOptions)) (*Profile, error) {
@@ -334,4 +336,83 @@ func TestClientCredentials(t *testing.T) {
 			t.Errorf("assertion does not verify")
 		}
 	})
+}
+
+// TestLogin_NoBrowserPastedRedirect: with --no-browser the URL is printed, and the final
+// redirect URL pasted on stdin completes the login (the listener never hears from the
+// browser, as over SSH); a pasted URL with another state is refused.
+func TestLogin_NoBrowserPastedRedirect(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		forge  bool
+		wantOK bool
+	}{{"pasted redirect completes the login", false, true}, {"pasted redirect with a forged state", true, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			as := oauthtest.New(t)
+			st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			out := &lockedBuffer{}
+			done := make(chan error, 1)
+			go func() {
+				_, err := login(t, as, st, func(o *LoginOptions) {
+					o.NoBrowser, o.Paste, o.Out = true, pr, out
+					o.Open = func(string) error { t.Error("--no-browser opened a browser"); return nil }
+				})
+				done <- err
+			}()
+			// The user opens the printed URL elsewhere; that browser stops at the redirect,
+			// whose URL the user copies.
+			var authURL string
+			testwait.For(t, 5*time.Second, func() error {
+				for _, l := range strings.Split(out.String(), "\n") {
+					if u := strings.TrimSpace(l); strings.HasPrefix(u, as.URL+"/authorize?") {
+						authURL = u
+						return nil
+					}
+				}
+				return errors.New("no authorization URL printed yet")
+			})
+			hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := hc.Get(authURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			final := resp.Header.Get("Location")
+			if c.forge {
+				final = strings.Replace(final, "state=", "state=x", 1)
+			}
+			fmt.Fprintln(pw, "not a URL")
+			fmt.Fprintln(pw, final)
+			err = <-done
+			if c.wantOK && err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			if !c.wantOK && !errors.Is(err, ErrState) {
+				t.Fatalf("login with a forged pasted state: %v, want ErrState", err)
+			}
+			_, lerr := st.Load(as.URL+"/mcp", DefaultProfile)
+			if c.wantOK == (lerr != nil) {
+				t.Errorf("profile after the login: %v", lerr)
+			}
+		})
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
