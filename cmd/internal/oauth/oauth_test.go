@@ -275,6 +275,15 @@ func TestTransport_RefreshOn401(t *testing.T) {
 func TestLoginHint_StepUpAndItsLimit(t *testing.T) {
 	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
 	srv := "https://mcp.example.com/mcp"
+	// A refusal that speaks no OAuth, with no profile: not a login's business.
+	_ = st.RecordChallenge(srv, ChallengeRecord{Status: 401})
+	if h, ok := st.LoginHint(srv, ""); h != "" || ok {
+		t.Errorf("hint for a non-OAuth refusal = %q, %v; want none", h, ok)
+	}
+	_ = st.RecordChallenge(srv, ChallengeRecord{Status: 401, Bearer: true})
+	if h, ok := st.LoginHint(srv, ""); h != "mcpctl login "+srv || !ok {
+		t.Errorf("hint for an OAuth refusal = %q, %v", h, ok)
+	}
 	p := &Profile{Name: DefaultProfile, Server: srv, TokenEndpoint: "https://as/token", Scopes: []string{"mcp:basic"},
 		Token: Token{AccessToken: "x"}}
 	if err := st.Save(p); err != nil {

@@ -190,7 +190,10 @@ func Revoke(ctx context.Context, hc *http.Client, p *Profile) error {
 // ChallengeRecord is the last refusal a server answered a profile's bridge with: what the
 // login hint is made of. No token is in it.
 type ChallengeRecord struct {
-	Status  int       `json:"status"`
+	Status int `json:"status"`
+	// Bearer: the refusal carried a Bearer challenge that speaks OAuth (resource_metadata,
+	// scope or an error code), not a bare realm of a server that wants some other header.
+	Bearer  bool      `json:"bearer,omitempty"`
 	Scope   string    `json:"scope,omitempty"`
 	Error   string    `json:"error,omitempty"`
 	Profile string    `json:"profile,omitempty"`
@@ -228,7 +231,7 @@ func (s Store) forgetChallenge(serverURL string) {
 }
 
 // LoginHint is the command that fixes a server's refusal, and whether logging in again can
-// fix it at all: not when the server refuses for insufficient scope a token that was
+// fix it at all ("" when the server asked for no OAuth and there is no profile): not when the server refuses for insufficient scope a token that was
 // already granted every scope it asks for (step-up has reached its limit).
 func (s Store) LoginHint(serverURL, profile string) (hint string, ok bool) {
 	if profile == "" {
@@ -240,6 +243,9 @@ func (s Store) LoginHint(serverURL, profile string) (hint string, ok bool) {
 	}
 	scopes := strings.Fields(c.Scope)
 	p, _ := s.Load(serverURL, profile)
+	if p == nil && !c.Bearer {
+		return "", false // no OAuth in sight: not a login's business
+	}
 	if c.Error == "insufficient_scope" && p != nil {
 		have := append(slices.Clone(p.EffectiveScopes()), p.Scopes...)
 		missing := false

@@ -131,10 +131,11 @@ func (t *Transport) noteRefusal(resp *http.Response) {
 	if resp == nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
 		return
 	}
-	c, _ := ParseChallenge(resp.Header.Values("WWW-Authenticate"))
+	c, bearer := ParseChallenge(resp.Header.Values("WWW-Authenticate"))
 	if resp.StatusCode == http.StatusForbidden && c.Error != "insufficient_scope" {
 		return
 	}
-	_ = t.Store.RecordChallenge(t.Server, ChallengeRecord{Status: resp.StatusCode, Scope: c.Scope, Error: c.Error,
+	_ = t.Store.RecordChallenge(t.Server, ChallengeRecord{Status: resp.StatusCode,
+		Bearer: bearer && (c.ResourceMetadata != "" || c.Scope != "" || c.Error != ""), Scope: c.Scope, Error: c.Error,
 		Profile: t.profile(), Time: time.Now().UTC()})
 }
