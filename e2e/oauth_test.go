@@ -338,3 +338,52 @@ func assertNoTokenLeak(t *testing.T, e *env, tokens []string) {
 		}
 	}
 }
+
+// TestOAuth_ProfilesOfASession: connect --profile and --no-profile choose what a session
+// sends; a profile file others can read is refused by name (exit 4), and fixed it serves
+// again after a restart.
+func TestOAuth_ProfilesOfASession(t *testing.T) {
+	e := oauthEnv(t)
+	mcpURL, _ := startHTTPServer(t)
+	as := newOAuthAS(t, strings.TrimSuffix(mcpURL, "/mcp"), time.Hour)
+	t.Cleanup(func() { e.run("clean", "--all") })
+	server := as.URL + "/mcp"
+	e.ok("login", server, "--profile", "work")
+
+	// The default profile does not exist: refused, and the hint is the default login.
+	if r := e.run("connect", server, "@d"); r.Code != 4 || !strings.Contains(r.Stderr, "Try: mcpctl login "+server+" --scope mcp\n") {
+		t.Errorf("connect without a default profile:\n%s", r)
+	}
+	// --no-profile sends nothing: the hint is not a login.
+	if r := e.run("connect", server, "@n", "--no-profile"); r.Code != 4 || strings.Contains(r.Stderr, "mcpctl login") {
+		t.Errorf("connect --no-profile:\n%s", r)
+	}
+	if r := e.run("connect", server, "@x", "--profile", "work", "--no-profile"); r.Code != 1 {
+		t.Errorf("--profile with --no-profile:\n%s", r)
+	}
+	e.ok("connect", server, "@w", "--profile", "work")
+	e.ok("@w", "tools-call", "echo", "text:=hi")
+
+	files, _ := filepath.Glob(filepath.Join(e.home, "auth", "*.work.json"))
+	if len(files) != 1 {
+		t.Fatalf("profile files: %v", files)
+	}
+	as.revokeAll() // the bridge must read the file again, and finds it unusable
+	if err := os.Chmod(files[0], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("@w", "tools-call", "echo", "text:=again")
+	if r.Code != 4 || !strings.Contains(r.Stderr, "want 0600") || !strings.Contains(r.Stderr, "mcpctl login "+server+" --profile work") {
+		t.Errorf("call with a 0644 profile file: want exit 4 naming the file's mode and the login\n%s", r)
+	}
+	r = e.run("--json", "profiles")
+	if !strings.Contains(r.Stdout, "want 0600") {
+		t.Errorf("profiles with a 0644 file:\n%s", r)
+	}
+	if err := os.Chmod(files[0], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("login", server, "--profile", "work")
+	e.ok("@w", "tools-call", "echo", "text:=back")
+	assertNoTokenLeak(t, e, as.tokens())
+}

@@ -242,7 +242,10 @@ func (s Store) LoginHint(serverURL, profile string) (hint string, ok bool) {
 		_ = json.Unmarshal(b, &c)
 	}
 	scopes := strings.Fields(c.Scope)
-	p, _ := s.Load(serverURL, profile)
+	p, perr := s.Load(serverURL, profile)
+	if errors.Is(perr, ErrProfileFile) {
+		return fmt.Sprintf("%v; fix it and restart the session, or log in again (which replaces it): mcpctl login %s", perr, profileArgs(serverURL, profile)), true
+	}
 	if p == nil && !c.Bearer {
 		return "", false // no OAuth in sight: not a login's business
 	}
@@ -264,14 +267,19 @@ func (s Store) LoginHint(serverURL, profile string) (hint string, ok bool) {
 			}
 		}
 	}
-	h := "mcpctl login " + shellQuote(serverURL)
-	if profile != DefaultProfile {
-		h += " --profile " + profile
-	}
+	h := "mcpctl login " + profileArgs(serverURL, profile)
 	if len(scopes) > 0 {
 		h += " --scope " + shellQuote(strings.Join(scopes, " "))
 	}
 	return h, true
+}
+
+func profileArgs(serverURL, profile string) string {
+	a := shellQuote(serverURL)
+	if profile != DefaultProfile {
+		a += " --profile " + profile
+	}
+	return a
 }
 
 func shellQuote(s string) string {

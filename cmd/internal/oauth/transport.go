@@ -73,8 +73,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case errors.Is(err, ErrNoProfile):
 		p = nil
 	case err != nil && p == nil:
-		// An unreadable profile file: send nothing of it, say why.
-		return nil, err
+		// An unreadable profile file: nothing of it is sent, so the server refuses the
+		// request and the login hint names the file.
+		if t.Logger != nil {
+			t.Logger.Warn("oauth profile unusable", "profile", t.profile(), "err", err)
+		}
 	case err != nil && t.Logger != nil:
 		t.Logger.Warn("oauth refresh failed", "profile", t.profile(), "err", err)
 	}
