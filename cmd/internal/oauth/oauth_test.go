@@ -108,6 +108,8 @@ func TestLogin_BadInput(t *testing.T) {
 			as.RMOtherOrigin = "http://example.com/.well-known/oauth-protected-resource"
 		}, nil, ErrInsecureURL},
 		{"no PKCE", func(as *oauthtest.AS) { as.NoPKCE = true }, nil, ErrNoPKCE},
+		{"metadata is an error page", func(as *oauthtest.AS) { as.MetadataBody = "<html>oops</html>" }, nil, ErrMetadata},
+		{"registration without client_id", func(as *oauthtest.AS) { as.RegisterBody = `{"client_name":"x"}` }, nil, ErrRegistration},
 		{"token response without access_token", func(as *oauthtest.AS) { as.TokenBody = `{"token_type":"Bearer"}` }, nil, ErrTokenResponse},
 		{"token response not JSON", func(as *oauthtest.AS) { as.TokenBody = `<html>hello</html>` }, nil, ErrTokenResponse},
 		{"token endpoint error page", func(as *oauthtest.AS) { as.TokenBody = `<html>500</html>`; as.TokenStatus = 500 }, nil, ErrTokenResponse},
@@ -230,6 +232,9 @@ func TestFresh_RotationRace(t *testing.T) {
 	}
 	if toks[0] == p.Token.AccessToken {
 		t.Errorf("the token was not refreshed")
+	}
+	if got := as.LastToken().Get("resource"); got != srv {
+		t.Errorf("resource in the refresh request = %q, want %q", got, srv)
 	}
 }
 

@@ -55,7 +55,9 @@ type AS struct {
 	NoPKCE          bool
 	TokenBody       string // a raw 200 body for the token endpoint instead of a token
 	TokenStatus     int
-	NoRedirect      bool // the authorization endpoint never redirects
+	NoRedirect      bool   // the authorization endpoint never redirects
+	MetadataBody    string // a raw text/html 200 body for the AS metadata instead of JSON
+	RegisterBody    string // a raw 201 body for registration instead of a client
 	Revoked         atomic.Int64
 }
 
@@ -78,6 +80,11 @@ func New(t testing.TB) *AS {
 		writeJSON(w, 200, map[string]any{"resource": res, "authorization_servers": []string{as.URL}, "scopes_supported": as.ScopesSupported})
 	})
 	mux.HandleFunc("/.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		if as.MetadataBody != "" {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, as.MetadataBody)
+			return
+		}
 		iss := as.MetadataIssuer
 		if iss == "" {
 			iss = as.URL
@@ -95,6 +102,12 @@ func New(t testing.TB) *AS {
 	})
 	mux.HandleFunc("/register", func(w http.ResponseWriter, r *http.Request) {
 		as.Registered.Add(1)
+		if as.RegisterBody != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(201)
+			fmt.Fprint(w, as.RegisterBody)
+			return
+		}
 		writeJSON(w, 201, map[string]any{"client_id": fmt.Sprintf("client-%d", as.n.Add(1)), "token_endpoint_auth_method": "none"})
 	})
 	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
