@@ -189,6 +189,15 @@ func TestOAuth_ExpiredLoginThenLoginAgain(t *testing.T) {
 		}
 		return fmt.Errorf("sessions: %+v, want @o unauthorized", ss)
 	})
+	// The refusal is an event with the profile's facts.
+	var refused bool
+	for _, ev := range e.events("--session", "o", "--type", "unauthorized") {
+		refused = refused || (ev.Profile == "default" && ev.Origin == as.URL && strings.Join(ev.Scopes, " ") == "mcp")
+	}
+	if !refused {
+		t.Errorf("no unauthorized event of @o with profile default, origin %s and scope mcp: %+v", as.URL,
+			e.events("--session", "o", "--type", "unauthorized"))
+	}
 	r = e.run("@o", "tools-list")
 	if r.Code != 4 || !strings.Contains(r.Stderr, "Try: mcpctl login "+server) {
 		t.Fatalf("call on the unauthorized session: want exit 4 and the login hint\n%s", r)

@@ -228,7 +228,8 @@ type Event struct {
 	DurationMS int64  `json:"duration_ms,omitempty"`
 
 	// token_refreshed: the OAuth profile, the origin of the server it authorizes at, the
-	// token's scopes and its expiry. Never a token.
+	// token's scopes and its expiry. unauthorized, of a session on an OAuth profile: the
+	// profile, the origin and the scopes the server asked for. Never a token.
 	Profile string    `json:"profile,omitempty"`
 	Origin  string    `json:"origin,omitempty"`
 	Scopes  []string  `json:"scopes,omitempty"`

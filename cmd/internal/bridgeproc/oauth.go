@@ -100,3 +100,25 @@ func (r *refreshRecorder) Close() {
 	r.mu.Unlock()
 	r.wg.Wait()
 }
+
+// unauthorizedFacts tells what an unauthorized event of a session on an OAuth profile
+// carries: the profile, the server's origin and the scopes the server asked for in its
+// refusal (never a token). nil for a session without a profile.
+func unauthorizedFacts(home homedir.Home, server events.Server, sec homedir.Secrets) func(e *events.Event) {
+	if oauthHTTPClient(home, server, sec, nil, nil) == nil {
+		return nil
+	}
+	return func(e *events.Event) {
+		st := oauth.Store{Dir: home.AuthDir()}
+		e.Profile = sec.OAuthProfile
+		if e.Profile == "" {
+			e.Profile = oauth.DefaultProfile
+		}
+		if u, err := url.Parse(server.URL); err == nil {
+			e.Origin = u.Scheme + "://" + u.Host
+		}
+		if c, ok := st.LastChallenge(server.URL); ok {
+			e.Scopes = strings.Fields(c.Scope)
+		}
+	}
+}

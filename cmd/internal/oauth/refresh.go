@@ -213,6 +213,13 @@ func (s Store) RecordChallenge(serverURL string, c ChallengeRecord) error {
 	return writeAtomic(s.challengePath(serverURL), b)
 }
 
+// LastChallenge is the server's last recorded refusal (ok false: none).
+func (s Store) LastChallenge(serverURL string) (ChallengeRecord, bool) {
+	var c ChallengeRecord
+	b, err := os.ReadFile(s.challengePath(serverURL))
+	return c, err == nil && json.Unmarshal(b, &c) == nil
+}
+
 // LastRefusal is when a bridge last saw the server refuse the profile's token (zero: never
 // recorded). It is written at the refusal itself, before the session's unauthorized event.
 func (s Store) LastRefusal(serverURL string) time.Time {
