@@ -189,6 +189,9 @@ func TestOAuth_ExpiredLoginThenLoginAgain(t *testing.T) {
 		}
 		return fmt.Errorf("sessions: %+v, want @o unauthorized", ss)
 	})
+	if r := e.ok("sessions"); !strings.Contains(r.Stdout, "@o is unauthorized. Try: mcpctl login "+server+" --scope mcp\n") {
+		t.Errorf("sessions does not say how to fix @o:\n%s", r)
+	}
 	// The refusal is an event with the profile's facts.
 	var refused bool
 	for _, ev := range e.events("--session", "o", "--type", "unauthorized") {

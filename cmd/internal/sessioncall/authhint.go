@@ -37,8 +37,10 @@ func sessionProfile(f *cmdkit.Factory, s projector.Session) (st oauth.Store, ser
 	return oauth.Store{Dir: home.AuthDir()}, server, sec.OAuthProfile, true
 }
 
-// authHint is what fixes a session's refused credentials: the exact login command, or why
+// AuthHint is what fixes a session's refused credentials: the exact login command, or why
 // logging in again would not help; "" for a session without an OAuth profile.
+func AuthHint(f *cmdkit.Factory, s projector.Session) string { return authHint(f, s) }
+
 func authHint(f *cmdkit.Factory, s projector.Session) string {
 	st, server, profile, ok := sessionProfile(f, s)
 	if !ok {
