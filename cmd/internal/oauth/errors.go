@@ -42,3 +42,16 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// IsAuthError reports whether err is a refusal of the authorization protocol (one of the
+// sentinels above) rather than, say, a server that could not be reached.
+func IsAuthError(err error) bool {
+	for _, s := range []error{ErrNoProfile, ErrProfileFile, ErrMetadata, ErrResourceMismatch, ErrIssuerMismatch, ErrNoPKCE,
+		ErrState, ErrIss, ErrDenied, ErrCallbackTimeout, ErrTokenResponse, ErrRegistration, ErrInvalidGrant,
+		ErrInsecureURL, ErrNoClient, ErrUnsupportedMethod} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -208,6 +208,10 @@ func AuthError(err error, server, profile string) error {
 	if profile != "" && profile != oauth.DefaultProfile {
 		hint += " --profile " + profile
 	}
+	if !oauth.IsAuthError(err) {
+		// The server or the authorization server could not be reached: a network error.
+		return &clierr.Error{Code: clierr.ExitNetwork, Err: err, Hint: "check that the server is reachable, then: " + hint}
+	}
 	switch {
 	case errors.Is(err, oauth.ErrProfileFile):
 		hint = "fix or remove the profile file (mcpctl logout " + server + "), then: " + hint

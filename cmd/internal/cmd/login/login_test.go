@@ -152,3 +152,11 @@ func TestLogin_ClientCredentialsSecretFromStdin(t *testing.T) {
 		t.Errorf("wrong secret: exit %d\n%s", r.code, r.errOut)
 	}
 }
+
+func TestLogin_UnreachableServerIsANetworkError(t *testing.T) {
+	setup(t)
+	r := mcpctl(t, "", "login", "http://127.0.0.1:1/mcp")
+	if r.code != 3 || !strings.Contains(r.errOut, "check that the server is reachable") {
+		t.Errorf("login to a closed port: exit %d, want 3\n%s", r.code, r.errOut)
+	}
+}
