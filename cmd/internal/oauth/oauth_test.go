@@ -430,3 +430,41 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestTransport_RefreshesBeforeExpiry: a token in the last fifth of its life is refreshed
+// before the request is sent, so the server never sees it refused.
+func TestTransport_RefreshesBeforeExpiry(t *testing.T) {
+	as := oauthtest.New(t)
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	srv := as.URL + "/mcp"
+	if _, err := login(t, as, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := st.Load(srv, DefaultProfile)
+	old := p.Token.AccessToken
+	p.Token.Issued, p.Token.Expiry = time.Now().Add(-50*time.Second), time.Now().Add(5*time.Second) // 5 s of 55 left
+	if err := st.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	var refreshed []string
+	hc := &http.Client{Transport: &Transport{Store: st, Server: srv, OnRefresh: func(p *Profile) { refreshed = append(refreshed, p.Name) }}}
+	resp, err := hc.Post(srv, "application/json", strings.NewReader(`{}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("request: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	q, _ := st.Load(srv, DefaultProfile)
+	if q.Token.AccessToken == old || as.Refreshes.Load() != 1 || len(refreshed) != 1 {
+		t.Errorf("refreshes %d (OnRefresh %d), token changed %v; want one refresh before sending",
+			as.Refreshes.Load(), len(refreshed), q.Token.AccessToken != old)
+	}
+	// A token with most of its life left is not refreshed.
+	resp, err = hc.Post(srv, "application/json", strings.NewReader(`{}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second request: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if as.Refreshes.Load() != 1 {
+		t.Errorf("refreshes = %d after a request with a fresh token, want still 1", as.Refreshes.Load())
+	}
+}
