@@ -20,12 +20,12 @@ import (
 
 // conformanceAuthScenarios are every auth/* client scenario of the pinned suite, each at
 // every revision the suite applies it to (`conformance list`), plus the client credentials
-// extension scenarios (no revision: "" lets the suite choose).
+// extension scenarios and DPoP (no revision: "" lets the suite choose).
 //
-// Not run yet, and why: auth/dpop and auth/dpop-nonce (DPoP-bound tokens, RFC 9449: mcpctl
-// sends Bearer tokens only), auth/wif-jwt-bearer (workload identity federation: a JWT
-// bearer grant with an identity token mcpctl has no source for), and
-// auth/enterprise-managed-authorization (token exchange at an enterprise IdP, SEP-990).
+// Not run yet, and why: auth/wif-jwt-bearer (workload identity federation: a JWT bearer
+// grant with a workload identity token, which mcpctl has no way to be given yet) and
+// auth/enterprise-managed-authorization (SEP-990: an ID token exchanged at the enterprise
+// IdP for an ID-JAG, then a JWT bearer grant; no IdP login in mcpctl yet).
 var conformanceAuthScenarios = []struct {
 	name     string
 	versions []string
@@ -59,6 +59,8 @@ var conformanceAuthScenarios = []struct {
 	{"auth/metadata-issuer-mismatch", []string{"2026-07-28"}},
 	{"auth/client-credentials-basic", []string{""}},
 	{"auth/client-credentials-jwt", []string{""}},
+	{"auth/dpop", []string{""}},
+	{"auth/dpop-nonce", []string{""}},
 }
 
 // conformanceClientMetadataURL is mcpctl's client ID metadata document in these runs.

@@ -23,12 +23,13 @@ type Challenge struct {
 	ErrorDescription string
 }
 
-// ParseChallenge finds the Bearer challenge among WWW-Authenticate header values.
+// ParseChallenge finds the Bearer (or DPoP, RFC 9449 §7.1) challenge among WWW-Authenticate
+// header values.
 func ParseChallenge(values []string) (Challenge, bool) {
 	for _, v := range values {
 		for _, c := range splitChallenges(v) {
 			scheme, params, _ := strings.Cut(strings.TrimSpace(c), " ")
-			if !strings.EqualFold(scheme, "Bearer") {
+			if !strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "DPoP") {
 				continue
 			}
 			p := parseAuthParams(params)
@@ -125,6 +126,7 @@ type ServerMetadata struct {
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported,omitempty"`
+	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // Discovery is what the client learned about a server before it authorizes.

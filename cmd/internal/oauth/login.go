@@ -191,12 +191,21 @@ func codeLogin(ctx context.Context, hc *http.Client, d *Discovery, o LoginOption
 	if code == "" {
 		return nil, &Error{Op: "authorize", Server: srv, Err: fmt.Errorf("%w: the redirect carries no code", ErrDenied)}
 	}
-	tctx := context.WithValue(ctx, oauth2.HTTPClient, hc)
+	p := &Profile{Grant: "authorization_code", Scopes: scopes, Client: client}
+	if slices.Contains(d.AS.DPoPSigningAlgValuesSupported, "ES256") {
+		if p.DPoPKeyPEM, err = newDPoPKey(); err != nil {
+			return nil, &Error{Op: "token", Server: srv, Err: err}
+		}
+	}
+	thc, err := withDPoP(hc, p.DPoPKeyPEM)
+	if err != nil {
+		return nil, &Error{Op: "token", Server: srv, Err: err}
+	}
+	tctx := context.WithValue(ctx, oauth2.HTTPClient, thc)
 	tok, err := cfg.Exchange(tctx, code, oauth2.VerifierOption(verifier), oauth2.SetAuthURLParam("resource", d.ResourceID))
 	if err != nil {
 		return nil, &Error{Op: "token", Server: srv, Err: tokenErr(err)}
 	}
-	p := &Profile{Grant: "authorization_code", Scopes: scopes, Client: client}
 	if err := p.setToken(tok); err != nil {
 		return nil, &Error{Op: "token", Server: srv, Err: err}
 	}
@@ -345,14 +354,19 @@ func (p *Profile) setToken(tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" {
 		return fmt.Errorf("%w: no access_token", ErrTokenResponse)
 	}
-	if tt := tok.Type(); !strings.EqualFold(tt, "Bearer") {
+	tokenType := "Bearer"
+	switch tt := tok.Type(); {
+	case strings.EqualFold(tt, "Bearer"):
+	case strings.EqualFold(tt, "DPoP") && p.DPoPKeyPEM != "":
+		tokenType = "DPoP"
+	default:
 		return fmt.Errorf("%w: token_type %q is not Bearer", ErrTokenResponse, tok.TokenType)
 	}
 	refresh := tok.RefreshToken
 	if refresh == "" && p.Token.RefreshToken != "" {
 		refresh = p.Token.RefreshToken // the server kept the refresh token (no rotation)
 	}
-	p.Token = Token{AccessToken: tok.AccessToken, TokenType: "Bearer", RefreshToken: refresh, Expiry: tok.Expiry.UTC(),
+	p.Token = Token{AccessToken: tok.AccessToken, TokenType: tokenType, RefreshToken: refresh, Expiry: tok.Expiry.UTC(),
 		Issued: time.Now().UTC()}
 	if s, ok := tok.Extra("scope").(string); ok && s != "" {
 		p.GrantedScopes = strings.Fields(s)

@@ -74,8 +74,12 @@ func (s Store) Fresh(ctx context.Context, hc *http.Client, serverURL, profile, s
 	default:
 		cfg := &oauth2.Config{ClientID: p.Client.ID, ClientSecret: p.Client.Secret,
 			Endpoint: oauth2.Endpoint{TokenURL: p.TokenEndpoint, AuthStyle: authStyle(p.Client.AuthMethod)}}
-		rc := *hc
-		rc.Transport = &resourceParam{base: transportOf(hc), resource: p.Resource}
+		dhc, derr := withDPoP(hc, p.DPoPKeyPEM)
+		if derr != nil {
+			return p, Unchanged, &Error{Op: "refresh", Server: redactURL(serverURL), Err: derr}
+		}
+		rc := *dhc
+		rc.Transport = &resourceParam{base: transportOf(dhc), resource: p.Resource}
 		tctx := context.WithValue(ctx, oauth2.HTTPClient, &rc)
 		tok, err = cfg.TokenSource(tctx, &oauth2.Token{RefreshToken: p.Token.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
 		if err != nil {

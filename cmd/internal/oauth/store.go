@@ -57,20 +57,22 @@ type Token struct {
 
 // Profile is one login to one server: the file under $MCPCTL_HOME/auth.
 type Profile struct {
-	V                  int       `json:"v"`
-	Name               string    `json:"profile"`
-	Server             string    `json:"server"`   // the MCP server URL, as given to login
-	Resource           string    `json:"resource"` // the resource indicator sent
-	Issuer             string    `json:"issuer,omitempty"`
-	TokenEndpoint      string    `json:"token_endpoint"`
-	RevocationEndpoint string    `json:"revocation_endpoint,omitempty"`
-	Scopes             []string  `json:"scopes,omitempty"` // requested
-	GrantedScopes      []string  `json:"granted_scopes,omitempty"`
-	Grant              string    `json:"grant"` // authorization_code | client_credentials
-	Client             Client    `json:"client"`
-	Token              Token     `json:"token"`
-	LoggedIn           time.Time `json:"logged_in"`
-	Refreshed          time.Time `json:"refreshed,omitzero"`
+	V                  int      `json:"v"`
+	Name               string   `json:"profile"`
+	Server             string   `json:"server"`   // the MCP server URL, as given to login
+	Resource           string   `json:"resource"` // the resource indicator sent
+	Issuer             string   `json:"issuer,omitempty"`
+	TokenEndpoint      string   `json:"token_endpoint"`
+	RevocationEndpoint string   `json:"revocation_endpoint,omitempty"`
+	Scopes             []string `json:"scopes,omitempty"` // requested
+	GrantedScopes      []string `json:"granted_scopes,omitempty"`
+	Grant              string   `json:"grant"` // authorization_code | client_credentials
+	Client             Client   `json:"client"`
+	// DPoPKeyPEM is the key the token is bound to (RFC 9449), for a DPoP profile.
+	DPoPKeyPEM string    `json:"dpop_key_pem,omitempty"`
+	Token      Token     `json:"token"`
+	LoggedIn   time.Time `json:"logged_in"`
+	Refreshed  time.Time `json:"refreshed,omitzero"`
 }
 
 // EffectiveScopes are the scopes the token carries: as granted when the authorization

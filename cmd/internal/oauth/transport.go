@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,9 @@ type Transport struct {
 	Logger      *slog.Logger
 	// OnRefresh, when set, hears of every refresh this transport did (never a token).
 	OnRefresh func(p *Profile)
+
+	mu    sync.Mutex
+	nonce string // the resource server's last DPoP nonce
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -91,7 +95,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if p != nil {
 			used = p.Token.AccessToken
 		}
-		np, ferr := t.fresh(req, used)
+		np, ferr := p, error(nil)
+		if p == nil || !t.dpopNonceAsked(resp) {
+			np, ferr = t.fresh(req, used)
+		} else {
+			used = "" // the same token again, with the nonce
+		}
 		if ferr != nil || np == nil || (p != nil && np.Token.AccessToken == used) {
 			if ferr != nil && !errors.Is(ferr, ErrNoProfile) && t.Logger != nil {
 				t.Logger.Warn("oauth refresh after 401 failed", "profile", t.profile(), "err", ferr)
@@ -125,8 +134,39 @@ func (t *Transport) send(req *http.Request, p *Profile) (*http.Response, error) 
 		return t.base().RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", "Bearer "+p.Token.AccessToken)
+	if p.Token.TokenType != "DPoP" {
+		r.Header.Set("Authorization", "Bearer "+p.Token.AccessToken)
+		return t.base().RoundTrip(r)
+	}
+	// DPoP: the token's scheme, and a fresh proof of the key it is bound to.
+	k, err := parseECKey(p.DPoPKeyPEM)
+	if err != nil {
+		return nil, &Error{Op: "dpop", Server: redactURL(t.Server), Err: err}
+	}
+	t.mu.Lock()
+	nonce := t.nonce
+	t.mu.Unlock()
+	proof, err := dpopProof(k, req.Method, req.URL.String(), p.Token.AccessToken, nonce)
+	if err != nil {
+		return nil, err
+	}
+	r.Header.Set("Authorization", "DPoP "+p.Token.AccessToken)
+	r.Header.Set("DPoP", proof)
 	return t.base().RoundTrip(r)
+}
+
+// dpopNonceAsked reports whether a 401 asks for the request again with a nonce (RFC 9449
+// §9), and keeps the nonce for the requests that follow.
+func (t *Transport) dpopNonceAsked(resp *http.Response) bool {
+	n := resp.Header.Get("DPoP-Nonce")
+	c, _ := ParseChallenge(resp.Header.Values("WWW-Authenticate"))
+	if n == "" || c.Error != "use_dpop_nonce" {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nonce = n
+	return true
 }
 
 // noteRefusal records a 401 or 403 challenge for the login hint.
