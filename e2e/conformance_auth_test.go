@@ -22,10 +22,9 @@ import (
 // every revision the suite applies it to (`conformance list`), plus the client credentials
 // extension scenarios and DPoP (no revision: "" lets the suite choose).
 //
-// Not run yet, and why: auth/wif-jwt-bearer (workload identity federation: a JWT bearer
-// grant with a workload identity token, which mcpctl has no way to be given yet) and
-// auth/enterprise-managed-authorization (SEP-990: an ID token exchanged at the enterprise
-// IdP for an ID-JAG, then a JWT bearer grant; no IdP login in mcpctl yet).
+// Not run yet, and why: auth/enterprise-managed-authorization (SEP-990: an ID token
+// exchanged at the enterprise IdP for an ID-JAG, then a JWT bearer grant; mcpctl has no
+// IdP login yet).
 var conformanceAuthScenarios = []struct {
 	name     string
 	versions []string
@@ -61,6 +60,7 @@ var conformanceAuthScenarios = []struct {
 	{"auth/client-credentials-jwt", []string{""}},
 	{"auth/dpop", []string{""}},
 	{"auth/dpop-nonce", []string{""}},
+	{"auth/wif-jwt-bearer", []string{""}},
 }
 
 // conformanceClientMetadataURL is mcpctl's client ID metadata document in these runs.

@@ -83,6 +83,9 @@ type credentials struct {
 	ClientID      string `json:"client_id"`
 	ClientSecret  string `json:"client_secret"`
 	PrivateKeyPEM string `json:"private_key_pem"`
+	// ValidJWT is a workload identity token (the scenario also hands out broken ones, for
+	// clients that test their own error paths; a user logs in with the good one).
+	ValidJWT string `json:"valid_jwt"`
 }
 
 // loginArgs adds the context's credentials to a login command: the secret and the key in
@@ -103,6 +106,12 @@ func loginArgs(login []string) []string {
 		p := filepath.Join(dir, "conformance-client-secret")
 		if err := os.WriteFile(p, []byte(c.ClientSecret), 0o600); err == nil {
 			args = append(args, "--client-secret", "@"+p)
+		}
+	}
+	if c.ValidJWT != "" {
+		p := filepath.Join(dir, "conformance-workload.jwt")
+		if err := os.WriteFile(p, []byte(c.ValidJWT), 0o600); err == nil {
+			args = append(args, "--assertion", "@"+p)
 		}
 	}
 	if c.PrivateKeyPEM != "" {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,10 @@ type LoginOptions struct {
 	ClientCredentials bool
 	// PrivateKeyPEM (PKCS#8, EC P-256) signs private_key_jwt client assertions.
 	PrivateKeyPEM string
+	// AssertionFile holds a JWT (a workload identity token) for the JWT bearer grant (RFC
+	// 7523 §2.1, workload identity federation): read at login and again at each renewal,
+	// so a token the platform rotates in place keeps working.
+	AssertionFile string
 	HTTPClient    *http.Client
 	// Open shows the authorization URL to the user (default OpenBrowser). An error is not
 	// fatal: the URL is printed to Out anyway.
@@ -87,7 +92,9 @@ func Login(ctx context.Context, st Store, o LoginOptions) (*Profile, error) {
 	cc := o.ClientCredentials || (o.ClientID != "" && len(d.AS.GrantTypesSupported) > 0 &&
 		!slices.Contains(d.AS.GrantTypesSupported, "authorization_code") && slices.Contains(d.AS.GrantTypesSupported, "client_credentials"))
 	var p *Profile
-	if cc {
+	if o.AssertionFile != "" {
+		p, err = jwtBearerLogin(ctx, hc, d, o, scopes)
+	} else if cc {
 		p, err = clientCredentialsLogin(ctx, hc, d, o, scopes)
 	} else {
 		p, err = codeLogin(ctx, hc, d, o, scopes)
@@ -408,4 +415,46 @@ func randomString() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// jwtBearerGrant is the JWT bearer grant type (RFC 7523 §2.1).
+const jwtBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+func jwtBearerLogin(ctx context.Context, hc *http.Client, d *Discovery, o LoginOptions, scopes []string) (*Profile, error) {
+	if o.ClientID == "" {
+		return nil, &Error{Op: "token", Server: redactURL(o.Server), Err: fmt.Errorf("%w: the JWT bearer grant needs --client-id", ErrNoClient)}
+	}
+	c := Client{ID: o.ClientID, Secret: o.ClientSecret, Registration: RegPreRegistered,
+		AuthMethod: pickAuthMethod(d.AS.TokenEndpointAuthMethodsSupported, o.ClientSecret != "")}
+	p := &Profile{Grant: jwtBearerGrant, Client: c, AssertionFile: o.AssertionFile,
+		Scopes: slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == "offline_access" })}
+	tok, err := jwtBearerToken(ctx, hc, p, d.AS.TokenEndpoint, d.ResourceID)
+	if err != nil {
+		return nil, &Error{Op: "token", Server: redactURL(o.Server), Err: err}
+	}
+	if err := p.setToken(tok); err != nil {
+		return nil, &Error{Op: "token", Server: redactURL(o.Server), Err: err}
+	}
+	return p, nil
+}
+
+// jwtBearerToken asks for a token with the assertion in p.AssertionFile. x/oauth2's client
+// credentials request does it: its grant_type may be overridden.
+func jwtBearerToken(ctx context.Context, hc *http.Client, p *Profile, tokenURL, resource string) (*oauth2.Token, error) {
+	b, err := os.ReadFile(p.AssertionFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: assertion: %v", ErrNoClient, err)
+	}
+	assertion := strings.TrimSpace(string(b))
+	if strings.Count(assertion, ".") != 2 {
+		return nil, fmt.Errorf("%w: assertion in %s is not a JWT", ErrNoClient, p.AssertionFile)
+	}
+	cfg := clientcredentials.Config{ClientID: p.Client.ID, ClientSecret: p.Client.Secret, TokenURL: tokenURL, Scopes: p.Scopes,
+		EndpointParams: url.Values{"grant_type": {jwtBearerGrant}, "assertion": {assertion}, "resource": {resource}},
+		AuthStyle:      authStyle(p.Client.AuthMethod)}
+	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+	if err != nil {
+		return nil, tokenErr(err)
+	}
+	return tok, nil
 }

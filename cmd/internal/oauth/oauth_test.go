@@ -468,3 +468,42 @@ func TestTransport_RefreshesBeforeExpiry(t *testing.T) {
 		t.Errorf("refreshes = %d after a request with a fresh token, want still 1", as.Refreshes.Load())
 	}
 }
+
+// TestJWTBearer: a workload identity token from a file is exchanged with the JWT bearer
+// grant; renewal reads the file again (a platform rotates it in place); a refused
+// assertion is invalid_grant and stores nothing.
+func TestJWTBearer(t *testing.T) {
+	as := oauthtest.New(t)
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	srv := as.URL + "/mcp"
+	file := filepath.Join(t.TempDir(), "token.jwt")
+	as.Assertion = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ3In0.one"
+	if err := os.WriteFile(file, []byte(as.Assertion+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := login(t, as, st, func(o *LoginOptions) {
+		o.ClientID, o.AssertionFile = "workload", file
+		o.Open = func(string) error { t.Error("the JWT bearer grant opened a browser"); return nil }
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Grant != jwtBearerGrant || p.Token.RefreshToken != "" {
+		t.Errorf("grant %s, refresh token %v", p.Grant, p.Token.RefreshToken != "")
+	}
+	// Rotated in place: the renewal uses the new one.
+	as.Assertion = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ3In0.two"
+	_ = os.WriteFile(file, []byte(as.Assertion), 0o600)
+	q, how, err := st.Fresh(context.Background(), nil, srv, DefaultProfile, p.Token.AccessToken, DefaultSkew)
+	if err != nil || how != DidRefresh || q.Token.AccessToken == p.Token.AccessToken {
+		t.Errorf("renewal with the rotated assertion: %v, %v", err, how)
+	}
+	as.Assertion = "something else"
+	_, err = login(t, as, st, func(o *LoginOptions) { o.ClientID, o.AssertionFile, o.Profile = "workload", file, "other" })
+	if !errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("refused assertion: %v, want ErrInvalidGrant", err)
+	}
+	if _, err := st.Load(srv, "other"); !errors.Is(err, ErrNoProfile) {
+		t.Errorf("a refused login stored a profile: %v", err)
+	}
+}

@@ -66,8 +66,10 @@ type Profile struct {
 	RevocationEndpoint string   `json:"revocation_endpoint,omitempty"`
 	Scopes             []string `json:"scopes,omitempty"` // requested
 	GrantedScopes      []string `json:"granted_scopes,omitempty"`
-	Grant              string   `json:"grant"` // authorization_code | client_credentials
-	Client             Client   `json:"client"`
+	Grant              string   `json:"grant"` // authorization_code | client_credentials | the JWT bearer grant
+	// AssertionFile is where the JWT bearer grant's assertion is read from, each time.
+	AssertionFile string `json:"assertion_file,omitempty"`
+	Client        Client `json:"client"`
 	// DPoPKeyPEM is the key the token is bound to (RFC 9449), for a DPoP profile.
 	DPoPKeyPEM string    `json:"dpop_key_pem,omitempty"`
 	Token      Token     `json:"token"`

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type Options struct {
 	ClientMetadataURL string
 	ClientCredentials bool
 	PrivateKey        string // @FILE: PKCS#8 EC P-256 PEM, for private_key_jwt
+	Assertion         string // @FILE: a JWT for the JWT bearer grant (workload identity)
 	NoBrowser         bool
 	CallbackTimeout   time.Duration
 }
@@ -54,7 +56,8 @@ Secrets are never taken from the command line, where other users can read them:
 		Example: `  mcpctl login https://mcp.example.com/mcp
   mcpctl login https://mcp.example.com/mcp --profile work --scope 'read write'
   mcpctl login https://mcp.example.com/mcp --no-browser
-  mcpctl login https://mcp.example.com/mcp --client-credentials --client-id ci --client-secret @ci.secret`,
+  mcpctl login https://mcp.example.com/mcp --client-credentials --client-id ci --client-secret @ci.secret
+  mcpctl login https://mcp.example.com/mcp --client-id workload --assertion @/var/run/secrets/token`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Server = args[0]
@@ -73,6 +76,7 @@ Secrets are never taken from the command line, where other users can read them:
 		"an https URL of mcpctl's client ID metadata document, used as client ID where the server accepts one")
 	fl.BoolVar(&o.ClientCredentials, "client-credentials", false, "use the client credentials grant (no browser)")
 	fl.StringVar(&o.PrivateKey, "private-key", "", "@FILE: EC P-256 private key (PEM) for private_key_jwt client authentication")
+	fl.StringVar(&o.Assertion, "assertion", "", "@FILE: a JWT (workload identity token) for the JWT bearer grant; read again at each renewal")
 	fl.BoolVar(&o.NoBrowser, "no-browser", false, "print the authorization URL and accept the final redirect URL on stdin")
 	fl.DurationVar(&o.CallbackTimeout, "callback-timeout", oauth.DefaultCallbackTimeout, "how long to wait for the authorization response")
 	return cmd
@@ -92,6 +96,7 @@ type loginResult struct {
 
 func RunLogin(ctx context.Context, o *Options) error {
 	f := o.F
+	var err error
 	if err := checkServer(o.Server); err != nil {
 		return err
 	}
@@ -107,6 +112,21 @@ func RunLogin(ctx context.Context, o *Options) error {
 	if o.ClientMetadataURL != "" {
 		if u, err := url.Parse(o.ClientMetadataURL); err != nil || u.Scheme != "https" || u.Host == "" || u.Path == "" || u.Path == "/" {
 			return clierr.UsageErr("--client-metadata-url %q: an https URL with a path", o.ClientMetadataURL)
+		}
+	}
+	var assertionFile string
+	if o.Assertion != "" {
+		if !strings.HasPrefix(o.Assertion, "@") || len(o.Assertion) < 2 {
+			return clierr.UsageErr("--assertion takes @FILE (a JWT on the command line is readable by every user of this machine)")
+		}
+		if o.ClientID == "" {
+			return clierr.UsageErr("--assertion needs --client-id")
+		}
+		if assertionFile, err = filepath.Abs(o.Assertion[1:]); err != nil {
+			return clierr.UsageErr("--assertion: %v", err)
+		}
+		if _, err := os.Stat(assertionFile); err != nil {
+			return clierr.UsageErr("--assertion: %v", err)
 		}
 	}
 	secret, err := readSecret(f.IO.In, o.ClientSecret, "--client-secret", true)
@@ -128,7 +148,7 @@ func RunLogin(ctx context.Context, o *Options) error {
 	// The authorization URL and prompts go to stderr: stdout is the result (or --json).
 	lo := oauth.LoginOptions{
 		Server: o.Server, Profile: o.Profile, Scopes: scopes, ClientID: o.ClientID, ClientSecret: secret,
-		ClientMetadataURL: o.ClientMetadataURL, ClientCredentials: o.ClientCredentials, PrivateKeyPEM: key,
+		ClientMetadataURL: o.ClientMetadataURL, ClientCredentials: o.ClientCredentials, PrivateKeyPEM: key, AssertionFile: assertionFile,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, NoBrowser: o.NoBrowser, Out: f.IO.ErrOut,
 		CallbackTimeout: o.CallbackTimeout,
 	}
@@ -140,7 +160,7 @@ func RunLogin(ctx context.Context, o *Options) error {
 		return AuthError(err, o.Server, o.Profile)
 	}
 	r := loginResult{Server: p.Server, Profile: p.Name, Issuer: p.Issuer, Grant: p.Grant, Registration: p.Client.Registration,
-		Scopes: p.EffectiveScopes(), Expiry: p.Token.Expiry, Refreshable: p.Token.RefreshToken != "" || p.Grant == "client_credentials"}
+		Scopes: p.EffectiveScopes(), Expiry: p.Token.Expiry, Refreshable: p.Token.RefreshToken != "" || p.Grant != "authorization_code"}
 	if f.JSON {
 		return cmdkit.WriteJSON(f.IO.Out, r)
 	}

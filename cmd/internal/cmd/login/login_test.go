@@ -133,6 +133,8 @@ func TestLogin_Usage(t *testing.T) {
 		{[]string{"login", "ftp://h/mcp"}, "http(s) URL"},
 		{[]string{"login", "https://h/mcp", "--client-credentials"}, "needs --client-id"},
 		{[]string{"login", "https://h/mcp", "--client-metadata-url", "http://h/c.json"}, "https URL"},
+		{[]string{"login", "https://h/mcp", "--client-id", "w", "--assertion", "eyJ.eyJ.sig"}, "takes @FILE"},
+		{[]string{"login", "https://h/mcp", "--assertion", "@/nonexistent"}, "needs --client-id"},
 	} {
 		r := mcpctl(t, "", c.args...)
 		if r.code != 1 || !strings.Contains(r.errOut, c.want) {

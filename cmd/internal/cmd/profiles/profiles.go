@@ -65,7 +65,7 @@ func RunProfiles(_ context.Context, o *Options) error {
 	for _, p := range ps {
 		entries = append(entries, Entry{Server: p.Server, Profile: p.Name, Issuer: p.Issuer, Grant: p.Grant,
 			Registration: p.Client.Registration, Scopes: p.EffectiveScopes(), Expiry: p.Token.Expiry,
-			Refreshable: p.Token.RefreshToken != "" || p.Grant == "client_credentials", LoggedIn: p.LoggedIn, Refreshed: p.Refreshed})
+			Refreshable: p.Token.RefreshToken != "" || p.Grant != "authorization_code", LoggedIn: p.LoggedIn, Refreshed: p.Refreshed})
 	}
 	var files []string
 	for n := range bad {

@@ -58,6 +58,7 @@ type AS struct {
 	NoRedirect      bool   // the authorization endpoint never redirects
 	MetadataBody    string // a raw text/html 200 body for the AS metadata instead of JSON
 	RegisterBody    string // a raw 201 body for registration instead of a client
+	Assertion       string // the JWT bearer grant's assertion the server accepts
 	Revoked         atomic.Int64
 }
 
@@ -231,6 +232,11 @@ func (as *AS) token(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 401, map[string]string{"error": "invalid_client"})
 			return
 		}
+	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
+		if as.Assertion == "" || f.Get("assertion") != as.Assertion || f.Get("client_id") == "" {
+			writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "assertion refused"})
+			return
+		}
 	default:
 		writeJSON(w, 400, map[string]string{"error": "unsupported_grant_type"})
 		return
@@ -242,7 +248,7 @@ func (as *AS) token(w http.ResponseWriter, r *http.Request) {
 	as.refresh[rt] = true
 	as.mu.Unlock()
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(as.TTL / time.Second)}
-	if f.Get("grant_type") != "client_credentials" {
+	if f.Get("grant_type") == "authorization_code" || f.Get("grant_type") == "refresh_token" {
 		resp["refresh_token"] = rt
 	}
 	if scope != "" {
