@@ -18,13 +18,10 @@ import (
 	"testing"
 )
 
-// conformanceAuthScenarios are every auth/* client scenario of the pinned suite, each at
-// every revision the suite applies it to (`conformance list`), plus the client credentials
-// extension scenarios and DPoP (no revision: "" lets the suite choose).
-//
-// Not run yet, and why: auth/enterprise-managed-authorization (SEP-990: an ID token
-// exchanged at the enterprise IdP for an ID-JAG, then a JWT bearer grant; mcpctl has no
-// IdP login yet).
+// conformanceAuthScenarios are every auth/* client scenario of the pinned suite: each dated
+// one at every revision the suite applies it to (`conformance list`), and the extension
+// ones (client credentials, DPoP, workload identity, enterprise-managed authorization) once,
+// with no revision ("" lets the suite choose).
 var conformanceAuthScenarios = []struct {
 	name     string
 	versions []string
@@ -61,6 +58,7 @@ var conformanceAuthScenarios = []struct {
 	{"auth/dpop", []string{""}},
 	{"auth/dpop-nonce", []string{""}},
 	{"auth/wif-jwt-bearer", []string{""}},
+	{"auth/enterprise-managed-authorization", []string{""}},
 }
 
 // conformanceClientMetadataURL is mcpctl's client ID metadata document in these runs.

@@ -86,6 +86,10 @@ type credentials struct {
 	// ValidJWT is a workload identity token (the scenario also hands out broken ones, for
 	// clients that test their own error paths; a user logs in with the good one).
 	ValidJWT string `json:"valid_jwt"`
+	// The enterprise IdP: the user's ID token, and where it is exchanged.
+	IDPIDToken       string `json:"idp_id_token"`
+	IDPTokenEndpoint string `json:"idp_token_endpoint"`
+	IDPClientID      string `json:"idp_client_id"`
 }
 
 // loginArgs adds the context's credentials to a login command: the secret and the key in
@@ -112,6 +116,15 @@ func loginArgs(login []string) []string {
 		p := filepath.Join(dir, "conformance-workload.jwt")
 		if err := os.WriteFile(p, []byte(c.ValidJWT), 0o600); err == nil {
 			args = append(args, "--assertion", "@"+p)
+		}
+	}
+	if c.IDPIDToken != "" {
+		p := filepath.Join(dir, "conformance-id-token.jwt")
+		if err := os.WriteFile(p, []byte(c.IDPIDToken), 0o600); err == nil {
+			args = append(args, "--id-token", "@"+p, "--idp-token-endpoint", c.IDPTokenEndpoint)
+			if c.IDPClientID != "" {
+				args = append(args, "--idp-client-id", c.IDPClientID)
+			}
 		}
 	}
 	if c.PrivateKeyPEM != "" {

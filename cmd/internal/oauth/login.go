@@ -40,7 +40,13 @@ type LoginOptions struct {
 	// 7523 §2.1, workload identity federation): read at login and again at each renewal,
 	// so a token the platform rotates in place keeps working.
 	AssertionFile string
-	HTTPClient    *http.Client
+	// Enterprise-managed authorization (SEP-990): IDTokenFile holds the user's ID token from
+	// the enterprise IdP; it is exchanged at IDPTokenEndpoint (RFC 8693, as IDPClientID)
+	// for an identity assertion grant (ID-JAG) that the JWT bearer grant presents.
+	IDTokenFile      string
+	IDPTokenEndpoint string
+	IDPClientID      string
+	HTTPClient       *http.Client
 	// Open shows the authorization URL to the user (default OpenBrowser). An error is not
 	// fatal: the URL is printed to Out anyway.
 	Open func(url string) error
@@ -92,7 +98,7 @@ func Login(ctx context.Context, st Store, o LoginOptions) (*Profile, error) {
 	cc := o.ClientCredentials || (o.ClientID != "" && len(d.AS.GrantTypesSupported) > 0 &&
 		!slices.Contains(d.AS.GrantTypesSupported, "authorization_code") && slices.Contains(d.AS.GrantTypesSupported, "client_credentials"))
 	var p *Profile
-	if o.AssertionFile != "" {
+	if o.AssertionFile != "" || o.IDTokenFile != "" {
 		p, err = jwtBearerLogin(ctx, hc, d, o, scopes)
 	} else if cc {
 		p, err = clientCredentialsLogin(ctx, hc, d, o, scopes)
@@ -356,6 +362,48 @@ func clientCredentialsToken(ctx context.Context, hc *http.Client, c Client, toke
 	return tok, nil
 }
 
+// readJWT reads a JWT from a file.
+func readJWT(path, what string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrNoClient, what, err)
+	}
+	t := strings.TrimSpace(string(b))
+	if strings.Count(t, ".") != 2 {
+		return "", fmt.Errorf("%w: the %s in %s is not a JWT", ErrNoClient, what, path)
+	}
+	return t, nil
+}
+
+// Token exchange (RFC 8693) names for the enterprise IdP step.
+const (
+	tokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+	idTokenType        = "urn:ietf:params:oauth:token-type:id_token"
+	idJAGTokenType     = "urn:ietf:params:oauth:token-type:id-jag"
+)
+
+// exchangeIDToken trades the user's ID token at the enterprise IdP for an identity
+// assertion grant (ID-JAG) addressed to the authorization server (audience: its issuer)
+// for the resource. x/oauth2's client credentials request carries the exchange too.
+func exchangeIDToken(ctx context.Context, hc *http.Client, p *Profile, issuer, resource string) (string, error) {
+	idToken, err := readJWT(p.IDTokenFile, "ID token")
+	if err != nil {
+		return "", err
+	}
+	cfg := clientcredentials.Config{ClientID: p.IDPClientID, TokenURL: p.IDPTokenEndpoint, AuthStyle: oauth2.AuthStyleInParams,
+		EndpointParams: url.Values{"grant_type": {tokenExchangeGrant}, "subject_token": {idToken},
+			"subject_token_type": {idTokenType}, "requested_token_type": {idJAGTokenType},
+			"audience": {issuer}, "resource": {resource}}}
+	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+	if err != nil {
+		return "", fmt.Errorf("token exchange at the IdP: %w", tokenErr(err))
+	}
+	if it, _ := tok.Extra("issued_token_type").(string); it != idJAGTokenType {
+		return "", fmt.Errorf("%w: the IdP issued %q, not an ID-JAG", ErrTokenResponse, it)
+	}
+	return tok.AccessToken, nil
+}
+
 // setToken takes a token response: it must carry an access token of type Bearer.
 func (p *Profile) setToken(tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" {
@@ -427,8 +475,18 @@ func jwtBearerLogin(ctx context.Context, hc *http.Client, d *Discovery, o LoginO
 	c := Client{ID: o.ClientID, Secret: o.ClientSecret, Registration: RegPreRegistered,
 		AuthMethod: pickAuthMethod(d.AS.TokenEndpointAuthMethodsSupported, o.ClientSecret != "")}
 	p := &Profile{Grant: jwtBearerGrant, Client: c, AssertionFile: o.AssertionFile,
-		Scopes: slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == "offline_access" })}
-	tok, err := jwtBearerToken(ctx, hc, p, d.AS.TokenEndpoint, d.ResourceID)
+		Scopes:      slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == "offline_access" }),
+		IDTokenFile: o.IDTokenFile, IDPTokenEndpoint: o.IDPTokenEndpoint, IDPClientID: o.IDPClientID}
+	if p.IDTokenFile != "" {
+		u, err := url.Parse(p.IDPTokenEndpoint)
+		if err != nil || u.Host == "" {
+			return nil, &Error{Op: "token", Server: redactURL(o.Server), Err: fmt.Errorf("%w: the IdP token endpoint %q is not a URL", ErrNoClient, p.IDPTokenEndpoint)}
+		}
+		if err := checkSecure(u); err != nil {
+			return nil, &Error{Op: "token", Server: redactURL(o.Server), Err: err}
+		}
+	}
+	tok, err := jwtBearerToken(ctx, hc, p, d.AS.TokenEndpoint, d.Issuer, d.ResourceID)
 	if err != nil {
 		return nil, &Error{Op: "token", Server: redactURL(o.Server), Err: err}
 	}
@@ -440,14 +498,20 @@ func jwtBearerLogin(ctx context.Context, hc *http.Client, d *Discovery, o LoginO
 
 // jwtBearerToken asks for a token with the assertion in p.AssertionFile. x/oauth2's client
 // credentials request does it: its grant_type may be overridden.
-func jwtBearerToken(ctx context.Context, hc *http.Client, p *Profile, tokenURL, resource string) (*oauth2.Token, error) {
-	b, err := os.ReadFile(p.AssertionFile)
-	if err != nil {
-		return nil, fmt.Errorf("%w: assertion: %v", ErrNoClient, err)
-	}
-	assertion := strings.TrimSpace(string(b))
-	if strings.Count(assertion, ".") != 2 {
-		return nil, fmt.Errorf("%w: assertion in %s is not a JWT", ErrNoClient, p.AssertionFile)
+func jwtBearerToken(ctx context.Context, hc *http.Client, p *Profile, tokenURL, issuer, resource string) (*oauth2.Token, error) {
+	var assertion string
+	if p.IDTokenFile != "" {
+		jag, err := exchangeIDToken(ctx, hc, p, issuer, resource)
+		if err != nil {
+			return nil, err
+		}
+		assertion = jag
+	} else {
+		a, err := readJWT(p.AssertionFile, "assertion")
+		if err != nil {
+			return nil, err
+		}
+		assertion = a
 	}
 	cfg := clientcredentials.Config{ClientID: p.Client.ID, ClientSecret: p.Client.Secret, TokenURL: tokenURL, Scopes: p.Scopes,
 		EndpointParams: url.Values{"grant_type": {jwtBearerGrant}, "assertion": {assertion}, "resource": {resource}},

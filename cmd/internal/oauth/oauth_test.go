@@ -507,3 +507,38 @@ func TestJWTBearer(t *testing.T) {
 		t.Errorf("a refused login stored a profile: %v", err)
 	}
 }
+
+// TestEnterpriseManaged: the ID token from a file is exchanged at the IdP (RFC 8693) for an
+// ID-JAG addressed to the authorization server, which the JWT bearer grant presents; a
+// renewal exchanges again. A refused ID token stores nothing.
+func TestEnterpriseManaged(t *testing.T) {
+	as := oauthtest.New(t)
+	st := Store{Dir: filepath.Join(t.TempDir(), "auth")}
+	srv := as.URL + "/mcp"
+	file := filepath.Join(t.TempDir(), "id.jwt")
+	as.IDToken = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1In0.id"
+	_ = os.WriteFile(file, []byte(as.IDToken), 0o600)
+	enterprise := func(o *LoginOptions) {
+		o.ClientID, o.IDTokenFile, o.IDPTokenEndpoint, o.IDPClientID = "corp-app", file, as.URL+"/idp/token", "idp-client"
+		o.Open = func(string) error { t.Error("enterprise login opened a browser"); return nil }
+	}
+	p, err := login(t, as, st, enterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Grant != jwtBearerGrant || p.IDPTokenEndpoint != as.URL+"/idp/token" {
+		t.Errorf("profile grant %s, IdP %q", p.Grant, p.IDPTokenEndpoint)
+	}
+	q, how, err := st.Fresh(context.Background(), nil, srv, DefaultProfile, p.Token.AccessToken, DefaultSkew)
+	if err != nil || how != DidRefresh || q.Token.AccessToken == p.Token.AccessToken {
+		t.Errorf("renewal: %v, %v", err, how)
+	}
+	as.IDToken = "another"
+	_, err = login(t, as, st, func(o *LoginOptions) { enterprise(o); o.Profile = "other" })
+	if err == nil || !strings.Contains(err.Error(), "token exchange at the IdP") {
+		t.Errorf("refused ID token: %v", err)
+	}
+	if _, err := st.Load(srv, "other"); !errors.Is(err, ErrNoProfile) {
+		t.Errorf("a refused login stored a profile: %v", err)
+	}
+}

@@ -70,7 +70,7 @@ func (s Store) Fresh(ctx context.Context, hc *http.Client, serverURL, profile, s
 	case p.Grant == "client_credentials":
 		tok, err = clientCredentialsToken(ctx, hc, p.Client, p.TokenEndpoint, p.Issuer, p.Resource, p.Scopes)
 	case p.Grant == jwtBearerGrant:
-		tok, err = jwtBearerToken(ctx, hc, p, p.TokenEndpoint, p.Resource)
+		tok, err = jwtBearerToken(ctx, hc, p, p.TokenEndpoint, p.Issuer, p.Resource)
 	case p.Token.RefreshToken == "":
 		return p, Unchanged, &Error{Op: "refresh", Server: redactURL(serverURL), Err: fmt.Errorf("%w: the token expired and there is no refresh token", ErrInvalidGrant)}
 	default:

@@ -69,7 +69,11 @@ type Profile struct {
 	Grant              string   `json:"grant"` // authorization_code | client_credentials | the JWT bearer grant
 	// AssertionFile is where the JWT bearer grant's assertion is read from, each time.
 	AssertionFile string `json:"assertion_file,omitempty"`
-	Client        Client `json:"client"`
+	// Enterprise-managed authorization: the ID token's file, and the IdP that exchanges it.
+	IDTokenFile      string `json:"id_token_file,omitempty"`
+	IDPTokenEndpoint string `json:"idp_token_endpoint,omitempty"`
+	IDPClientID      string `json:"idp_client_id,omitempty"`
+	Client           Client `json:"client"`
 	// DPoPKeyPEM is the key the token is bound to (RFC 9449), for a DPoP profile.
 	DPoPKeyPEM string    `json:"dpop_key_pem,omitempty"`
 	Token      Token     `json:"token"`

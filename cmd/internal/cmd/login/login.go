@@ -31,6 +31,9 @@ type Options struct {
 	ClientCredentials bool
 	PrivateKey        string // @FILE: PKCS#8 EC P-256 PEM, for private_key_jwt
 	Assertion         string // @FILE: a JWT for the JWT bearer grant (workload identity)
+	IDToken           string // @FILE: an ID token of the enterprise IdP (enterprise-managed authorization)
+	IDPTokenEndpoint  string
+	IDPClientID       string
 	NoBrowser         bool
 	CallbackTimeout   time.Duration
 }
@@ -77,6 +80,9 @@ Secrets are never taken from the command line, where other users can read them:
 	fl.BoolVar(&o.ClientCredentials, "client-credentials", false, "use the client credentials grant (no browser)")
 	fl.StringVar(&o.PrivateKey, "private-key", "", "@FILE: EC P-256 private key (PEM) for private_key_jwt client authentication")
 	fl.StringVar(&o.Assertion, "assertion", "", "@FILE: a JWT (workload identity token) for the JWT bearer grant; read again at each renewal")
+	fl.StringVar(&o.IDToken, "id-token", "", "@FILE: your ID token from the enterprise IdP, exchanged there (--idp-token-endpoint) for an identity assertion the server's authorization server accepts (enterprise-managed authorization)")
+	fl.StringVar(&o.IDPTokenEndpoint, "idp-token-endpoint", "", "the enterprise IdP's token endpoint (with --id-token)")
+	fl.StringVar(&o.IDPClientID, "idp-client-id", "", "mcpctl's client ID at the enterprise IdP (with --id-token)")
 	fl.BoolVar(&o.NoBrowser, "no-browser", false, "print the authorization URL and accept the final redirect URL on stdin")
 	fl.DurationVar(&o.CallbackTimeout, "callback-timeout", oauth.DefaultCallbackTimeout, "how long to wait for the authorization response")
 	return cmd
@@ -129,6 +135,20 @@ func RunLogin(ctx context.Context, o *Options) error {
 			return clierr.UsageErr("--assertion: %v", err)
 		}
 	}
+	var idTokenFile string
+	if o.IDToken != "" {
+		if !strings.HasPrefix(o.IDToken, "@") || len(o.IDToken) < 2 {
+			return clierr.UsageErr("--id-token takes @FILE (a token on the command line is readable by every user of this machine)")
+		}
+		if o.ClientID == "" || o.IDPTokenEndpoint == "" {
+			return clierr.UsageErr("--id-token needs --client-id and --idp-token-endpoint")
+		}
+		if idTokenFile, err = filepath.Abs(o.IDToken[1:]); err != nil {
+			return clierr.UsageErr("--id-token: %v", err)
+		}
+	} else if o.IDPTokenEndpoint != "" || o.IDPClientID != "" {
+		return clierr.UsageErr("--idp-token-endpoint and --idp-client-id go with --id-token")
+	}
 	secret, err := readSecret(f.IO.In, o.ClientSecret, "--client-secret", true)
 	if err != nil {
 		return err
@@ -149,6 +169,7 @@ func RunLogin(ctx context.Context, o *Options) error {
 	lo := oauth.LoginOptions{
 		Server: o.Server, Profile: o.Profile, Scopes: scopes, ClientID: o.ClientID, ClientSecret: secret,
 		ClientMetadataURL: o.ClientMetadataURL, ClientCredentials: o.ClientCredentials, PrivateKeyPEM: key, AssertionFile: assertionFile,
+		IDTokenFile: idTokenFile, IDPTokenEndpoint: o.IDPTokenEndpoint, IDPClientID: o.IDPClientID,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second}, NoBrowser: o.NoBrowser, Out: f.IO.ErrOut,
 		CallbackTimeout: o.CallbackTimeout,
 	}

@@ -59,6 +59,7 @@ type AS struct {
 	MetadataBody    string // a raw text/html 200 body for the AS metadata instead of JSON
 	RegisterBody    string // a raw 201 body for registration instead of a client
 	Assertion       string // the JWT bearer grant's assertion the server accepts
+	IDToken         string // the ID token the IdP (/idp/token) exchanges for an ID-JAG, which then becomes Assertion
 	Revoked         atomic.Int64
 }
 
@@ -147,6 +148,22 @@ func New(t testing.TB) *AS {
 		as.Revoked.Add(1)
 	})
 	mux.HandleFunc("/token", as.token)
+	mux.HandleFunc("/idp/token", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		f := r.PostForm
+		if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" || as.IDToken == "" ||
+			f.Get("subject_token") != as.IDToken || f.Get("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token" ||
+			f.Get("requested_token_type") != "urn:ietf:params:oauth:token-type:id-jag" || f.Get("audience") != as.URL ||
+			f.Get("resource") != as.URL+"/mcp" {
+			writeJSON(w, 400, map[string]string{"error": "invalid_request"})
+			return
+		}
+		jag := fmt.Sprintf("eyJ0eXAiOiJvYXV0aC1pZC1qYWcrand0In0.eyJzdWIiOiJ1In0.jag%d", as.n.Add(1))
+		as.mu.Lock()
+		as.Assertion = jag
+		as.mu.Unlock()
+		writeJSON(w, 200, map[string]string{"access_token": jag, "issued_token_type": "urn:ietf:params:oauth:token-type:id-jag", "token_type": "N_A"})
+	})
 	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		as.mu.Lock()
