@@ -86,9 +86,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.Logger.Warn("oauth refresh failed", "profile", t.profile(), "err", err)
 	}
 	resp, err := t.send(req, p)
-	// 401: refresh (unless someone did already) and send again, if the body can be sent
-	// again. A token that was refreshed and still refused is tried again only when it was
-	// superseded meanwhile: a slow request may outlive a short-lived token.
+	// 401: refresh (unless another holder did already) and send again, if the body can be
+	// sent again; a DPoP nonce challenge is answered with the same token and the nonce. A
+	// refreshed token refused again is refreshed once more, up to maxRetries sends: a slow
+	// request may outlive a short-lived token. A refusal that stays is passed on.
 	canRetry := req.Body == nil || req.GetBody != nil
 	for attempt := 0; err == nil && resp.StatusCode == http.StatusUnauthorized && canRetry && attempt < maxRetries; attempt++ {
 		var used string
