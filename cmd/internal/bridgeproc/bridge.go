@@ -194,8 +194,14 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 			resumed = true
 		}
 	}
+	// Watch the session from here on: a newer generation or a close ends this bridge, also
+	// while it is still opening (a slow server, a probe, a stalled hub), so a superseded
+	// bridge never outlives its successor's start by the open timeout.
+	watchCtx, stopWatch := context.WithCancelCause(ctx)
+	defer stopWatch(nil)
+	go br.watch(watchCtx, s, stopWatch)
 	b := bridge.New(cfg)
-	openCtx, cancel := context.WithTimeout(ctx, bridgeOpenTimeout)
+	openCtx, cancel := context.WithTimeout(watchCtx, bridgeOpenTimeout)
 	err = b.Open(openCtx)
 	if err != nil && resumed {
 		logger.Info("resuming the MCP session failed; starting a new one", "mcp_session", cfg.ResumeSessionID, "err", err)
@@ -205,6 +211,11 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		err = b.Open(openCtx)
 	}
 	cancel()
+	if err != nil && watchCtx.Err() != nil && ctx.Err() == nil {
+		_ = b.Close(context.Background())
+		logger.Info("superseded while opening", "why", context.Cause(watchCtx))
+		return nil
+	}
 	if err != nil {
 		kind, code := classifyLoss(err)
 		s, _ = projector.Refresh(ctx, log, s)
@@ -254,11 +265,6 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		return nil
 	}
 	logger.Info("ready", "socket", b.SocketPath(), "server", b.ServerName(), "protocol", b.ProtocolVersion())
-
-	// Watch the session: a newer generation or a close ends this bridge.
-	watchCtx, stopWatch := context.WithCancelCause(ctx)
-	defer stopWatch(nil)
-	go br.watch(watchCtx, s, stopWatch)
 
 	select {
 	case <-watchCtx.Done():
