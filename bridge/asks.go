@@ -66,6 +66,39 @@ type AskRecord struct {
 	Duration time.Duration
 	// Error says why the ask failed, was refused or was declined by policy.
 	Error string
+	// By is AskByCaller when the client whose call caused the ask answered it, ""
+	// when the session's policy did.
+	By string
+}
+
+// AskByCaller is AskRecord.By for an ask the calling client answered.
+const AskByCaller = "caller"
+
+// checkAsk refuses, before any client sees it, an ask nobody can answer meaningfully: an
+// elicitation with an unknown mode, a schema that is not the flat form the spec allows, a
+// URL that is not https or carries credentials.
+func checkAsk(method string, params json.RawMessage) *rpc.RPCError {
+	if mcp.MCPMethod(method) != mcp.MethodElicitationCreate {
+		return nil
+	}
+	// The decline policy answers nothing a client sees; only its refusals matter here.
+	_, _, rerr := AskPolicy{}.elicit(params)
+	return rerr
+}
+
+// askAction is the action of a client's answer to an ask: the elicitation's action, or
+// answered.
+func askAction(method string, result json.RawMessage) string {
+	if mcp.MCPMethod(method) != mcp.MethodElicitationCreate {
+		return AskAnswered
+	}
+	var r struct {
+		Action string `json:"action"`
+	}
+	if json.Unmarshal(result, &r) != nil || r.Action == "" {
+		return AskAnswered
+	}
+	return r.Action
 }
 
 // The actions of an AskRecord besides the elicitation actions.
@@ -164,15 +197,35 @@ func (u *rawUpstream) answerAsk(ctx context.Context, method string, params json.
 		rec    AskRecord
 		rerr   *rpc.RPCError
 	)
-	switch mcp.MCPMethod(method) {
-	case mcp.MethodElicitationCreate:
-		result, rec, rerr = p.elicit(params)
-	case mcp.MethodListRoots:
-		result, rec, rerr = p.roots()
-	case mcp.MethodSamplingCreateMessage:
-		result, rec, rerr = p.sample(ctx, params)
-	default:
-		rerr = &rpc.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: "the bridge does not handle " + method}
+	answered := false
+	if a := u.routeAsk(ctx, method, params); a != nil {
+		// The client whose call caused the ask answers it, once the bridge has checked
+		// that it is an ask a person may be shown (the same checks as the policy's).
+		if rerr = checkAsk(method, params); rerr == nil {
+			res, err := a.ask(ctx, method, params)
+			var cerr *rpc.RPCError
+			switch {
+			case err == nil:
+				result, rec, answered = res, AskRecord{Action: askAction(method, res), By: AskByCaller}, true
+			case errors.As(err, &cerr):
+				rerr, rec, answered = cerr, AskRecord{By: AskByCaller}, true
+			default:
+				u.logger.Info("the caller did not answer the server's ask; the session's policy does", "method", method, "err", err)
+			}
+		}
+		answered = answered || rerr != nil
+	}
+	if !answered {
+		switch mcp.MCPMethod(method) {
+		case mcp.MethodElicitationCreate:
+			result, rec, rerr = p.elicit(params)
+		case mcp.MethodListRoots:
+			result, rec, rerr = p.roots()
+		case mcp.MethodSamplingCreateMessage:
+			result, rec, rerr = p.sample(ctx, params)
+		default:
+			rerr = &rpc.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: "the bridge does not handle " + method}
+		}
 	}
 	rec.Method, rec.Duration = method, time.Since(start)
 	if rerr != nil {
@@ -181,7 +234,7 @@ func (u *rawUpstream) answerAsk(ctx context.Context, method string, params json.
 			rec.Error = rerr.Message
 		}
 	}
-	u.logger.Info("server asked", "method", method, "action", rec.Action, "took", rec.Duration.Round(time.Millisecond), "why", rec.Error)
+	u.logger.Info("server asked", "method", method, "action", rec.Action, "by", rec.By, "took", rec.Duration.Round(time.Millisecond), "why", rec.Error)
 	if p.OnAsk != nil {
 		p.OnAsk(rec)
 	}

@@ -125,6 +125,9 @@ type rawUpstream struct {
 	// answer answers the input requests of 2026-07-28 input_required rounds (nil: the
 	// bridge's defaults, see answerInputs).
 	answer AnswerInputFunc
+	// askers are the calls in flight whose socket clients answer asks (askroute.go); set
+	// by the Server in front of this upstream.
+	askers atomic.Pointer[askers]
 	// logLevel is the level logging/setLevel asked for: 2026-07-28 removed that method and
 	// carries the level in each request's _meta instead.
 	logLevel atomic.Pointer[string]
