@@ -72,6 +72,7 @@ func DialHTTP(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	watch.note = u.raw.note
 	if opts.DiscoverTimeout != 0 {
 		u.discoverTimeout = opts.DiscoverTimeout
 	}
@@ -116,6 +117,7 @@ func DialSSE(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 		return nil, fmt.Errorf("sse: %w", err)
 	}
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	watch.note = u.raw.note
 	watch.lose = u.lose
 	tr.SetConnectionLostHandler(func(err error) {
 		u.lose(fmt.Errorf("%w: sse stream: %v", rpc.ErrServerLost, err))
@@ -151,6 +153,9 @@ type watchTransport struct {
 	base        http.RoundTripper
 	lose        func(error)
 	allowDelete atomic.Bool
+	// note sees each line of every response body (askorder.go); set before the first
+	// request.
+	note func([]byte)
 }
 
 var errDeleteSuppressed = errors.New("session DELETE not requested")
@@ -224,6 +229,9 @@ func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errDeleteSuppressed
 	}
 	resp, err := w.base.RoundTrip(req)
+	if err == nil && w.note != nil && resp.Body != nil {
+		resp.Body = teeBody{&lineTee{r: resp.Body, note: w.note}, resp.Body}
+	}
 	if err != nil || w.lose == nil {
 		return resp, err
 	}

@@ -128,6 +128,8 @@ type rawUpstream struct {
 	// askers are the calls in flight whose socket clients answer asks (askroute.go); set
 	// by the Server in front of this upstream.
 	askers atomic.Pointer[askers]
+	// raw keeps the asks' params as the server wrote them (askorder.go).
+	raw *rawAsks
 	// logLevel is the level logging/setLevel asked for: 2026-07-28 removed that method and
 	// carries the level in each request's _meta instead.
 	logLevel atomic.Pointer[string]
@@ -170,7 +172,7 @@ func newRawUpstream(tr transport.Interface, protocol string, info ClientInfo, lo
 		info.Version = "dev"
 	}
 	u := &rawUpstream{tr: tr, logger: logger, protocol: protocol, info: info, done: make(chan struct{}),
-		discoverTimeout: DefaultHTTPDiscoverTimeout}
+		discoverTimeout: DefaultHTTPDiscoverTimeout, raw: &rawAsks{}}
 	_, u.http = tr.(transport.HTTPConnection)
 	tr.SetNotificationHandler(u.handleNotification)
 	if bi, ok := tr.(transport.BidirectionalInterface); ok {

@@ -372,8 +372,23 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// callSession makes one MCP request on a session.
+// CallSession makes one MCP request on a session.
 func CallSession(ctx context.Context, f *cmdkit.Factory, name, method string, params json.RawMessage) (json.RawMessage, projector.Session, error) {
+	return CallSessionAsks(ctx, f, name, method, params, nil)
+}
+
+// Asks is how a call answers what the server asks back while it runs (the bridge puts
+// such an ask to the client whose call caused it): Caps is the ClientCapabilities object
+// the call declares, Handle answers.
+type Asks struct {
+	Caps   json.RawMessage
+	Handle rpc.RequestHandler
+}
+
+// CallSessionAsks is CallSession, answering the asks the call causes with asks (nil: the
+// session's policy answers them). A call to another node's session cannot take asks: its
+// session's policy answers them.
+func CallSessionAsks(ctx context.Context, f *cmdkit.Factory, name, method string, params json.RawMessage, asks *Asks) (json.RawMessage, projector.Session, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, f)
 	defer cancel()
 	if RemoteTarget(f, name) {
@@ -384,6 +399,14 @@ func CallSession(ctx context.Context, f *cmdkit.Factory, name, method string, pa
 		return nil, s, err
 	}
 	defer c.Close()
+	if asks != nil {
+		with, err := withClientCaps(params, asks.Caps)
+		if err != nil {
+			return nil, s, err
+		}
+		params = with
+		c.HandleRequests(asks.Handle)
+	}
 	cctx, ccancel := CallContext(ctx, f, s, name)
 	defer ccancel()
 	res, err := c.Call(cctx, method, params)
@@ -422,4 +445,28 @@ func Load(ctx context.Context, f *cmdkit.Factory, name string) (Addressed, proje
 	a.Hub, a.Name = hub.Target(name)
 	s, err := LoadSession(ctx, a.Hub, a.Name)
 	return a, s, err
+}
+
+// withClientCaps declares caps in the request's _meta, as a 2026-07-28 client declares its
+// capabilities on each request; the bridge takes them out before the server sees the call.
+func withClientCaps(params, caps json.RawMessage) (json.RawMessage, error) {
+	fields := map[string]json.RawMessage{}
+	if len(params) > 0 && string(params) != "null" {
+		if err := json.Unmarshal(params, &fields); err != nil {
+			return nil, clierr.UsageErr("the request's params are not a JSON object")
+		}
+	}
+	meta := map[string]json.RawMessage{}
+	if raw, ok := fields["_meta"]; ok {
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, clierr.UsageErr("the request's _meta is not a JSON object")
+		}
+	}
+	meta[rpc.MetaClientCapabilities] = caps
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	fields["_meta"] = b
+	return json.Marshal(fields)
 }

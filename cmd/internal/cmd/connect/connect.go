@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/cmd/internal/ask"
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -104,7 +105,7 @@ result as JSON on its stdout). Each ask is recorded as a server_asked event, wit
 	fl.StringVar(&o.restart, "restart", string(events.RestartOnFailure), "restart policy when the bridge dies: on-failure, always, never")
 	fl.StringVar(&o.protocol, "protocol", "", "pin the MCP revision ("+strings.Join(rpc.ProtocolVersions(), ", ")+"); default: the newest both sides speak")
 	fl.BoolVar(&o.noWait, "no-wait", false, "return once the session is created, without waiting for it to be ready")
-	fl.StringVar(&o.asks.elicit, "elicit", "decline", "answer the server's elicitations: decline, cancel, defaults (accept with the schema's defaults), a JSON object or @file.json (accept with it; kept secret)")
+	fl.StringVar(&o.asks.elicit, "elicit", "decline", "answer the server's elicitations: "+ask.ElicitFlagUsage)
 	fl.StringArrayVar(&o.asks.roots, "root", nil, "a directory the server may see as a root (repeatable; answers roots/list)")
 	fl.StringVar(&o.asks.sampling, "sampling-command", "", "answer the server's sampling requests by running this shell command: the request as JSON on stdin, the result as JSON on stdout")
 	fl.BoolVar(&o.remote, "remote", false, "let other nodes of the NATS cluster call this session (@name@node), as far as NATS permissions allow")
