@@ -7,6 +7,7 @@ package e2e
 // a server_asked event without the values.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -383,6 +384,65 @@ func TestAsks_TheCallerAnswers(t *testing.T) {
 		}
 	})
 
+	t.Run("the MCP host behind proxy answers the ask its call caused", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := e.cmd(ctx, "@"+s, "proxy")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer stdin.Close()
+		write := func(line string) {
+			t.Helper()
+			if _, err := io.WriteString(stdin, line+"\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","clientInfo":{"name":"host","version":"1"},"capabilities":{"elicitation":{}}}}`)
+		write(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"trigger-elicitation-request","arguments":{}}}`)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 4<<20)
+		var result string
+		for result == "" && sc.Scan() {
+			line := sc.Text()
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+				Result json.RawMessage `json:"result"`
+				Error  json.RawMessage `json:"error"`
+			}
+			if json.Unmarshal([]byte(line), &m) != nil {
+				t.Fatalf("proxy printed %q", line)
+			}
+			switch {
+			case m.Method == "elicitation/create":
+				// The schema as the server wrote it: name first, legacyTitledEnum last.
+				if i, j := strings.Index(line, `"name":{`), strings.Index(line, `"legacyTitledEnum":{`); i < 0 || j < i {
+					t.Errorf("the ask's schema lost the server's order: %s", line)
+				}
+				write(`{"jsonrpc":"2.0","id":` + string(m.ID) + `,"result":{"action":"accept","content":{"name":"Host User","check":true}}}`)
+			case string(m.ID) == "2":
+				result = string(m.Result) + string(m.Error)
+			}
+		}
+		if !strings.Contains(result, "Host User") || !strings.Contains(result, `\"action\": \"accept\"`) {
+			t.Errorf("the host's answer did not reach the tool: %s", result)
+		}
+		ev := waitAsk(e, s, 4, askWant{"elicitation/create", "accept", ""}, "Host User")
+		if ev.Reason != "answered by the caller" {
+			t.Errorf("server_asked reason %q, want answered by the caller", ev.Reason)
+		}
+	})
+
 	t.Run("a person on the terminal fills the form", func(t *testing.T) {
 		ptmx, tty, err := pty.Open()
 		if err != nil {
@@ -441,7 +501,7 @@ func TestAsks_TheCallerAnswers(t *testing.T) {
 		if strings.Contains(text.String(), "homepage") {
 			t.Errorf("the optional homepage left empty was sent:\n%s", text.String())
 		}
-		waitAsk(e, s, 4, askWant{"elicitation/create", "accept", ""}, "Grace", "grace@example.org")
+		waitAsk(e, s, 5, askWant{"elicitation/create", "accept", ""}, "Grace", "grace@example.org")
 		_ = ptmx.Close()
 		<-copied
 	})
