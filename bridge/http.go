@@ -228,6 +228,14 @@ func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errDeleteSuppressed
 	}
+	if h := standardHeadersFrom(req.Context()); len(h) > 0 {
+		req = req.Clone(req.Context())
+		for k, v := range h {
+			if req.Header.Get(k) == "" {
+				req.Header.Set(k, v)
+			}
+		}
+	}
 	resp, err := w.base.RoundTrip(req)
 	if err == nil && w.note != nil && resp.Body != nil {
 		resp.Body = teeBody{&lineTee{r: resp.Body, note: w.note}, resp.Body}
@@ -271,4 +279,17 @@ func unknownSession(body []byte) bool {
 		}
 	}
 	return false
+}
+
+type standardHeadersKey struct{}
+
+// withStandardHeaders asks watchTransport to put the 2026-07-28 standard headers on the
+// POST made under ctx (mcp-go sends notifications without them).
+func withStandardHeaders(ctx context.Context, h map[string]string) context.Context {
+	return context.WithValue(ctx, standardHeadersKey{}, h)
+}
+
+func standardHeadersFrom(ctx context.Context) map[string]string {
+	h, _ := ctx.Value(standardHeadersKey{}).(map[string]string)
+	return h
 }

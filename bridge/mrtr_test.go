@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // newMRTRServer is a server whose tools ask for input in 2026-07-28 input_required rounds
@@ -141,6 +143,21 @@ func TestMultiRoundTrip_HTTP(t *testing.T) {
 		if got := text("nostate"); !strings.HasPrefix(got, "state=") {
 			t.Errorf("after the bad servers' calls: %q", got)
 		}
+	})
+	t.Run("a client's notification carries the standard headers too", func(t *testing.T) {
+		if err := c.Notify(context.Background(), "notifications/roots/list_changed", nil); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, func() error {
+			seen, ok := rec.last("notifications/roots/list_changed")
+			if !ok {
+				return fmt.Errorf("the server has not seen the notification")
+			}
+			if got := seen.Header.Get("Mcp-Method"); got != "notifications/roots/list_changed" {
+				t.Fatalf("Mcp-Method = %q on the notification's POST", got)
+			}
+			return nil
+		})
 	})
 	t.Run("nothing of a round leaks into the next request", func(t *testing.T) {
 		text("confirm")

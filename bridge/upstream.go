@@ -710,6 +710,11 @@ func (u *rawUpstream) Notify(ctx context.Context, method string, params json.Raw
 			return fmt.Errorf("notification %s: params must be an object: %w", method, err)
 		}
 	}
+	if u.http && u.modern() {
+		// mcp-go posts a notification without the standard headers; the HTTP layer under
+		// it adds what the request's context names (watchTransport).
+		ctx = withStandardHeaders(ctx, mcp.StandardHeaders(u.version, mcp.MCPMethod(method), params))
+	}
 	if err := u.tr.SendNotification(ctx, n); err != nil {
 		return u.classify(err)
 	}
