@@ -240,11 +240,12 @@ func TestAsks_ServerEverythingAnswersEachAskByTheSessionsPolicy(t *testing.T) {
 		}
 		noMethodNotFound(t, r)
 		waitAsk(e, s, 1, askWant{"elicitation/create", "error", "only https"}, "example.org/plain")
-		// errorPath: the server asks through a -32042 error instead of a request; the call
-		// fails with it (exit 2) and no ask is made.
+		// errorPath: the server asks through a -32042 error instead of a request; off a
+		// terminal the call fails with it (exit 2), saying which URL to open, and no ask is
+		// made.
 		r = e.run("@"+s, "tools-call", "trigger-url-elicitation", "url:="+urlAsked, "errorPath:=true")
-		if r.Code != 2 || !strings.Contains(r.Stderr, "-32042") {
-			t.Errorf("trigger-url-elicitation errorPath: want exit 2 with the server's -32042\n%s", r)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "-32042") || !strings.Contains(r.Stderr, "open https://modelcontextprotocol.io in a browser, then run the command again") {
+			t.Errorf("trigger-url-elicitation errorPath: want exit 2 with the server's -32042 and the URL to open\n%s", r)
 		}
 		if evs, raw := asksOf(e, s); len(evs) != 1 {
 			t.Errorf("the error path made an ask:\n%s", strings.Join(raw, "\n"))
@@ -502,6 +503,68 @@ func TestAsks_TheCallerAnswers(t *testing.T) {
 			t.Errorf("the optional homepage left empty was sent:\n%s", text.String())
 		}
 		waitAsk(e, s, 5, askWant{"elicitation/create", "accept", ""}, "Grace", "grace@example.org")
+		_ = ptmx.Close()
+		<-copied
+	})
+
+	t.Run("on the terminal, URLs are opened with $BROWSER: an ask, and a -32042 before a retry", func(t *testing.T) {
+		dir := t.TempDir()
+		opened := filepath.Join(dir, "opened")
+		browser := filepath.Join(dir, "browser.sh")
+		if err := os.WriteFile(browser, []byte("#!/bin/sh\necho \"$1\" >> "+opened+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pty here: %v", err)
+		}
+		defer ptmx.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		const asked = "https://example.org/e2e/link"
+		cmd := e.cmd(ctx, "@"+s, "tools-call", "trigger-url-elicitation", "url:="+asked, "elicitationId:=e2e-tty", "errorPath:=true")
+		cmd.Env = append(cmd.Env, "BROWSER="+browser)
+		var out bytes.Buffer
+		cmd.Stdin, cmd.Stderr, cmd.Stdout = tty, tty, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		tty.Close()
+		var screen lockedBuffer
+		copied := make(chan struct{})
+		go func() { _, _ = io.Copy(&screen, ptmx); close(copied) }()
+		// First the -32042: open the prerequisite, Enter to retry; the retry asks with
+		// elicitation/create in URL mode: open it too.
+		for _, step := range []struct{ prompt, answer string }{
+			{"modelcontextprotocol.io", ""}, {"Open it? [Y/n]", "y"}, {"Press Enter when you are done", ""},
+			{"asks you to open a page on example.org", ""}, {"Open it? [Y/n/c]", "y"},
+		} {
+			testwait.For(t, 30*time.Second, func() error {
+				if !strings.Contains(screen.String(), step.prompt) {
+					return fmt.Errorf("the terminal does not show %q yet:\n%s", step.prompt, screen.String())
+				}
+				return nil
+			})
+			if step.prompt == "modelcontextprotocol.io" || step.prompt == "asks you to open a page on example.org" {
+				continue
+			}
+			if _, err := ptmx.Write([]byte(step.answer + "\r")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("tools-call: %v\nterminal:\n%s\nstdout:\n%s", err, screen.String(), out.String())
+		}
+		if !strings.Contains(out.String(), "User completed the URL elicitation flow") || !strings.Contains(out.String(), "e2e-tty") {
+			t.Errorf("the retried call's result:\n%s\nterminal:\n%s", out.String(), screen.String())
+		}
+		testwait.For(t, 10*time.Second, func() error {
+			b, _ := os.ReadFile(opened)
+			if got := strings.Fields(string(b)); !slices.Equal(got, []string{"https://modelcontextprotocol.io", asked}) {
+				return fmt.Errorf("$BROWSER opened %q", got)
+			}
+			return nil
+		})
 		_ = ptmx.Close()
 		<-copied
 	})

@@ -328,3 +328,65 @@ func oneLine(s string) string {
 		return r
 	}, s)
 }
+
+// URLRequired handles a server's -32042 on the terminal: it shows the URLs the server
+// needs opened (only https ones without credentials), opens them with $BROWSER on consent,
+// and waits for the person to say they are done. True: make the call again.
+func (a *Answerer) URLRequired(ctx context.Context, data json.RawMessage) bool {
+	var d struct {
+		Message      string `json:"message"`
+		Elicitations []struct {
+			URL     string `json:"url"`
+			Message string `json:"message"`
+		} `json:"elicitations"`
+	}
+	if json.Unmarshal(data, &d) != nil || len(d.Elicitations) == 0 || a.Policy != "" {
+		return false
+	}
+	done := make(chan bool, 1)
+	go func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.rd == nil {
+			a.rd = bufio.NewReader(a.In)
+		}
+		done <- a.askURLsFirst(ctx, d.Message, d.Elicitations)
+	}()
+	select {
+	case ok := <-done:
+		return ok
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (a *Answerer) askURLsFirst(ctx context.Context, message string, els []struct {
+	URL     string `json:"url"`
+	Message string `json:"message"`
+}) bool {
+	fmt.Fprintf(a.Out, "\n@%s needs something done in a browser first", a.Session)
+	if message != "" {
+		fmt.Fprintf(a.Out, ": %s", oneLine(message))
+	}
+	fmt.Fprintln(a.Out)
+	open := a.Browser
+	if open == nil {
+		open = OpenWithBrowserEnv
+	}
+	for _, e := range els {
+		if err := elicit.CheckURL(e.URL); err != nil {
+			fmt.Fprintf(a.Out, "  (a URL refused: %v)\n", err)
+			return false
+		}
+		u, _ := url.Parse(e.URL)
+		fmt.Fprintf(a.Out, "  %s (on %s)\n  %s\n", oneLine(e.Message), u.Host, e.URL)
+		if act, _ := a.choose("Open it? [Y/n] "); act != "" {
+			return false
+		}
+		if err := open(ctx, e.URL); err != nil {
+			fmt.Fprintf(a.Out, "  could not open it (%v): open it yourself\n", err)
+		}
+	}
+	_, err := a.line("Press Enter when you are done there, to make the call again (Ctrl-D: give up) ")
+	return err == nil
+}

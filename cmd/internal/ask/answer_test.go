@@ -145,3 +145,33 @@ func TestAnswerer_ByTheCallsFlag(t *testing.T) {
 		t.Errorf("the empty flag is %q, want decline", p)
 	}
 }
+
+func TestAnswerer_URLRequiredFirst(t *testing.T) {
+	data := json.RawMessage(`{"message":"This request requires browser-based authorization.","elicitations":[
+		{"mode":"url","url":"https://auth.example.com/start","message":"Open this link","elicitationId":"e1"}]}`)
+	for _, tc := range []struct {
+		typed  string
+		data   json.RawMessage
+		retry  bool
+		opened int
+	}{
+		{"y\n\n", data, true, 1},
+		{"n\n", data, false, 0},
+		{"y\n", data, false, 1}, // the input ends before Enter: give up
+		{"y\n\n", json.RawMessage(`{"elicitations":[{"mode":"url","url":"http://auth.example.com/","elicitationId":"e"}]}`), false, 0},
+		{"y\n\n", json.RawMessage(`{}`), false, 0},
+	} {
+		var opened []string
+		var shown strings.Builder
+		a := &Answerer{Session: "s", In: strings.NewReader(tc.typed), Out: &shown,
+			Browser: func(_ context.Context, u string) error { opened = append(opened, u); return nil }}
+		if got := a.URLRequired(context.Background(), tc.data); got != tc.retry || len(opened) != tc.opened {
+			t.Errorf("typed %q, data %s: retry %v, opened %q; want %v and %d opened\n%s", tc.typed, tc.data, got, opened, tc.retry, tc.opened, shown.String())
+		}
+	}
+	// A call answered by --elicit never asks a person.
+	a := &Answerer{Session: "s", Policy: events.ElicitCancel}
+	if a.URLRequired(context.Background(), data) {
+		t.Error("a --elicit call asked to retry")
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mcpctl/mcpctl/bridge/elicit"
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
@@ -355,7 +356,11 @@ func CallError(ctx context.Context, name, method string, err error) error {
 	case errors.Is(err, rpc.ErrUnauthorized):
 		return &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%s on @%s: %w", method, name, err)}
 	case errors.As(err, &rpcErr) && rpcErr.Code != rpc.CodeUpstreamUnavailable && !errors.Is(err, rpc.ErrDisconnected):
-		return &clierr.Error{Code: clierr.ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s", method, name, rpcErr.Code, rpcErr.Message)}
+		more := ""
+		if rpcErr.Code == CodeURLElicitationRequired {
+			more = urlRequiredMessage(rpcErr.Data)
+		}
+		return &clierr.Error{Code: clierr.ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s%s", method, name, rpcErr.Code, rpcErr.Message, more)}
 	case errors.Is(err, rpc.ErrDisconnected):
 		return &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("%s on @%s: the bridge went away during the call; it was not re-sent (it may or may not have run)", method, name),
 			Hint: "mcpctl events --session " + name + " -n 5"}
@@ -383,6 +388,10 @@ func CallSession(ctx context.Context, f *cmdkit.Factory, name, method string, pa
 type Asks struct {
 	Caps   json.RawMessage
 	Handle rpc.RequestHandler
+	// URLRequired, when set, handles the server's -32042 (it needs URLs opened before it
+	// can answer): it gets the error's data and returns true when the person did what was
+	// asked and the call should be made again, once, as the server asks.
+	URLRequired func(ctx context.Context, data json.RawMessage) bool
 }
 
 // CallSessionAsks is CallSession, answering the asks the call causes with asks (nil: the
@@ -410,10 +419,40 @@ func CallSessionAsks(ctx context.Context, f *cmdkit.Factory, name, method string
 	cctx, ccancel := CallContext(ctx, f, s, name)
 	defer ccancel()
 	res, err := c.Call(cctx, method, params)
+	var rerr *rpc.RPCError
+	if asks != nil && asks.URLRequired != nil && errors.As(err, &rerr) && rerr.Code == CodeURLElicitationRequired &&
+		asks.URLRequired(cctx, rerr.Data) {
+		res, err = c.Call(cctx, method, params)
+	}
 	if err != nil {
 		return nil, s, CallFailed(cctx, f, s, name, method, err)
 	}
 	return res, s, nil
+}
+
+// CodeURLElicitationRequired is the server's error for a request it can answer only after
+// the user opened the URLs in its data (MCP 2025-11-25 URL elicitation).
+const CodeURLElicitationRequired = -32042
+
+// urlRequiredMessage says which URLs the server wants opened, from a -32042 error's data:
+// only https ones without credentials are shown.
+func urlRequiredMessage(data json.RawMessage) string {
+	var d struct {
+		Elicitations []struct {
+			URL string `json:"url"`
+		} `json:"elicitations"`
+	}
+	_ = json.Unmarshal(data, &d)
+	var urls []string
+	for _, e := range d.Elicitations {
+		if elicit.CheckURL(e.URL) == nil {
+			urls = append(urls, e.URL)
+		}
+	}
+	if len(urls) == 0 {
+		return ""
+	}
+	return "; open " + strings.Join(urls, " and ") + " in a browser, then run the command again"
 }
 
 // fault asks the hub for its storage fault; a connection without an Admin (a unit test's

@@ -303,5 +303,9 @@ func (o *mcpOptions) asks() (*sessioncall.Asks, error) {
 	default:
 		return nil, nil
 	}
-	return &sessioncall.Asks{Caps: json.RawMessage(ask.Capabilities), Handle: a.Handle}, nil
+	asks := &sessioncall.Asks{Caps: json.RawMessage(ask.Capabilities), Handle: a.Handle}
+	if a.Policy == "" {
+		asks.URLRequired = a.URLRequired // a person can open the URLs the server needs first
+	}
+	return asks, nil
 }
