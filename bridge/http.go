@@ -228,6 +228,9 @@ func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errDeleteSuppressed
 	}
+	if li, ok := req.Context().Value(localInitializeKey{}).(localInitialize); ok && req.Method == http.MethodPost {
+		return li.answer(req)
+	}
 	if h := standardHeadersFrom(req.Context()); len(h) > 0 {
 		req = req.Clone(req.Context())
 		for k, v := range h {
@@ -292,4 +295,40 @@ func withStandardHeaders(ctx context.Context, h map[string]string) context.Conte
 func standardHeadersFrom(ctx context.Context) map[string]string {
 	h, _ := ctx.Value(standardHeadersKey{}).(map[string]string)
 	return h
+}
+
+type localInitializeKey struct{}
+
+// localInitialize is an initialize the bridge answers itself (replayInitialize): the
+// cached result of a resumed session, under its id.
+type localInitialize struct {
+	session string
+	result  json.RawMessage
+}
+
+func withLocalInitialize(ctx context.Context, session string, result json.RawMessage) context.Context {
+	return context.WithValue(ctx, localInitializeKey{}, localInitialize{session: session, result: result})
+}
+
+func (li localInitialize) answer(req *http.Request) (*http.Response, error) {
+	var m struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if req.Body != nil {
+		b, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal(b, &m)
+	}
+	if len(m.ID) == 0 {
+		return nil, errors.New("replayed initialize: no request id")
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set(transport.HeaderKeySessionID, li.session)
+	body := rpc.AppendResult(nil, m.ID, li.result)
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
 }

@@ -265,6 +265,11 @@ func (u *rawUpstream) Initialize(ctx context.Context) (json.RawMessage, error) {
 		if err := Check(ctx, u); err != nil {
 			return nil, fmt.Errorf("resume session %s: %w", u.SessionID(), err)
 		}
+		if u.http && !mcp.IsModernProtocol(r.ProtocolVersion) {
+			if err := u.replayInitialize(ctx); err != nil {
+				return nil, fmt.Errorf("resume session %s: %w", u.SessionID(), err)
+			}
+		}
 		return u.resume, nil
 	}
 	legacy := u.protocol
@@ -742,4 +747,24 @@ func truncate(b []byte, n int) string {
 		return string(b)
 	}
 	return string(b[:n]) + "…"
+}
+
+// replayInitialize lets mcp-go's Streamable HTTP transport take a resumed session as
+// initialized. It opens the standalone GET stream (the server's notifications and requests
+// outside calls) only after an initialize it sent itself, and a resumed session sends none:
+// without this, a session resumed after a crash never heard its server again outside calls.
+// The initialize is answered by the bridge's own HTTP layer from the cached result, under
+// the session's id; it never reaches the server.
+func (u *rawUpstream) replayInitialize(ctx context.Context) error {
+	id := mcp.NewRequestId(u.nextID.Add(1))
+	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: string(mcp.MethodInitialize),
+		Params: map[string]any{"protocolVersion": u.version}}
+	resp, err := u.tr.SendRequest(withLocalInitialize(ctx, u.SessionID(), u.resume), req)
+	if err != nil {
+		return err
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("replayed initialize: %s", resp.Error.Message)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -188,10 +189,11 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
 	// the initialize result its previous bridge cached; an explicit restart starts afresh.
 	resumed := false
+	var declaredRoots []string // what the resumed MCP session was told its roots are
 	if s.Server.Transport == events.TransportHTTP && !s.Fresh && s.MCPSessionID != "" {
-		if init, err := readInitCache(home, o.session, s.MCPSessionID); err == nil {
-			cfg.ResumeSessionID, cfg.ResumeInitialize = s.MCPSessionID, init
-			resumed = true
+		if c, err := readInitCache(home, o.session, s.MCPSessionID); err == nil {
+			cfg.ResumeSessionID, cfg.ResumeInitialize = s.MCPSessionID, c.Initialize
+			resumed, declaredRoots = true, c.Roots
 		}
 	}
 	// Watch the session from here on: a newer generation or a close ends this bridge, also
@@ -225,7 +227,18 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	}
 	defer b.Close(context.Background())
 	if id := b.MCPSessionID(); id != "" {
-		if err := writeInitCache(home, o.session, id, b.InitializeResult()); err != nil {
+		if cfg.ResumeSessionID == id && !slices.Equal(declaredRoots, asks.Roots) && len(asks.Roots) > 0 {
+			// The session kept its server's MCP session across a change of --root: the
+			// server is told, and asks again.
+			nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := b.Upstream().Notify(nctx, "notifications/roots/list_changed", nil); err != nil {
+				logger.Warn("notifications/roots/list_changed not sent", "err", err)
+			} else {
+				logger.Info("told the server the roots changed", "roots", len(asks.Roots))
+			}
+			cancel()
+		}
+		if err := writeInitCache(home, o.session, id, b.InitializeResult(), asks.Roots); err != nil {
 			logger.Warn("cache initialize result", "err", err)
 		}
 	}
