@@ -40,6 +40,26 @@ type Answerer struct {
 
 	mu sync.Mutex // one form at a time
 	rd *bufio.Reader
+
+	outOnce sync.Once
+	out     *lockedWriter // Out, shared by a form and a call that gives up on it
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// w is where the form is written.
+func (a *Answerer) w() io.Writer {
+	a.outOnce.Do(func() { a.out = &lockedWriter{w: a.Out} })
+	return a.out
 }
 
 // The mode names of elicitation/create.
@@ -122,7 +142,7 @@ func (a *Answerer) Handle(ctx context.Context, method string, params json.RawMes
 		return r.res, r.err
 	case <-ctx.Done():
 		// The bridge withdrew the ask (the call ended): the form is abandoned.
-		fmt.Fprintln(a.Out, "\n(the server no longer waits for this answer)")
+		fmt.Fprintln(a.w(), "\n(the server no longer waits for this answer)")
 		return nil, ctx.Err()
 	}
 }
@@ -152,10 +172,10 @@ func (a *Answerer) byPolicy(req request, form elicit.Form) json.RawMessage {
 var errEOF = errors.New("end of input")
 
 func (a *Answerer) line(prompt string) (string, error) {
-	fmt.Fprint(a.Out, prompt)
+	fmt.Fprint(a.w(), prompt)
 	s, err := a.rd.ReadString('\n')
 	if err != nil && (s == "" || !errors.Is(err, io.EOF)) {
-		fmt.Fprintln(a.Out)
+		fmt.Fprintln(a.w())
 		return "", errEOF
 	}
 	return strings.TrimRight(s, "\r\n"), nil
@@ -176,12 +196,12 @@ func (a *Answerer) choose(prompt string) (string, error) {
 		case "c", "cancel":
 			return "cancel", nil
 		}
-		fmt.Fprintln(a.Out, "  answer y (yes), n (no: decline) or c (cancel)")
+		fmt.Fprintln(a.w(), "  answer y (yes), n (no: decline) or c (cancel)")
 	}
 }
 
 func (a *Answerer) askForm(req request, form elicit.Form) (json.RawMessage, error) {
-	fmt.Fprintf(a.Out, "\n@%s asks: %s\n", a.Session, oneLine(req.Message))
+	fmt.Fprintf(a.w(), "\n@%s asks: %s\n", a.Session, oneLine(req.Message))
 	if act, _ := a.choose("Answer? [Y/n/c] "); act != "" {
 		return result(act, nil), nil
 	}
@@ -253,12 +273,12 @@ func (a *Answerer) field(f elicit.Field) (json.RawMessage, error) {
 			case !f.Required:
 				return nil, nil // left out
 			}
-			fmt.Fprintln(a.Out, "    required")
+			fmt.Fprintln(a.w(), "    required")
 			continue
 		}
 		v, err := f.Parse(s)
 		if err != nil {
-			fmt.Fprintf(a.Out, "    %v\n", err)
+			fmt.Fprintf(a.w(), "    %v\n", err)
 			continue
 		}
 		return v, nil
@@ -287,7 +307,7 @@ func display(f elicit.Field, v json.RawMessage) string {
 
 func (a *Answerer) askURL(ctx context.Context, req request) (json.RawMessage, error) {
 	u, _ := url.Parse(req.URL)
-	fmt.Fprintf(a.Out, "\n@%s asks you to open a page on %s: %s\n  %s\n", a.Session, u.Host, oneLine(req.Message), req.URL)
+	fmt.Fprintf(a.w(), "\n@%s asks you to open a page on %s: %s\n  %s\n", a.Session, u.Host, oneLine(req.Message), req.URL)
 	if act, _ := a.choose("Open it? [Y/n/c] "); act != "" {
 		return result(act, nil), nil
 	}
@@ -296,9 +316,9 @@ func (a *Answerer) askURL(ctx context.Context, req request) (json.RawMessage, er
 		open = OpenWithBrowserEnv
 	}
 	if err := open(ctx, req.URL); err != nil {
-		fmt.Fprintf(a.Out, "  could not open it (%v): open it yourself; the server waits for you to finish there\n", err)
+		fmt.Fprintf(a.w(), "  could not open it (%v): open it yourself; the server waits for you to finish there\n", err)
 	} else {
-		fmt.Fprintln(a.Out, "  opened; the server waits for you to finish there")
+		fmt.Fprintln(a.w(), "  opened; the server waits for you to finish there")
 	}
 	return result("accept", nil), nil
 }
@@ -364,27 +384,27 @@ func (a *Answerer) askURLsFirst(ctx context.Context, message string, els []struc
 	URL     string `json:"url"`
 	Message string `json:"message"`
 }) bool {
-	fmt.Fprintf(a.Out, "\n@%s needs something done in a browser first", a.Session)
+	fmt.Fprintf(a.w(), "\n@%s needs something done in a browser first", a.Session)
 	if message != "" {
-		fmt.Fprintf(a.Out, ": %s", oneLine(message))
+		fmt.Fprintf(a.w(), ": %s", oneLine(message))
 	}
-	fmt.Fprintln(a.Out)
+	fmt.Fprintln(a.w())
 	open := a.Browser
 	if open == nil {
 		open = OpenWithBrowserEnv
 	}
 	for _, e := range els {
 		if err := elicit.CheckURL(e.URL); err != nil {
-			fmt.Fprintf(a.Out, "  (a URL refused: %v)\n", err)
+			fmt.Fprintf(a.w(), "  (a URL refused: %v)\n", err)
 			return false
 		}
 		u, _ := url.Parse(e.URL)
-		fmt.Fprintf(a.Out, "  %s (on %s)\n  %s\n", oneLine(e.Message), u.Host, e.URL)
+		fmt.Fprintf(a.w(), "  %s (on %s)\n  %s\n", oneLine(e.Message), u.Host, e.URL)
 		if act, _ := a.choose("Open it? [Y/n] "); act != "" {
 			return false
 		}
 		if err := open(ctx, e.URL); err != nil {
-			fmt.Fprintf(a.Out, "  could not open it (%v): open it yourself\n", err)
+			fmt.Fprintf(a.w(), "  could not open it (%v): open it yourself\n", err)
 		}
 	}
 	_, err := a.line("Press Enter when you are done there, to make the call again (Ctrl-D: give up) ")
