@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcpctl/mcpctl/bridge/elicit"
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
 )
@@ -66,6 +65,39 @@ type AskRecord struct {
 	Duration time.Duration
 	// Error says why the ask failed, was refused or was declined by policy.
 	Error string
+	// By is AskByCaller when the client whose call caused the ask answered it, ""
+	// when the session's policy did.
+	By string
+}
+
+// AskByCaller is AskRecord.By for an ask the calling client answered.
+const AskByCaller = "caller"
+
+// checkAsk refuses, before any client sees it, an ask nobody can answer meaningfully: an
+// elicitation with an unknown mode, a schema that is not the flat form the spec allows, a
+// URL that is not https or carries credentials.
+func checkAsk(method string, params json.RawMessage) *rpc.RPCError {
+	if mcp.MCPMethod(method) != mcp.MethodElicitationCreate {
+		return nil
+	}
+	// The decline policy answers nothing a client sees; only its refusals matter here.
+	_, _, rerr := AskPolicy{}.elicit(params)
+	return rerr
+}
+
+// askAction is the action of a client's answer to an ask: the elicitation's action, or
+// answered.
+func askAction(method string, result json.RawMessage) string {
+	if mcp.MCPMethod(method) != mcp.MethodElicitationCreate {
+		return AskAnswered
+	}
+	var r struct {
+		Action string `json:"action"`
+	}
+	if json.Unmarshal(result, &r) != nil || r.Action == "" {
+		return AskAnswered
+	}
+	return r.Action
 }
 
 // The actions of an AskRecord besides the elicitation actions.
@@ -133,9 +165,13 @@ func (u *rawUpstream) answerServerRequest(ctx context.Context, req transport.JSO
 	if !isAsk(req.Method) {
 		return nil, false
 	}
-	params, err := json.Marshal(req.Params)
-	if err != nil {
-		return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_PARAMS, req.Method+": undecodable params", nil), true
+	id, _ := json.Marshal(req.ID)
+	params, ok := u.raw.take(id, req.Params) // as the server wrote them: a form keeps its order
+	if !ok {
+		var err error
+		if params, err = json.Marshal(req.Params); err != nil {
+			return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_PARAMS, req.Method+": undecodable params", nil), true
+		}
 	}
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -164,15 +200,35 @@ func (u *rawUpstream) answerAsk(ctx context.Context, method string, params json.
 		rec    AskRecord
 		rerr   *rpc.RPCError
 	)
-	switch mcp.MCPMethod(method) {
-	case mcp.MethodElicitationCreate:
-		result, rec, rerr = p.elicit(params)
-	case mcp.MethodListRoots:
-		result, rec, rerr = p.roots()
-	case mcp.MethodSamplingCreateMessage:
-		result, rec, rerr = p.sample(ctx, params)
-	default:
-		rerr = &rpc.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: "the bridge does not handle " + method}
+	answered := false
+	if a := u.routeAsk(ctx, method, params); a != nil {
+		// The client whose call caused the ask answers it, once the bridge has checked
+		// that it is an ask a person may be shown (the same checks as the policy's).
+		if rerr = checkAsk(method, params); rerr == nil {
+			res, err := a.ask(ctx, method, params)
+			var cerr *rpc.RPCError
+			switch {
+			case err == nil:
+				result, rec, answered = res, AskRecord{Action: askAction(method, res), By: AskByCaller}, true
+			case errors.As(err, &cerr):
+				rerr, rec, answered = cerr, AskRecord{By: AskByCaller}, true
+			default:
+				u.logger.Info("the caller did not answer the server's ask; the session's policy does", "method", method, "err", err)
+			}
+		}
+		answered = answered || rerr != nil
+	}
+	if !answered {
+		switch mcp.MCPMethod(method) {
+		case mcp.MethodElicitationCreate:
+			result, rec, rerr = p.elicit(params)
+		case mcp.MethodListRoots:
+			result, rec, rerr = p.roots()
+		case mcp.MethodSamplingCreateMessage:
+			result, rec, rerr = p.sample(ctx, params)
+		default:
+			rerr = &rpc.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: "the bridge does not handle " + method}
+		}
 	}
 	rec.Method, rec.Duration = method, time.Since(start)
 	if rerr != nil {
@@ -181,7 +237,7 @@ func (u *rawUpstream) answerAsk(ctx context.Context, method string, params json.
 			rec.Error = rerr.Message
 		}
 	}
-	u.logger.Info("server asked", "method", method, "action", rec.Action, "took", rec.Duration.Round(time.Millisecond), "why", rec.Error)
+	u.logger.Info("server asked", "method", method, "action", rec.Action, "by", rec.By, "took", rec.Duration.Round(time.Millisecond), "why", rec.Error)
 	if p.OnAsk != nil {
 		p.OnAsk(rec)
 	}
@@ -219,7 +275,7 @@ func (p AskPolicy) elicit(params json.RawMessage) (json.RawMessage, AskRecord, *
 		if req.URL == nil || req.ElicitationID == "" {
 			return nil, AskRecord{}, invalidAsk(method, "URL mode needs url and elicitationId")
 		}
-		if err := checkElicitURL(*req.URL); err != nil {
+		if err := elicit.CheckURL(*req.URL); err != nil {
 			return nil, AskRecord{}, invalidAsk(method, "URL refused: %v", err)
 		}
 		// Nobody can visit the URL for the session: a policy accepts forms, not URLs.
@@ -231,7 +287,7 @@ func (p AskPolicy) elicit(params json.RawMessage) (json.RawMessage, AskRecord, *
 	default:
 		return nil, AskRecord{}, invalidAsk(method, "unknown mode %q", req.Mode)
 	}
-	form, err := parseElicitSchema(req.RequestedSchema)
+	form, err := elicit.ParseForm(req.RequestedSchema)
 	if err != nil {
 		return nil, AskRecord{}, invalidAsk(method, "requestedSchema: %v", err)
 	}
@@ -239,7 +295,7 @@ func (p AskPolicy) elicit(params json.RawMessage) (json.RawMessage, AskRecord, *
 	case events.ElicitCancel:
 		return answer(mcp.ElicitationResponseActionCancel, nil, "")
 	case events.ElicitDefaults:
-		content, missing := form.defaults()
+		content, missing := form.Defaults()
 		if missing != "" {
 			return answer(mcp.ElicitationResponseActionDecline, nil, fmt.Sprintf("required field %q has no default", missing))
 		}
@@ -251,252 +307,6 @@ func (p AskPolicy) elicit(params json.RawMessage) (json.RawMessage, AskRecord, *
 		return answer(mcp.ElicitationResponseActionAccept, p.ElicitContent, "")
 	}
 	return answer(mcp.ElicitationResponseActionDecline, nil, "")
-}
-
-// checkElicitURL refuses what a user must never be sent to from an elicitation: anything
-// but an https URL with a host, and URLs carrying credentials.
-func checkElicitURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("not a URL")
-	}
-	if u.Scheme != "https" {
-		return fmt.Errorf("scheme %q: only https", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("no host")
-	}
-	if u.User != nil {
-		return errors.New("it carries credentials")
-	}
-	return nil
-}
-
-// elicitForm is a requested schema the bridge can render: a flat object of primitives.
-type elicitForm struct {
-	fields   []elicitField
-	required []string
-}
-
-type elicitField struct {
-	name string
-	def  json.RawMessage // nil: no default
-}
-
-// defaults is the content of an accept with every default applied, and the first
-// required field without one ("" when there is none).
-func (f elicitForm) defaults() (json.RawMessage, string) {
-	content := map[string]json.RawMessage{}
-	for _, fl := range f.fields {
-		if fl.def != nil {
-			content[fl.name] = fl.def
-		}
-	}
-	for _, r := range f.required {
-		if _, ok := content[r]; !ok {
-			return nil, r
-		}
-	}
-	b, _ := json.Marshal(content)
-	return b, ""
-}
-
-// parseElicitSchema checks a requestedSchema against what the spec allows (an object whose
-// properties are strings, numbers, integers, booleans, single- and multi-select enums) and
-// that every default is a value of its field.
-func parseElicitSchema(raw json.RawMessage) (elicitForm, error) {
-	var s struct {
-		Type       string                     `json:"type"`
-		Properties map[string]json.RawMessage `json:"properties"`
-		Required   []string                   `json:"required"`
-	}
-	if len(raw) == 0 || string(raw) == "null" {
-		return elicitForm{}, errors.New("missing")
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return elicitForm{}, errors.New("not an object schema")
-	}
-	if s.Type != "object" {
-		return elicitForm{}, fmt.Errorf("type %q: must be object", s.Type)
-	}
-	var f elicitForm
-	names := make([]string, 0, len(s.Properties))
-	for name := range s.Properties {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		def, err := parseElicitField(s.Properties[name])
-		if err != nil {
-			return elicitForm{}, fmt.Errorf("property %q: %v", name, err)
-		}
-		f.fields = append(f.fields, elicitField{name: name, def: def})
-	}
-	for _, r := range s.Required {
-		if _, ok := s.Properties[r]; !ok {
-			return elicitForm{}, fmt.Errorf("required %q is not a property", r)
-		}
-	}
-	f.required = s.Required
-	return f, nil
-}
-
-// parseElicitField checks one property and returns its default (nil when it has none).
-func parseElicitField(raw json.RawMessage) (json.RawMessage, error) {
-	var p struct {
-		Type    any               `json:"type"`
-		Enum    []json.RawMessage `json:"enum"`
-		OneOf   []json.RawMessage `json:"oneOf"`
-		Items   json.RawMessage   `json:"items"`
-		Default json.RawMessage   `json:"default"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, errors.New("not a schema object")
-	}
-	typ, _ := p.Type.(string)
-	var check func(json.RawMessage) error
-	switch typ {
-	case "string":
-		switch {
-		case p.Enum != nil:
-			values, err := stringSet(p.Enum, nil)
-			if err != nil {
-				return nil, fmt.Errorf("enum: %v", err)
-			}
-			check = member(values)
-		case p.OneOf != nil:
-			values, err := stringSet(p.OneOf, constOf)
-			if err != nil {
-				return nil, fmt.Errorf("oneOf: %v", err)
-			}
-			check = member(values)
-		default:
-			check = func(d json.RawMessage) error {
-				var s string
-				if json.Unmarshal(d, &s) != nil {
-					return errors.New("not a string")
-				}
-				return nil
-			}
-		}
-	case "number", "integer":
-		check = func(d json.RawMessage) error {
-			var n float64
-			if json.Unmarshal(d, &n) != nil {
-				return errors.New("not a number")
-			}
-			if typ == "integer" && n != math.Trunc(n) {
-				return errors.New("not an integer")
-			}
-			return nil
-		}
-	case "boolean":
-		check = func(d json.RawMessage) error {
-			var b bool
-			if json.Unmarshal(d, &b) != nil {
-				return errors.New("not a boolean")
-			}
-			return nil
-		}
-	case "array":
-		var items struct {
-			Type  string            `json:"type"`
-			Enum  []json.RawMessage `json:"enum"`
-			AnyOf []json.RawMessage `json:"anyOf"`
-		}
-		if err := json.Unmarshal(p.Items, &items); err != nil {
-			return nil, errors.New("an array must have items that are an enum of strings")
-		}
-		var values []string
-		var err error
-		switch {
-		case items.Enum != nil:
-			values, err = stringSet(items.Enum, nil)
-		case items.AnyOf != nil:
-			values, err = stringSet(items.AnyOf, constOf)
-		default:
-			err = errors.New("an array must have items that are an enum of strings")
-		}
-		if err != nil {
-			return nil, err
-		}
-		in := member(values)
-		check = func(d json.RawMessage) error {
-			var list []json.RawMessage
-			if json.Unmarshal(d, &list) != nil {
-				return errors.New("not an array")
-			}
-			for _, v := range list {
-				if err := in(v); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	default:
-		return nil, fmt.Errorf("type %s cannot be asked for (a form has strings, numbers, integers, booleans and enums)", typeName(raw))
-	}
-	if len(p.Default) == 0 || string(p.Default) == "null" {
-		return nil, nil
-	}
-	if err := check(p.Default); err != nil {
-		return nil, fmt.Errorf("default: %v", err)
-	}
-	return p.Default, nil
-}
-
-// typeName quotes a property's type for an error message.
-func typeName(raw json.RawMessage) string {
-	var p struct {
-		Type json.RawMessage `json:"type"`
-	}
-	if json.Unmarshal(raw, &p) != nil || len(p.Type) == 0 {
-		return "(none)"
-	}
-	return truncate(p.Type, 40)
-}
-
-// constOf is the const of a {const, title} option.
-func constOf(raw json.RawMessage) (json.RawMessage, error) {
-	var o struct {
-		Const json.RawMessage `json:"const"`
-	}
-	if json.Unmarshal(raw, &o) != nil || o.Const == nil {
-		return nil, errors.New("an option without const")
-	}
-	return o.Const, nil
-}
-
-// stringSet decodes a list of strings (each taken through pick first, when set).
-func stringSet(list []json.RawMessage, pick func(json.RawMessage) (json.RawMessage, error)) ([]string, error) {
-	if len(list) == 0 {
-		return nil, errors.New("no values")
-	}
-	out := make([]string, 0, len(list))
-	for _, raw := range list {
-		if pick != nil {
-			var err error
-			if raw, err = pick(raw); err != nil {
-				return nil, err
-			}
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return nil, errors.New("a value that is not a string")
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func member(values []string) func(json.RawMessage) error {
-	return func(d json.RawMessage) error {
-		var s string
-		if json.Unmarshal(d, &s) != nil || !slices.Contains(values, s) {
-			return errors.New("not one of the values")
-		}
-		return nil
-	}
 }
 
 // roots answers roots/list with the session's directories as file:// URIs.

@@ -37,9 +37,13 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(envTestServer); mode != "" {
 		fmt.Fprintf(os.Stderr, "test server up, greeting=%s\n", os.Getenv("MCPCTL_TEST_GREETING"))
 		var err error
-		if mode == "stdio" && os.Getenv(envTestRecord) == "" {
+		switch {
+		case mode == "asks":
+			// The ask tools of askServer (asks_test.go) over stdio.
+			err = server.ServeStdio(askServer(new(atomic.Pointer[mcp.ClientCapabilities]))(nil, true))
+		case mode == "stdio" && os.Getenv(envTestRecord) == "":
 			err = server.ServeStdio(newTestMCPServer(nil, true))
-		} else {
+		default:
 			in := filterStdin(mode, os.Getenv(envTestRecord))
 			err = server.NewStdioServer(newTestMCPServer(nil, true)).Listen(context.Background(), in, os.Stdout)
 		}

@@ -72,6 +72,7 @@ func DialHTTP(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	watch.note = u.raw.note
 	if opts.DiscoverTimeout != 0 {
 		u.discoverTimeout = opts.DiscoverTimeout
 	}
@@ -116,6 +117,7 @@ func DialSSE(ctx context.Context, opts HTTPOptions) (Upstream, error) {
 		return nil, fmt.Errorf("sse: %w", err)
 	}
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	watch.note = u.raw.note
 	watch.lose = u.lose
 	tr.SetConnectionLostHandler(func(err error) {
 		u.lose(fmt.Errorf("%w: sse stream: %v", rpc.ErrServerLost, err))
@@ -151,6 +153,9 @@ type watchTransport struct {
 	base        http.RoundTripper
 	lose        func(error)
 	allowDelete atomic.Bool
+	// note sees each line of every response body (askorder.go); set before the first
+	// request.
+	note func([]byte)
 }
 
 var errDeleteSuppressed = errors.New("session DELETE not requested")
@@ -223,7 +228,21 @@ func (w *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errDeleteSuppressed
 	}
+	if li, ok := req.Context().Value(localInitializeKey{}).(localInitialize); ok && req.Method == http.MethodPost {
+		return li.answer(req)
+	}
+	if h := standardHeadersFrom(req.Context()); len(h) > 0 {
+		req = req.Clone(req.Context())
+		for k, v := range h {
+			if req.Header.Get(k) == "" {
+				req.Header.Set(k, v)
+			}
+		}
+	}
 	resp, err := w.base.RoundTrip(req)
+	if err == nil && w.note != nil && resp.Body != nil {
+		resp.Body = teeBody{&lineTee{r: resp.Body, note: w.note}, resp.Body}
+	}
 	if err != nil || w.lose == nil {
 		return resp, err
 	}
@@ -263,4 +282,53 @@ func unknownSession(body []byte) bool {
 		}
 	}
 	return false
+}
+
+type standardHeadersKey struct{}
+
+// withStandardHeaders asks watchTransport to put the 2026-07-28 standard headers on the
+// POST made under ctx (mcp-go sends notifications without them).
+func withStandardHeaders(ctx context.Context, h map[string]string) context.Context {
+	return context.WithValue(ctx, standardHeadersKey{}, h)
+}
+
+func standardHeadersFrom(ctx context.Context) map[string]string {
+	h, _ := ctx.Value(standardHeadersKey{}).(map[string]string)
+	return h
+}
+
+type localInitializeKey struct{}
+
+// localInitialize is an initialize the bridge answers itself (replayInitialize): the
+// cached result of a resumed session, under its id.
+type localInitialize struct {
+	session string
+	result  json.RawMessage
+}
+
+func withLocalInitialize(ctx context.Context, session string, result json.RawMessage) context.Context {
+	return context.WithValue(ctx, localInitializeKey{}, localInitialize{session: session, result: result})
+}
+
+func (li localInitialize) answer(req *http.Request) (*http.Response, error) {
+	var m struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if req.Body != nil {
+		b, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal(b, &m)
+	}
+	if len(m.ID) == 0 {
+		return nil, errors.New("replayed initialize: no request id")
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set(transport.HeaderKeySessionID, li.session)
+	body := rpc.AppendResult(nil, m.ID, li.result)
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
 }

@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // newMRTRServer is a server whose tools ask for input in 2026-07-28 input_required rounds
@@ -48,6 +50,20 @@ func newMRTRServer(_ *atomic.Int64, _ bool) *server.MCPServer {
 	ask("nostate", "", elicit)
 	ask("roots", "", mcp.NewRootsInputRequest())
 	ask("sample", "", mcp.NewSamplingInputRequest(mcp.CreateMessageParams{MaxTokens: 5}))
+	// Bad servers: one that asks again whatever it is answered, one whose state is too big.
+	s.AddTool(mcp.NewTool("forever"), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res := &mcp.CallToolResult{}
+		res.ResultType = mcp.ResultTypeInputRequired
+		res.InputRequests = mcp.InputRequests{"again": elicit}
+		res.RequestState = "round-" + fmt.Sprint(len(r.Params.RequestState))
+		return res, nil
+	})
+	s.AddTool(mcp.NewTool("hugestate"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res := &mcp.CallToolResult{}
+		res.ResultType = mcp.ResultTypeInputRequired
+		res.RequestState = strings.Repeat("s", maxRequestState+1)
+		return res, nil
+	})
 	return s
 }
 
@@ -105,6 +121,43 @@ func TestMultiRoundTrip_HTTP(t *testing.T) {
 		if got := text("nostate"); !strings.HasPrefix(got, "state=") {
 			t.Errorf("after the failed ask: %q", got)
 		}
+	})
+	t.Run("an input_required loop that never ends and an oversized requestState fail the call, not the bridge", func(t *testing.T) {
+		rec.mu.Lock()
+		n := len(rec.seen)
+		rec.mu.Unlock()
+		_, err := callErr(c, "tools/call", map[string]any{"name": "forever", "arguments": map[string]any{}})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("still input_required after %d rounds", maxInputRounds)) {
+			t.Errorf("forever = %v, want the round limit", err)
+		}
+		rec.mu.Lock()
+		sent := len(rec.seen) - n
+		rec.mu.Unlock()
+		if sent != maxInputRounds+1 {
+			t.Errorf("the bridge sent %d requests for forever, want %d (the first and one per round)", sent, maxInputRounds+1)
+		}
+		_, err = callErr(c, "tools/call", map[string]any{"name": "hugestate", "arguments": map[string]any{}})
+		if err == nil || !strings.Contains(err.Error(), "over the bridge's limit") {
+			t.Errorf("hugestate = %v, want the requestState limit", err)
+		}
+		if got := text("nostate"); !strings.HasPrefix(got, "state=") {
+			t.Errorf("after the bad servers' calls: %q", got)
+		}
+	})
+	t.Run("a client's notification carries the standard headers too", func(t *testing.T) {
+		if err := c.Notify(context.Background(), "notifications/roots/list_changed", nil); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, func() error {
+			seen, ok := rec.last("notifications/roots/list_changed")
+			if !ok {
+				return fmt.Errorf("the server has not seen the notification")
+			}
+			if got := seen.Header.Get("Mcp-Method"); got != "notifications/roots/list_changed" {
+				t.Fatalf("Mcp-Method = %q on the notification's POST", got)
+			}
+			return nil
+		})
 	})
 	t.Run("nothing of a round leaks into the next request", func(t *testing.T) {
 		text("confirm")

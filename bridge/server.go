@@ -63,6 +63,9 @@ type Server struct {
 	progressMu sync.Mutex
 	progress   map[string]progressRoute // our token -> the connection and its own token
 	tokenSeq   atomic.Uint64
+
+	askSeq atomic.Uint64 // ids of the asks put to clients (askroute.go)
+	askers askers        // calls in flight whose clients answer asks
 }
 
 type progressRoute struct {
@@ -73,7 +76,7 @@ type progressRoute struct {
 // NewServer returns a Server forwarding to up and answering initialize with initResult.
 // The caller routes the upstream's notifications to Server.Notify.
 func NewServer(up Upstream, initResult json.RawMessage) *Server {
-	return &Server{
+	s := &Server{
 		MaxLine:  rpc.DefaultMaxLine,
 		MaxConns: rpc.DefaultMaxConns,
 		Logger:   slog.New(slog.DiscardHandler),
@@ -84,6 +87,10 @@ func NewServer(up Upstream, initResult json.RawMessage) *Server {
 		conns:    map[*serverConn]struct{}{},
 		progress: map[string]progressRoute{},
 	}
+	if u, ok := up.(*rawUpstream); ok {
+		u.askers.Store(&s.askers)
+	}
+	return s
 }
 
 // Listen binds the socket (see SocketPath for the fallback when path is too long; Path
@@ -292,9 +299,12 @@ type serverConn struct {
 	cancel      context.CancelFunc
 	out         chan []byte
 	initialized atomic.Bool
+	// caps are the asks the client declared it answers at initialize (askroute.go).
+	caps atomic.Pointer[askCaps]
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelCauseFunc
+	asks     map[string]chan rpc.Message // asks put to this client, by id
 	reqs     sync.WaitGroup
 }
 
@@ -384,6 +394,9 @@ type incoming struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
+	// A response: the answer to an ask the bridge put to the client.
+	Result json.RawMessage `json:"result"`
+	Error  *rpc.RPCError   `json:"error"`
 }
 
 // drainPoll is how often a draining connection looks whether its client closed it for good.
@@ -446,7 +459,8 @@ func (c *serverConn) read() bool {
 		}
 		switch {
 		case m.Method == "":
-			// A response: the bridge sends clients no requests, so there is nothing to match.
+			// A response: the answer to an ask, or to nothing (dropped).
+			c.answered(m)
 		case m.ID == nil:
 			c.notification(m)
 		default:
@@ -491,13 +505,26 @@ func (c *serverConn) notification(m incoming) {
 func (c *serverConn) request(m incoming) {
 	id := m.ID // json.Unmarshal copied it out of the scanner's buffer
 	if m.Method == "initialize" {
+		caps := initializeCaps(m.Params)
+		c.caps.Store(&caps)
 		c.initialized.Store(true)
 		c.send(rpc.AppendResult(nil, id, c.s.init), true)
 		return
 	}
 	key := rpc.IDKey(id)
-	ck, cacheable := c.s.cache.key(m.Method, m.Params)
+	params, caps, ok := requestCaps(m.Params)
+	if !ok {
+		if p := c.caps.Load(); p != nil {
+			caps = *p
+		}
+	}
+	ck, cacheable := c.s.cache.key(m.Method, params)
 	ctx, cancel := context.WithCancelCause(c.ctx)
+	var a *asker
+	if caps.any() {
+		a = &asker{c: c, caps: caps}
+		ctx = withAsker(ctx, a)
+	}
 	c.mu.Lock()
 	if _, dup := c.inflight[key]; dup {
 		c.mu.Unlock()
@@ -515,11 +542,14 @@ func (c *serverConn) request(m incoming) {
 	}
 	c.inflight[key] = cancel
 	c.mu.Unlock()
-	params := m.Params
 
 	c.reqs.Add(1)
 	go func() {
 		defer c.reqs.Done()
+		if a != nil {
+			c.s.askers.add(a)
+			defer c.s.askers.remove(a)
+		}
 		params, token := c.s.withProgressToken(c, params)
 		var ticket cacheTicket
 		if cacheable {

@@ -129,8 +129,10 @@ func StartStdio(ctx context.Context, opts StdioOptions) (Upstream, error) {
 	}()
 
 	p := &stdioProc{cmd: cmd, exited: make(chan struct{}), stdin: inW, stdout: outR}
-	tr := transport.NewIO(outR, inW, nil)
+	raw := &rawAsks{}
+	tr := transport.NewIO(&lineTee{r: outR, note: raw.note}, inW, nil)
 	u := newRawUpstream(tr, opts.Protocol, opts.ClientInfo, opts.Logger)
+	u.raw = raw
 	u.discoverTimeout = opts.DiscoverTimeout
 	u.answer = opts.AnswerInput
 	u.closeFn = func(ctx context.Context, _ CloseOptions) error { return p.stop(ctx, tr, opts.StopGrace) }

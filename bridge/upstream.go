@@ -125,6 +125,11 @@ type rawUpstream struct {
 	// answer answers the input requests of 2026-07-28 input_required rounds (nil: the
 	// bridge's defaults, see answerInputs).
 	answer AnswerInputFunc
+	// askers are the calls in flight whose socket clients answer asks (askroute.go); set
+	// by the Server in front of this upstream.
+	askers atomic.Pointer[askers]
+	// raw keeps the asks' params as the server wrote them (askorder.go).
+	raw *rawAsks
 	// logLevel is the level logging/setLevel asked for: 2026-07-28 removed that method and
 	// carries the level in each request's _meta instead.
 	logLevel atomic.Pointer[string]
@@ -167,7 +172,7 @@ func newRawUpstream(tr transport.Interface, protocol string, info ClientInfo, lo
 		info.Version = "dev"
 	}
 	u := &rawUpstream{tr: tr, logger: logger, protocol: protocol, info: info, done: make(chan struct{}),
-		discoverTimeout: DefaultHTTPDiscoverTimeout}
+		discoverTimeout: DefaultHTTPDiscoverTimeout, raw: &rawAsks{}}
 	_, u.http = tr.(transport.HTTPConnection)
 	tr.SetNotificationHandler(u.handleNotification)
 	if bi, ok := tr.(transport.BidirectionalInterface); ok {
@@ -259,6 +264,11 @@ func (u *rawUpstream) Initialize(ctx context.Context) (json.RawMessage, error) {
 		u.setVersion(r.ProtocolVersion)
 		if err := Check(ctx, u); err != nil {
 			return nil, fmt.Errorf("resume session %s: %w", u.SessionID(), err)
+		}
+		if u.http && !mcp.IsModernProtocol(r.ProtocolVersion) {
+			if err := u.replayInitialize(ctx); err != nil {
+				return nil, fmt.Errorf("resume session %s: %w", u.SessionID(), err)
+			}
 		}
 		return u.resume, nil
 	}
@@ -707,6 +717,11 @@ func (u *rawUpstream) Notify(ctx context.Context, method string, params json.Raw
 			return fmt.Errorf("notification %s: params must be an object: %w", method, err)
 		}
 	}
+	if u.http && u.modern() {
+		// mcp-go posts a notification without the standard headers; the HTTP layer under
+		// it adds what the request's context names (watchTransport).
+		ctx = withStandardHeaders(ctx, mcp.StandardHeaders(u.version, mcp.MCPMethod(method), params))
+	}
 	if err := u.tr.SendNotification(ctx, n); err != nil {
 		return u.classify(err)
 	}
@@ -734,4 +749,24 @@ func truncate(b []byte, n int) string {
 		return string(b)
 	}
 	return string(b[:n]) + "…"
+}
+
+// replayInitialize lets mcp-go's Streamable HTTP transport take a resumed session as
+// initialized. It opens the standalone GET stream (the server's notifications and requests
+// outside calls) only after an initialize it sent itself, and a resumed session sends none:
+// without this, a session resumed after a crash never heard its server again outside calls.
+// The initialize is answered by the bridge's own HTTP layer from the cached result, under
+// the session's id; it never reaches the server.
+func (u *rawUpstream) replayInitialize(ctx context.Context) error {
+	id := mcp.NewRequestId(u.nextID.Add(1))
+	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: string(mcp.MethodInitialize),
+		Params: map[string]any{"protocolVersion": u.version}}
+	resp, err := u.tr.SendRequest(withLocalInitialize(ctx, u.SessionID(), u.resume), req)
+	if err != nil {
+		return err
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("replayed initialize: %s", resp.Error.Message)
+	}
+	return nil
 }

@@ -7,15 +7,21 @@ package e2e
 // a server_asked event without the values.
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
@@ -23,7 +29,7 @@ import (
 // askFields are the only keys a server_asked event may have: nothing of what was asked
 // or answered.
 var askFields = []string{"v", "type", "node", "session", "generation", "time", "actor", "seq", "pid",
-	"method", "action", "duration_ms", "error"}
+	"method", "action", "duration_ms", "error", "reason"}
 
 // askWant is what one server_asked event must say.
 type askWant struct {
@@ -234,11 +240,12 @@ func TestAsks_ServerEverythingAnswersEachAskByTheSessionsPolicy(t *testing.T) {
 		}
 		noMethodNotFound(t, r)
 		waitAsk(e, s, 1, askWant{"elicitation/create", "error", "only https"}, "example.org/plain")
-		// errorPath: the server asks through a -32042 error instead of a request; the call
-		// fails with it (exit 2) and no ask is made.
+		// errorPath: the server asks through a -32042 error instead of a request; off a
+		// terminal the call fails with it (exit 2), saying which URL to open, and no ask is
+		// made.
 		r = e.run("@"+s, "tools-call", "trigger-url-elicitation", "url:="+urlAsked, "errorPath:=true")
-		if r.Code != 2 || !strings.Contains(r.Stderr, "-32042") {
-			t.Errorf("trigger-url-elicitation errorPath: want exit 2 with the server's -32042\n%s", r)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "-32042") || !strings.Contains(r.Stderr, "open https://modelcontextprotocol.io in a browser, then run the command again") {
+			t.Errorf("trigger-url-elicitation errorPath: want exit 2 with the server's -32042 and the URL to open\n%s", r)
 		}
 		if evs, raw := asksOf(e, s); len(evs) != 1 {
 			t.Errorf("the error path made an ask:\n%s", strings.Join(raw, "\n"))
@@ -339,4 +346,244 @@ printf '%s\n' '{"role": "assistant", "model": "e2e-sampler", "stopReason": "endT
 			t.Errorf("@%s: %d server_asked events, want the two elicitations:\n%s", s, len(evs), strings.Join(raw, "\n"))
 		}
 	})
+}
+
+// TestAsks_TheCallerAnswers: with no session policy, the CLI whose call caused an ask
+// answers it: by the call's --elicit flag, or by a person on its terminal (a real pty here)
+// with a form built from the schema. server-everything over stdio asks during the call.
+func TestAsks_TheCallerAnswers(t *testing.T) {
+	node, entry := everything(t)
+	e := isolated(t)
+	const s = "caller"
+	e.ok("connect", "@"+s, "--", node, entry, "stdio")
+	t.Cleanup(func() { e.run("close", "@"+s) })
+
+	t.Run("the call's --elicit JSON", func(t *testing.T) {
+		r := e.ok("@"+s, "tools-call", "trigger-elicitation-request", "--elicit", `{"name": "Grace Hopper", "integer": 9}`)
+		noMethodNotFound(t, r)
+		wantOutput(t, r, "User provided the requested information", "- Name: Grace Hopper", "- Favorite Integer: 9", `"action": "accept"`)
+		ev := waitAsk(e, s, 1, askWant{"elicitation/create", "accept", ""}, "Grace")
+		if ev.Reason != "answered by the caller" {
+			t.Errorf("server_asked reason %q, want answered by the caller", ev.Reason)
+		}
+		// The session's policy still answers a call without the flag, off a terminal.
+		r = e.ok("@"+s, "tools-call", "trigger-elicitation-request")
+		wantOutput(t, r, `"action": "decline"`)
+		if ev := waitAsk(e, s, 2, askWant{"elicitation/create", "decline", ""}); ev.Reason != "" {
+			t.Errorf("a policy answer says %q", ev.Reason)
+		}
+		// A URL elicitation by the flag: cancel.
+		r = e.ok("@"+s, "tools-call", "trigger-url-elicitation", "url:=https://example.org/e2e/x", "elicitationId:=e2e-caller", "--elicit", "cancel")
+		wantOutput(t, r, "User cancelled the URL elicitation (Elicitation ID: e2e-caller)")
+		waitAsk(e, s, 3, askWant{"elicitation/create", "cancel", ""})
+		// A bad flag is a usage error before anything is sent.
+		if r := e.run("@"+s, "tools-call", "trigger-elicitation-request", "--elicit", "perhaps"); r.Code != 1 || !strings.Contains(r.Stderr, "--elicit") {
+			t.Errorf("--elicit perhaps: want exit 1 naming the flag\n%s", r)
+		}
+		if evs, _ := asksOf(e, s); len(evs) != 3 {
+			t.Errorf("after a refused flag: %d server_asked events, want 3", len(evs))
+		}
+	})
+
+	t.Run("the MCP host behind proxy answers the ask its call caused", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := e.cmd(ctx, "@"+s, "proxy")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer stdin.Close()
+		write := func(line string) {
+			t.Helper()
+			if _, err := io.WriteString(stdin, line+"\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","clientInfo":{"name":"host","version":"1"},"capabilities":{"elicitation":{}}}}`)
+		write(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"trigger-elicitation-request","arguments":{}}}`)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 4<<20)
+		var result string
+		for result == "" && sc.Scan() {
+			line := sc.Text()
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+				Result json.RawMessage `json:"result"`
+				Error  json.RawMessage `json:"error"`
+			}
+			if json.Unmarshal([]byte(line), &m) != nil {
+				t.Fatalf("proxy printed %q", line)
+			}
+			switch {
+			case m.Method == "elicitation/create":
+				// The schema as the server wrote it: name first, legacyTitledEnum last.
+				if i, j := strings.Index(line, `"name":{`), strings.Index(line, `"legacyTitledEnum":{`); i < 0 || j < i {
+					t.Errorf("the ask's schema lost the server's order: %s", line)
+				}
+				write(`{"jsonrpc":"2.0","id":` + string(m.ID) + `,"result":{"action":"accept","content":{"name":"Host User","check":true}}}`)
+			case string(m.ID) == "2":
+				result = string(m.Result) + string(m.Error)
+			}
+		}
+		if !strings.Contains(result, "Host User") || !strings.Contains(result, `\"action\": \"accept\"`) {
+			t.Errorf("the host's answer did not reach the tool: %s", result)
+		}
+		ev := waitAsk(e, s, 4, askWant{"elicitation/create", "accept", ""}, "Host User")
+		if ev.Reason != "answered by the caller" {
+			t.Errorf("server_asked reason %q, want answered by the caller", ev.Reason)
+		}
+	})
+
+	t.Run("a person on the terminal fills the form", func(t *testing.T) {
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pty here: %v", err)
+		}
+		defer ptmx.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := e.cmd(ctx, "@"+s, "tools-call", "trigger-elicitation-request", "--json")
+		var out bytes.Buffer
+		cmd.Stdin, cmd.Stderr, cmd.Stdout = tty, tty, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		tty.Close()
+		var screen lockedBuffer
+		copied := make(chan struct{})
+		go func() { _, _ = io.Copy(&screen, ptmx); close(copied) }()
+		// The form, in the schema's order: name, check, firstLine (default), email, homepage
+		// (optional), birthdate, integer (500 is over 100: asked again), number (default),
+		// a single select by number, a multi-select, a titled select by title, a titled
+		// multi-select (default), a legacy titled enum by title; then send.
+		answers := []string{"y", "Grace Hopper", "y", "", "grace@example.org", "", "1906-12-09", "500", "7", "", "4", "1,2", "Wonder Woman", "", "Dogs", "y"}
+		prompts := []string{"Answer?", "String *", "Boolean", "String with default", "String with email format", "String with uri format",
+			"String with date format", "Integer", "at most 100", "Number in range", "Untitled Single Select Enum", "Untitled Multiple Select Enum",
+			"Titled Single Select Enum", "Titled Multiple Select Enum", "Legacy Titled", "Send these answers?"}
+		for i, a := range answers {
+			testwait.For(t, 30*time.Second, func() error {
+				if !strings.Contains(screen.String(), prompts[i]) {
+					return fmt.Errorf("the terminal does not show %q yet:\n%s", prompts[i], screen.String())
+				}
+				return nil
+			})
+			if _, err := ptmx.Write([]byte(a + "\r")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("tools-call: %v\nterminal:\n%s\nstdout:\n%s", err, screen.String(), out.String())
+		}
+		var res struct{ Content []struct{ Text string } }
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("tools-call --json: %v\n%s", err, out.String())
+		}
+		var text strings.Builder
+		for _, c := range res.Content {
+			text.WriteString(c.Text)
+		}
+		for _, w := range []string{`"action": "accept"`, `"name": "Grace Hopper"`, `"email": "grace@example.org"`, `"birthdate": "1906-12-09"`,
+			`"integer": 7`, `"number": 3.14`, `"firstLine": "It was a dark and stormy night."`, `"untitledSingleSelectEnum": "Chandler"`,
+			`"Guitar",`, `"Piano"`, `"titledSingleSelectEnum": "hero-3"`, `"fish-1"`, `"legacyTitledEnum": "pet-2"`} {
+			if !strings.Contains(text.String(), w) {
+				t.Errorf("the tool's result does not show %s:\n%s", w, text.String())
+			}
+		}
+		if strings.Contains(text.String(), "homepage") {
+			t.Errorf("the optional homepage left empty was sent:\n%s", text.String())
+		}
+		waitAsk(e, s, 5, askWant{"elicitation/create", "accept", ""}, "Grace", "grace@example.org")
+		_ = ptmx.Close()
+		<-copied
+	})
+
+	t.Run("on the terminal, URLs are opened with $BROWSER: an ask, and a -32042 before a retry", func(t *testing.T) {
+		dir := t.TempDir()
+		opened := filepath.Join(dir, "opened")
+		browser := filepath.Join(dir, "browser.sh")
+		if err := os.WriteFile(browser, []byte("#!/bin/sh\necho \"$1\" >> "+opened+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pty here: %v", err)
+		}
+		defer ptmx.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		const asked = "https://example.org/e2e/link"
+		cmd := e.cmd(ctx, "@"+s, "tools-call", "trigger-url-elicitation", "url:="+asked, "elicitationId:=e2e-tty", "errorPath:=true")
+		cmd.Env = append(cmd.Env, "BROWSER="+browser)
+		var out bytes.Buffer
+		cmd.Stdin, cmd.Stderr, cmd.Stdout = tty, tty, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		tty.Close()
+		var screen lockedBuffer
+		copied := make(chan struct{})
+		go func() { _, _ = io.Copy(&screen, ptmx); close(copied) }()
+		// First the -32042: open the prerequisite, Enter to retry; the retry asks with
+		// elicitation/create in URL mode: open it too.
+		for _, step := range []struct{ prompt, answer string }{
+			{"modelcontextprotocol.io", ""}, {"Open it? [Y/n]", "y"}, {"Press Enter when you are done", ""},
+			{"asks you to open a page on example.org", ""}, {"Open it? [Y/n/c]", "y"},
+		} {
+			testwait.For(t, 30*time.Second, func() error {
+				if !strings.Contains(screen.String(), step.prompt) {
+					return fmt.Errorf("the terminal does not show %q yet:\n%s", step.prompt, screen.String())
+				}
+				return nil
+			})
+			if step.prompt == "modelcontextprotocol.io" || step.prompt == "asks you to open a page on example.org" {
+				continue
+			}
+			if _, err := ptmx.Write([]byte(step.answer + "\r")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("tools-call: %v\nterminal:\n%s\nstdout:\n%s", err, screen.String(), out.String())
+		}
+		if !strings.Contains(out.String(), "User completed the URL elicitation flow") || !strings.Contains(out.String(), "e2e-tty") {
+			t.Errorf("the retried call's result:\n%s\nterminal:\n%s", out.String(), screen.String())
+		}
+		testwait.For(t, 10*time.Second, func() error {
+			b, _ := os.ReadFile(opened)
+			if got := strings.Fields(string(b)); !slices.Equal(got, []string{"https://modelcontextprotocol.io", asked}) {
+				return fmt.Errorf("$BROWSER opened %q", got)
+			}
+			return nil
+		})
+		_ = ptmx.Close()
+		<-copied
+	})
+}
+
+// lockedBuffer is a bytes.Buffer written by one goroutine and read by another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,5 +258,84 @@ func TestSecrets_HeadersFromFileAndStdin(t *testing.T) {
 		if strings.Contains(out, v) {
 			t.Errorf("a header value read from a file or stdin appears in events or sessions")
 		}
+	}
+}
+
+// TestConnect_ChangedRootsRestartTheSessionAndTellTheServer: connecting an open session
+// again with other --root directories restarts it with them (a new generation, no close),
+// keeps the server's MCP session and sends it notifications/roots/list_changed; a change
+// of the declared capabilities (a sampling command added) starts a new MCP session
+// instead; a new --elicit answer for an open session is refused and changes nothing.
+func TestConnect_ChangedRootsRestartTheSessionAndTellTheServer(t *testing.T) {
+	skipIfServerSpeaks(t, protocolModern, "no MCP session to keep in that revision: each request declares its roots")
+	t.Parallel()
+	e := shared(t)
+	name := uniqueName(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	calls := filepath.Join(t.TempDir(), "calls.log")
+	url, _ := startHTTPServer(t, "--calls-log", calls)
+	e.ok("connect", url, "@"+name, "--root", dirA)
+	t.Cleanup(func() { e.run("close", "@"+name) })
+	if r := e.ok("@"+name, "tools-call", "roots"); strings.TrimSpace(r.Stdout) != "file://"+dirA {
+		t.Fatalf("roots before: %q, want file://%s", r.Stdout, dirA)
+	}
+	first, _ := e.session(name)
+
+	r := e.ok("connect", url, "@"+name, "--root", dirB)
+	if !strings.Contains(r.Stdout, "reconfigured") {
+		t.Errorf("connect with other roots: %s, want reconfigured", r.Stdout)
+	}
+	second, _ := e.session(name)
+	if second.Generation != first.Generation+1 || second.Status != projector.StatusReady {
+		t.Errorf("after the change: generation %d %s, want %d ready", second.Generation, second.Status, first.Generation+1)
+	}
+	if second.MCPSessionID == "" || second.MCPSessionID != first.MCPSessionID {
+		t.Errorf("MCP session %q after the change, %q before: want it kept", second.MCPSessionID, first.MCPSessionID)
+	}
+	testwait.For(t, 10*time.Second, func() error {
+		if n := countCalls(t, calls, "notifications/roots/list_changed"); n != 1 {
+			return fmt.Errorf("the server got %d notifications/roots/list_changed, want 1", n)
+		}
+		return nil
+	})
+	if r := e.ok("@"+name, "tools-call", "roots"); strings.TrimSpace(r.Stdout) != "file://"+dirB {
+		t.Errorf("roots after: %q, want file://%s", r.Stdout, dirB)
+	}
+	if r := e.ok("connect", url, "@"+name, "--root", dirB); !strings.Contains(r.Stdout, "reused") {
+		t.Errorf("the same connect again: %s, want reused", r.Stdout)
+	}
+	// A crash: the next generation resumes the MCP session and hears the server outside
+	// calls again (mcp-go opens its GET stream only after an initialize, which a resumed
+	// session does not send: the roots/list below travels on that stream).
+	if err := syscall.Kill(second.Bridge.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.ok("@"+name, "tools-call", "roots"); strings.TrimSpace(r.Stdout) != "file://"+dirB {
+		t.Errorf("roots after a crash: %q, want file://%s", r.Stdout, dirB)
+	}
+	if s, _ := e.session(name); s.MCPSessionID != second.MCPSessionID || s.Generation != second.Generation+1 {
+		t.Errorf("after the crash: MCP session %q generation %d, want %q resumed in generation %d", s.MCPSessionID, s.Generation, second.MCPSessionID, second.Generation+1)
+	}
+	second, _ = e.session(name)
+
+	// Sampling declared too: the capabilities change, so a new MCP session.
+	r = e.ok("connect", url, "@"+name, "--root", dirB, "--sampling-command", "cat")
+	third, _ := e.session(name)
+	if !strings.Contains(r.Stdout, "reconfigured") || third.Generation != second.Generation+1 || third.MCPSessionID == second.MCPSessionID {
+		t.Errorf("sampling added: %s; generation %d, MCP session %q (was %q): want reconfigured, a new generation and MCP session",
+			r.Stdout, third.Generation, third.MCPSessionID, second.MCPSessionID)
+	}
+	if n := countCalls(t, calls, "notifications/roots/list_changed"); n != 1 {
+		t.Errorf("a new MCP session was sent roots/list_changed (%d in all)", n)
+	}
+
+	// An elicitation answer lives in the secrets file: not changed under an open session.
+	before := len(e.sessionEvents(name))
+	r = e.run("connect", url, "@"+name, "--root", dirB, "--sampling-command", "cat", "--elicit", `{"x":1}`)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "close @"+name) {
+		t.Errorf("a new --elicit answer: want exit 1 saying to close first\n%s", r)
+	}
+	if n := len(e.sessionEvents(name)); n != before {
+		t.Errorf("the refused connect appended %d events", n-before)
 	}
 }

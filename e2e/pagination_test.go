@@ -50,14 +50,14 @@ func onceEach(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// The server pages every list 3 items at a time: 19 tools in 7 pages, 8 resources in 3,
+// The server pages every list 3 items at a time: 20 tools in 7 pages, 8 resources in 3,
 // 5 templates in 2, 6 prompts in 2 and an empty third (mcp-go follows a full page with one).
 func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 	e := isolated(t)
 	const s = "@paged"
 	connectPaged(e, "paged", "--page-size", "3", "--paged-tools", "10", "--paged-resources", "7",
 		"--paged-templates", "4", "--paged-prompts", "5")
-	ownTools := []string{"add", "big", "count", "crash", "echo", "notify", "sleep", "stderr", "whoami"}
+	ownTools := []string{"add", "big", "count", "crash", "echo", "notify", "roots", "sleep", "stderr", "whoami"}
 	pagedTools := seq("page_tool_%02d", 10)
 
 	var tools []string
@@ -68,8 +68,8 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		for _, x := range r.Tools {
 			tools = append(tools, x.Name)
 		}
-		if len(tools) != 19 {
-			t.Errorf("tools-list --json has %d tools, want 19: %q", len(tools), tools)
+		if len(tools) != 20 {
+			t.Errorf("tools-list --json has %d tools, want 20: %q", len(tools), tools)
 		}
 		onceEach(t, "tools-list --json", tools, append(slices.Clone(ownTools), pagedTools...))
 		if strings.Contains(res.Stdout, "nextCursor") {
@@ -83,8 +83,8 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 			names = append(names, strings.Fields(line)[0])
 		}
-		if len(names) != 19 {
-			t.Errorf("tools-list printed %d tools, want 19:\n%s", len(names), r.Stdout)
+		if len(names) != 20 {
+			t.Errorf("tools-list printed %d tools, want 20:\n%s", len(names), r.Stdout)
 		}
 		onceEach(t, "tools-list", names, append(slices.Clone(ownTools), pagedTools...))
 	})

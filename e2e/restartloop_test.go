@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // TestRestart_ShellLoopStormMakesOneGeneration starts 32 `mcpctl restart @s &` from a shell
@@ -91,5 +93,55 @@ func TestRestart_SequentialRestartsEachMakeAGeneration(t *testing.T) {
 	}
 	if after, _ := e.session(name); after.Generation != before.Generation+n {
 		t.Errorf("after %d restarts in a row: generation %d, want %d", n, after.Generation, before.Generation+n)
+	}
+}
+
+// TestClose_BridgeStillOpeningExitsAtOnce: a bridge whose server never answers the
+// handshake is still opening (for up to a minute) when its session is closed. It watches its
+// session from the start, so it and its server go at once instead of living on until the
+// open times out, also when no hub tracks it (seen in the chaos soak: a bridge still opening outlived its generation and
+// stood beside the next one).
+func TestClose_BridgeStillOpeningExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := isolated(t) // its hub is killed
+	name := uniqueName(t)
+	e.ok("connect", "@"+name, "--no-wait", "--restart", "never", "--", "sleep", "600")
+	t.Cleanup(func() { e.run("close", "@"+name) })
+
+	var first events.Event
+	testwait.For(t, 20*time.Second, func() error {
+		evs := e.sessionEvents(name, events.KindBridgeSpawned)
+		if len(evs) == 0 {
+			return fmt.Errorf("@%s: no bridge_spawned yet", name)
+		}
+		first = evs[0]
+		if len(childrenOf(first.PID)) == 0 {
+			return fmt.Errorf("bridge %d has not started its server", first.PID)
+		}
+		return nil
+	})
+	server := childrenOf(first.PID)[0]
+	// The hub that started it dies: the next hub neither tracks nor adopts a bridge its
+	// session no longer lists, so only the bridge's own watch can end it.
+	hub := theHub(t, e.home)
+	if err := syscall.Kill(hub.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, func() error {
+		if procAlive(hub.PID) {
+			return fmt.Errorf("hub %d still running", hub.PID)
+		}
+		return nil
+	})
+
+	e.ok("close", "@"+name)
+	testwait.For(t, 20*time.Second, func() error {
+		if procAlive(first.PID) || procAlive(server) {
+			return fmt.Errorf("the bridge %d (server %d) of the closed @%s still runs", first.PID, server, name)
+		}
+		return nil
+	})
+	if n := countKind(e.sessionEvents(name), events.KindBridgeReady); n != 0 {
+		t.Fatalf("@%s: %d bridge_ready for a server that never answered", name, n)
 	}
 }

@@ -136,6 +136,11 @@ func transition(s Session, e events.Event) (Session, bool) {
 			return s, false
 		}
 		s.Generation = e.Generation
+		if e.Server != nil {
+			// A connect that changed how the session answers its server's asks (--root,
+			// --sampling-command, --elicit): the new generation runs with the new config.
+			s.Server = cloneServer(*e.Server)
+		}
 		s.Bridge = nil
 		s.Status = StatusRestarting
 		s.RequestSeq = e.Seq

@@ -395,3 +395,28 @@ func TestApplicable(t *testing.T) {
 		}
 	}
 }
+
+// TestApply_RestartWithAServerChangesTheConfig: a restart_requested that carries a server
+// (connect with other --root or --sampling-command) gives the new generation that config;
+// one without keeps the config.
+func TestApply_RestartWithAServerChangesTheConfig(t *testing.T) {
+	withAsks := func(roots ...string) func(*events.Event) {
+		return func(e *events.Event) {
+			srv := events.Server{Transport: events.TransportStdio, Command: "srv", Args: []string{"--x"}, Asks: &events.AskPolicy{Roots: roots}}
+			e.Server = &srv
+		}
+	}
+	s := history(ev(events.KindCreated, 1, withAsks("/a")), ev(events.KindRestartRequested, 2))
+	if s.Server.Asks == nil || len(s.Server.Asks.Roots) != 1 || s.Server.Asks.Roots[0] != "/a" {
+		t.Fatalf("a plain restart changed the config: %+v", s.Server.Asks)
+	}
+	s = history(ev(events.KindCreated, 1, withAsks("/a")), ev(events.KindRestartRequested, 2, withAsks("/b")))
+	if s.Generation != 2 || s.Server.Asks == nil || s.Server.Asks.Roots[0] != "/b" || s.Server.Command != "srv" {
+		t.Errorf("after a restart with roots /b: generation %d, server %+v asks %+v", s.Generation, s.Server, s.Server.Asks)
+	}
+	// A stale restart (an older generation) changes nothing.
+	s2 := Apply(s, stamp(s, ev(events.KindRestartRequested, 2, withAsks("/c"))))
+	if s2.Server.Asks.Roots[0] != "/b" {
+		t.Errorf("a stale restart changed the config to %+v", s2.Server.Asks)
+	}
+}

@@ -28,7 +28,22 @@ type Client struct {
 
 	notes   chan Message
 	dropped atomic.Int64
+
+	// The bridge's requests to this client (a server's ask routed to the call that caused
+	// it): answered by handler, each under a context its cancellation ends.
+	handler atomic.Pointer[RequestHandler]
+	askMu   sync.Mutex
+	askStop map[string]context.CancelFunc
 }
+
+// RequestHandler answers a request the bridge sends this client: a server's ask
+// (elicitation/create, roots/list, sampling/createMessage) that the client declared it
+// answers. An error that is an *RPCError is sent as it is; any other as an internal error.
+type RequestHandler func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+
+// HandleRequests sets the handler for the bridge's requests. Without one they are
+// answered with method not found.
+func (c *Client) HandleRequests(h RequestHandler) { c.handler.Store(&h) }
 
 // notificationBuffer bounds the notifications waiting for the reader of Notifications.
 const notificationBuffer = 256
@@ -42,7 +57,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		return nil, fmt.Errorf("dial bridge: %w", err)
 	}
 	c := &Client{nc: nc, pending: map[string]chan Message{}, done: make(chan struct{}),
-		notes: make(chan Message, notificationBuffer)}
+		notes: make(chan Message, notificationBuffer), askStop: map[string]context.CancelFunc{}}
 	go c.read()
 	return c, nil
 }
@@ -152,6 +167,10 @@ func (c *Client) read() {
 			continue
 		}
 		switch {
+		case m.Method == "notifications/cancelled":
+			c.cancelAsk(m.Params)
+		case m.Method != "" && m.ID != nil:
+			c.answer(m)
 		case m.Method != "" && m.ID == nil:
 			select {
 			case c.notes <- m:
@@ -180,9 +199,67 @@ func (c *Client) read() {
 	case sc.Err() != nil && !errors.Is(sc.Err(), net.ErrClosed):
 		err = fmt.Errorf("%w: %v", ErrDisconnected, sc.Err())
 	}
+	c.askMu.Lock()
+	for _, stop := range c.askStop {
+		stop()
+	}
+	c.askMu.Unlock() // the handlers are not waited for: one may be blocked reading a terminal
 	c.mu.Lock()
 	c.err = err
 	close(c.done)
 	c.mu.Unlock()
 	close(c.notes)
+}
+
+// answer runs the handler for one request of the bridge and writes its response.
+func (c *Client) answer(m Message) {
+	h := c.handler.Load()
+	if h == nil || *h == nil {
+		_ = c.write(context.Background(), AppendError(nil, m.ID, &RPCError{Code: CodeMethodNotFound, Message: "this client does not answer " + m.Method}))
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	key := IDKey(m.ID)
+	c.askMu.Lock()
+	c.askStop[key] = stop
+	c.askMu.Unlock()
+	go func() {
+		defer func() {
+			c.askMu.Lock()
+			delete(c.askStop, key)
+			c.askMu.Unlock()
+			stop()
+		}()
+		result, err := (*h)(ctx, m.Method, m.Params)
+		if ctx.Err() != nil {
+			return // cancelled by the bridge, or the connection ended: nobody waits
+		}
+		var line []byte
+		var rerr *RPCError
+		switch {
+		case err == nil:
+			line = AppendResult(nil, m.ID, result)
+		case errors.As(err, &rerr):
+			line = AppendError(nil, m.ID, rerr)
+		default:
+			line = AppendError(nil, m.ID, &RPCError{Code: CodeInternalError, Message: err.Error()})
+		}
+		_ = c.write(context.Background(), line)
+	}()
+}
+
+// cancelAsk ends the handler of a request the bridge cancelled.
+func (c *Client) cancelAsk(params json.RawMessage) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	c.askMu.Lock()
+	stop := c.askStop[IDKey(p.RequestID)]
+	c.askMu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }

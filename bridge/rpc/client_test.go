@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,4 +317,78 @@ func TestDial(t *testing.T) {
 			t.Errorf("Call through the fallback socket = %s, %v", got, err)
 		}
 	})
+}
+
+// TestClient_AnswersTheBridgesRequests: a request from the bridge (a server's ask) is
+// answered by the handler under the request's id; without a handler it gets method not
+// found; a notifications/cancelled for it ends the handler's context.
+func TestClient_AnswersTheBridgesRequests(t *testing.T) {
+	answers := make(chan Message, 4)
+	var conn atomic.Pointer[fakeConn]
+	fb := newFakeBridge(t, func(c *fakeConn, m Message) {
+		switch {
+		case m.Method == "tools/call":
+			conn.Store(c)
+		case m.Method == "" && m.ID != nil:
+			answers <- m
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, fb.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() { _, _ = c.Call(ctx, "tools/call", json.RawMessage(`{}`)) }()
+	testwait.For(t, 5*time.Second, func() error {
+		if conn.Load() == nil {
+			return errors.New("no call yet")
+		}
+		return nil
+	})
+	fc := conn.Load()
+	next := func() Message {
+		t.Helper()
+		select {
+		case m := <-answers:
+			return m
+		case <-ctx.Done():
+			t.Fatal("no answer from the client")
+		}
+		return Message{}
+	}
+
+	fc.write(t, AppendRequest(nil, json.RawMessage(`"ask-1"`), "elicitation/create", json.RawMessage(`{}`)))
+	if m := next(); IDKey(m.ID) != `"ask-1"` || m.Error == nil || m.Error.Code != CodeMethodNotFound {
+		t.Errorf("without a handler: %+v, want -32601 for ask-1", m)
+	}
+
+	stopped := make(chan struct{})
+	c.HandleRequests(func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		switch method {
+		case "roots/list":
+			return json.RawMessage(`{"roots":[]}`), nil
+		case "sampling/createMessage":
+			return nil, &RPCError{Code: -1, Message: "no"}
+		}
+		<-ctx.Done()
+		close(stopped)
+		return nil, ctx.Err()
+	})
+	fc.write(t, AppendRequest(nil, json.RawMessage(`"ask-2"`), "roots/list", nil))
+	if m := next(); IDKey(m.ID) != `"ask-2"` || string(m.Result) != `{"roots":[]}` {
+		t.Errorf("roots/list: %+v, want the handler's result", m)
+	}
+	fc.write(t, AppendRequest(nil, json.RawMessage(`"ask-3"`), "sampling/createMessage", nil))
+	if m := next(); IDKey(m.ID) != `"ask-3"` || m.Error == nil || m.Error.Code != -1 || m.Error.Message != "no" {
+		t.Errorf("sampling: %+v, want the handler's -1 error", m)
+	}
+	fc.write(t, AppendRequest(nil, json.RawMessage(`"ask-4"`), "elicitation/create", nil))
+	fc.write(t, AppendNotification(nil, "notifications/cancelled", json.RawMessage(`{"requestId":"ask-4"}`)))
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		t.Fatal("the cancelled ask's handler kept running")
+	}
 }

@@ -32,6 +32,8 @@ var (
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
 	CodeInternalError  = -32603
 	// CodeUpstreamUnavailable: the bridge could not get an answer from the server. Its data
 	// is {"reason": "server_lost"|"expired"|"unauthorized"|"error", "detail": "..."} and

@@ -26,6 +26,10 @@ const (
 	DefaultMaxConns = 256
 )
 
+// MetaClientCapabilities is the _meta key of a request's client capabilities (MCP
+// 2026-07-28). A socket client declares with it which asks it answers for that call.
+const MetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+
 // IDKey is the map key of a JSON-RPC id: its raw text without surrounding space.
 func IDKey(id json.RawMessage) string { return string(bytes.TrimSpace(id)) }
 

@@ -11,7 +11,7 @@ import (
 func TestPaging_ListsComeInPagesOfPageSize(t *testing.T) {
 	c, _ := startStdio(t, nil, "--page-size", "3", "--paged-tools", "10", "--paged-resources", "7", "--paged-templates", "4", "--paged-prompts", "5")
 
-	t.Run("tools: 9 own and 10 paged, 3 a page", func(t *testing.T) {
+	t.Run("tools: 10 own and 10 paged, 3 a page", func(t *testing.T) {
 		var names []string
 		var cursor mcp.Cursor
 		pages := 0
@@ -34,8 +34,8 @@ func TestPaging_ListsComeInPagesOfPageSize(t *testing.T) {
 			}
 			cursor = res.NextCursor
 		}
-		if len(names) != 19 || pages != 7 {
-			t.Errorf("got %d tools in %d pages, want 19 in 7: %q", len(names), pages, names)
+		if len(names) != 20 || pages != 7 {
+			t.Errorf("got %d tools in %d pages, want 20 in 7: %q", len(names), pages, names)
 		}
 		res := callTool(t, c, "page_tool_10", nil)
 		if got := resultText(res); got != "page_tool_10 called" {

@@ -289,6 +289,25 @@ func (ts *testServer) addTools() {
 		return mcp.NewToolResultText(string(b)), nil
 	})
 
+	s.AddTool(mcp.NewTool("roots",
+		mcp.WithDescription("Asks the client for its roots (roots/list) and returns their URIs, one per line."),
+	), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := s.RequestRoots(ctx, mcp.ListRootsRequest{})
+		if err != nil {
+			return mcp.NewToolResultError("roots/list: " + err.Error()), nil
+		}
+		var uris []string
+		for _, r := range res.Roots {
+			uris = append(uris, r.URI)
+		}
+		return mcp.NewToolResultText(strings.Join(uris, "\n")), nil
+	})
+	// A client telling the server its roots changed is recorded in the calls log like a
+	// tool call, so a test can count the notifications.
+	s.AddNotificationHandler(string(mcp.MethodNotificationRootsListChanged), func(context.Context, mcp.JSONRPCNotification) {
+		_, _ = ts.calls.Record(callRecord{Tool: string(mcp.MethodNotificationRootsListChanged), PID: os.Getpid(), Time: time.Now().UTC()}, "", false)
+	})
+
 	s.AddTool(mcp.NewTool("big",
 		mcp.WithDescription("Returns a text result of exactly bytes bytes."),
 		mcp.WithInteger("bytes", mcp.Required()),

@@ -32,7 +32,7 @@ func TestStdio_Tools(t *testing.T) {
 			names = append(names, tool.Name)
 		}
 		sort.Strings(names)
-		want := "add big count crash echo notify sleep stderr whoami"
+		want := "add big count crash echo notify roots sleep stderr whoami"
 		if got := strings.Join(names, " "); got != want {
 			t.Errorf("tools = %q, want %q", got, want)
 		}

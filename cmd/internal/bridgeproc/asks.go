@@ -54,6 +54,9 @@ func askEvent(node, session string, gen uint64, a bridge.AskRecord) events.Event
 	e := events.New(events.KindServerAsked, node, session, gen)
 	e.PID = os.Getpid()
 	e.Method, e.Action, e.Error = a.Method, a.Action, a.Error
+	if a.By == bridge.AskByCaller {
+		e.Reason = "answered by the caller"
+	}
 	e.DurationMS = a.Duration.Milliseconds()
 	if e.DurationMS == 0 && a.Duration > 0 {
 		e.DurationMS = 1 // it took time: not "omitted"

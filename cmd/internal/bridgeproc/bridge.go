@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,14 +193,21 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
 	// the initialize result its previous bridge cached; an explicit restart starts afresh.
 	resumed := false
+	var declaredRoots []string // what the resumed MCP session was told its roots are
 	if s.Server.Transport == events.TransportHTTP && !s.Fresh && s.MCPSessionID != "" {
-		if init, err := readInitCache(home, o.session, s.MCPSessionID); err == nil {
-			cfg.ResumeSessionID, cfg.ResumeInitialize = s.MCPSessionID, init
-			resumed = true
+		if c, err := readInitCache(home, o.session, s.MCPSessionID); err == nil {
+			cfg.ResumeSessionID, cfg.ResumeInitialize = s.MCPSessionID, c.Initialize
+			resumed, declaredRoots = true, c.Roots
 		}
 	}
+	// Watch the session from here on: a newer generation or a close ends this bridge, also
+	// while it is still opening (a slow server, a probe, a stalled hub), so a superseded
+	// bridge never outlives its successor's start by the open timeout.
+	watchCtx, stopWatch := context.WithCancelCause(ctx)
+	defer stopWatch(nil)
+	go br.watch(watchCtx, s, stopWatch)
 	b := bridge.New(cfg)
-	openCtx, cancel := context.WithTimeout(ctx, bridgeOpenTimeout)
+	openCtx, cancel := context.WithTimeout(watchCtx, bridgeOpenTimeout)
 	err = b.Open(openCtx)
 	if err != nil && resumed {
 		logger.Info("resuming the MCP session failed; starting a new one", "mcp_session", cfg.ResumeSessionID, "err", err)
@@ -209,6 +217,11 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		err = b.Open(openCtx)
 	}
 	cancel()
+	if err != nil && watchCtx.Err() != nil && ctx.Err() == nil {
+		_ = b.Close(context.Background())
+		logger.Info("superseded while opening", "why", context.Cause(watchCtx))
+		return nil
+	}
 	if err != nil {
 		kind, code := classifyLoss(err)
 		s, _ = projector.Refresh(ctx, log, s)
@@ -218,7 +231,18 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	}
 	defer b.Close(context.Background())
 	if id := b.MCPSessionID(); id != "" {
-		if err := writeInitCache(home, o.session, id, b.InitializeResult()); err != nil {
+		if cfg.ResumeSessionID == id && !slices.Equal(declaredRoots, asks.Roots) && len(asks.Roots) > 0 {
+			// The session kept its server's MCP session across a change of --root: the
+			// server is told, and asks again.
+			nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := b.Upstream().Notify(nctx, "notifications/roots/list_changed", nil); err != nil {
+				logger.Warn("notifications/roots/list_changed not sent", "err", err)
+			} else {
+				logger.Info("told the server the roots changed", "roots", len(asks.Roots))
+			}
+			cancel()
+		}
+		if err := writeInitCache(home, o.session, id, b.InitializeResult(), asks.Roots); err != nil {
 			logger.Warn("cache initialize result", "err", err)
 		}
 	}
@@ -258,11 +282,6 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		return nil
 	}
 	logger.Info("ready", "socket", b.SocketPath(), "server", b.ServerName(), "protocol", b.ProtocolVersion())
-
-	// Watch the session: a newer generation or a close ends this bridge.
-	watchCtx, stopWatch := context.WithCancelCause(ctx)
-	defer stopWatch(nil)
-	go br.watch(watchCtx, s, stopWatch)
 
 	select {
 	case <-watchCtx.Done():

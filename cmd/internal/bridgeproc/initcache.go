@@ -16,14 +16,17 @@ import (
 type initCache struct {
 	MCPSessionID string          `json:"mcp_session_id"`
 	Initialize   json.RawMessage `json:"initialize"`
+	// Roots are the roots the session declared to that MCP session: a bridge that
+	// resumes it with other roots tells the server they changed.
+	Roots []string `json:"roots,omitempty"`
 }
 
 func initCachePath(home homedir.Home, session string) string {
 	return filepath.Join(home.BridgeDir(), session+".init.json")
 }
 
-func writeInitCache(home homedir.Home, session, id string, init json.RawMessage) error {
-	b, err := json.Marshal(initCache{MCPSessionID: id, Initialize: init})
+func writeInitCache(home homedir.Home, session, id string, init json.RawMessage, roots []string) error {
+	b, err := json.Marshal(initCache{MCPSessionID: id, Initialize: init, Roots: roots})
 	if err != nil {
 		return err
 	}
@@ -43,17 +46,17 @@ func writeInitCache(home homedir.Home, session, id string, init json.RawMessage)
 	return os.Rename(tmp.Name(), initCachePath(home, session))
 }
 
-func readInitCache(home homedir.Home, session, id string) (json.RawMessage, error) {
+func readInitCache(home homedir.Home, session, id string) (initCache, error) {
 	b, err := os.ReadFile(initCachePath(home, session))
 	if err != nil {
-		return nil, err
+		return initCache{}, err
 	}
 	var c initCache
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, err
+		return initCache{}, err
 	}
 	if c.MCPSessionID != id || len(c.Initialize) == 0 {
-		return nil, errors.New("initialize cache is of another MCP session")
+		return initCache{}, errors.New("initialize cache is of another MCP session")
 	}
-	return c.Initialize, nil
+	return c, nil
 }

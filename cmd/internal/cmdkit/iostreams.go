@@ -25,6 +25,9 @@ type IOStreams struct {
 	OutTTY bool
 	ErrTTY bool
 	InTTY  bool
+	// CanPrompt says a person can be asked: stdin and stderr are terminals (whatever
+	// NO_COLOR says, which only turns colour off).
+	CanPrompt bool
 }
 
 // System returns the process's standard streams.
@@ -32,6 +35,7 @@ func System() *IOStreams {
 	return &IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		OutTTY: isTerminal(os.Stdout), ErrTTY: isTerminal(os.Stderr), InTTY: isTerminal(os.Stdin),
+		CanPrompt: isTTY(os.Stdin) && isTTY(os.Stderr),
 	}
 }
 
@@ -39,6 +43,10 @@ func isTerminal(f *os.File) bool {
 	if os.Getenv("NO_COLOR") != "" && f != os.Stdin {
 		return false
 	}
+	return isTTY(f)
+}
+
+func isTTY(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }

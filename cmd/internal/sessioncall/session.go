@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mcpctl/mcpctl/bridge/elicit"
 	"github.com/mcpctl/mcpctl/bridge/proc"
 	"github.com/mcpctl/mcpctl/bridge/rpc"
 	"github.com/mcpctl/mcpctl/events"
@@ -364,7 +365,11 @@ func CallError(ctx context.Context, name, method string, err error) error {
 	case errors.Is(err, rpc.ErrUnauthorized):
 		return &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%s on @%s: %w", method, name, err)}
 	case errors.As(err, &rpcErr) && rpcErr.Code != rpc.CodeUpstreamUnavailable && !errors.Is(err, rpc.ErrDisconnected):
-		return &clierr.Error{Code: clierr.ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s", method, name, rpcErr.Code, rpcErr.Message)}
+		more := ""
+		if rpcErr.Code == CodeURLElicitationRequired {
+			more = urlRequiredMessage(rpcErr.Data)
+		}
+		return &clierr.Error{Code: clierr.ExitServer, Err: fmt.Errorf("%s on @%s: server error %d: %s%s", method, name, rpcErr.Code, rpcErr.Message, more)}
 	case errors.Is(err, rpc.ErrDisconnected):
 		return &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("%s on @%s: the bridge went away during the call; it was not re-sent (it may or may not have run)", method, name),
 			Hint: "mcpctl events --session " + name + " -n 5"}
@@ -381,8 +386,27 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// callSession makes one MCP request on a session.
+// CallSession makes one MCP request on a session.
 func CallSession(ctx context.Context, f *cmdkit.Factory, name, method string, params json.RawMessage) (json.RawMessage, projector.Session, error) {
+	return CallSessionAsks(ctx, f, name, method, params, nil)
+}
+
+// Asks is how a call answers what the server asks back while it runs (the bridge puts
+// such an ask to the client whose call caused it): Caps is the ClientCapabilities object
+// the call declares, Handle answers.
+type Asks struct {
+	Caps   json.RawMessage
+	Handle rpc.RequestHandler
+	// URLRequired, when set, handles the server's -32042 (it needs URLs opened before it
+	// can answer): it gets the error's data and returns true when the person did what was
+	// asked and the call should be made again, once, as the server asks.
+	URLRequired func(ctx context.Context, data json.RawMessage) bool
+}
+
+// CallSessionAsks is CallSession, answering the asks the call causes with asks (nil: the
+// session's policy answers them). A call to another node's session cannot take asks: its
+// session's policy answers them.
+func CallSessionAsks(ctx context.Context, f *cmdkit.Factory, name, method string, params json.RawMessage, asks *Asks) (json.RawMessage, projector.Session, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, f)
 	defer cancel()
 	if RemoteTarget(f, name) {
@@ -393,13 +417,51 @@ func CallSession(ctx context.Context, f *cmdkit.Factory, name, method string, pa
 		return nil, s, err
 	}
 	defer c.Close()
+	if asks != nil {
+		with, err := withClientCaps(params, asks.Caps)
+		if err != nil {
+			return nil, s, err
+		}
+		params = with
+		c.HandleRequests(asks.Handle)
+	}
 	cctx, ccancel := CallContext(ctx, f, s, name)
 	defer ccancel()
 	res, err := c.Call(cctx, method, params)
+	var rerr *rpc.RPCError
+	if asks != nil && asks.URLRequired != nil && errors.As(err, &rerr) && rerr.Code == CodeURLElicitationRequired &&
+		asks.URLRequired(cctx, rerr.Data) {
+		res, err = c.Call(cctx, method, params)
+	}
 	if err != nil {
 		return nil, s, CallFailed(cctx, f, s, name, method, err)
 	}
 	return res, s, nil
+}
+
+// CodeURLElicitationRequired is the server's error for a request it can answer only after
+// the user opened the URLs in its data (MCP 2025-11-25 URL elicitation).
+const CodeURLElicitationRequired = -32042
+
+// urlRequiredMessage says which URLs the server wants opened, from a -32042 error's data:
+// only https ones without credentials are shown.
+func urlRequiredMessage(data json.RawMessage) string {
+	var d struct {
+		Elicitations []struct {
+			URL string `json:"url"`
+		} `json:"elicitations"`
+	}
+	_ = json.Unmarshal(data, &d)
+	var urls []string
+	for _, e := range d.Elicitations {
+		if elicit.CheckURL(e.URL) == nil {
+			urls = append(urls, e.URL)
+		}
+	}
+	if len(urls) == 0 {
+		return ""
+	}
+	return "; open " + strings.Join(urls, " and ") + " in a browser, then run the command again"
 }
 
 // fault asks the hub for its storage fault; a connection without an Admin (a unit test's
@@ -431,4 +493,28 @@ func Load(ctx context.Context, f *cmdkit.Factory, name string) (Addressed, proje
 	a.Hub, a.Name = hub.Target(name)
 	s, err := LoadSession(ctx, a.Hub, a.Name)
 	return a, s, err
+}
+
+// withClientCaps declares caps in the request's _meta, as a 2026-07-28 client declares its
+// capabilities on each request; the bridge takes them out before the server sees the call.
+func withClientCaps(params, caps json.RawMessage) (json.RawMessage, error) {
+	fields := map[string]json.RawMessage{}
+	if len(params) > 0 && string(params) != "null" {
+		if err := json.Unmarshal(params, &fields); err != nil {
+			return nil, clierr.UsageErr("the request's params are not a JSON object")
+		}
+	}
+	meta := map[string]json.RawMessage{}
+	if raw, ok := fields["_meta"]; ok {
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, clierr.UsageErr("the request's _meta is not a JSON object")
+		}
+	}
+	meta[rpc.MetaClientCapabilities] = caps
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	fields["_meta"] = b
+	return json.Marshal(fields)
 }

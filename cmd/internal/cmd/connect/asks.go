@@ -1,14 +1,13 @@
 package connect
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/mcpctl/mcpctl/cmd/internal/ask"
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/events"
 )
@@ -25,30 +24,12 @@ type askFlags struct {
 // one). Error texts never quote the content: it may be as secret as a header.
 func (a askFlags) policy() (*events.AskPolicy, json.RawMessage, error) {
 	p := &events.AskPolicy{}
-	var content json.RawMessage
-	switch v := strings.TrimSpace(a.elicit); {
-	case v == "" || v == string(events.ElicitDecline):
-		// the default: stored as nothing, so that it reuses a session connected without it
-	case v == string(events.ElicitCancel), v == string(events.ElicitDefaults):
-		p.Elicit = events.ElicitPolicy(v)
-	case strings.HasPrefix(v, "@"):
-		b, err := os.ReadFile(v[1:])
-		if err != nil {
-			return nil, nil, clierr.UsageErr("--elicit %s: %v", v, err)
-		}
-		if content, err = elicitObject(b); err != nil {
-			return nil, nil, clierr.UsageErr("--elicit %s: %v", v, err)
-		}
-		p.Elicit = events.ElicitContent
-	case strings.HasPrefix(v, "{"):
-		var err error
-		if content, err = elicitObject([]byte(v)); err != nil {
-			return nil, nil, clierr.UsageErr("--elicit JSON: %v", err)
-		}
-		p.Elicit = events.ElicitContent
-	default:
-		return nil, nil, clierr.WithHint(fmt.Errorf("--elicit: not decline, cancel, defaults, a JSON object or @file.json"), clierr.ExitUsage,
-			`--elicit defaults, --elicit '{"name":"x"}' or --elicit @answer.json`)
+	elicit, content, err := ask.ParseElicitFlag(a.elicit)
+	if err != nil {
+		return nil, nil, err
+	}
+	if elicit != events.ElicitDecline {
+		p.Elicit = elicit // decline, the default, is stored as nothing: it reuses a session connected without it
 	}
 	for _, r := range a.roots {
 		if strings.TrimSpace(r) == "" {
@@ -80,22 +61,4 @@ func (a askFlags) policy() (*events.AskPolicy, json.RawMessage, error) {
 		return nil, nil, nil
 	}
 	return p, content, nil
-}
-
-// elicitObject checks that b is one JSON object (the content of an accepted elicitation)
-// and returns it compacted.
-func elicitObject(b []byte) (json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("not a JSON object")
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("more than one JSON value")
-	}
-	var out bytes.Buffer
-	if err := json.Compact(&out, b); err != nil {
-		return nil, fmt.Errorf("not a JSON object")
-	}
-	return out.Bytes(), nil
 }

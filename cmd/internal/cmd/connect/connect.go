@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/cmd/internal/ask"
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -105,7 +106,7 @@ result as JSON on its stdout). Each ask is recorded as a server_asked event, wit
 	fl.StringVar(&o.restart, "restart", string(events.RestartOnFailure), "restart policy when the bridge dies: on-failure, always, never")
 	fl.StringVar(&o.protocol, "protocol", "", "pin the MCP revision ("+strings.Join(rpc.ProtocolVersions(), ", ")+"); default: the newest both sides speak")
 	fl.BoolVar(&o.noWait, "no-wait", false, "return once the session is created, without waiting for it to be ready")
-	fl.StringVar(&o.asks.elicit, "elicit", "decline", "answer the server's elicitations: decline, cancel, defaults (accept with the schema's defaults), a JSON object or @file.json (accept with it; kept secret)")
+	fl.StringVar(&o.asks.elicit, "elicit", "decline", "answer the server's elicitations: "+ask.ElicitFlagUsage)
 	fl.StringArrayVar(&o.asks.roots, "root", nil, "a directory the server may see as a root (repeatable; answers roots/list)")
 	fl.StringVar(&o.asks.sampling, "sampling-command", "", "answer the server's sampling requests by running this shell command: the request as JSON on stdin, the result as JSON on stdout")
 	addProfileFlags(fl, &o.oauth)
@@ -329,15 +330,37 @@ func connectOne(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn, 
 	}
 	var create *events.Event // the create last decided on, and the state it expected
 	var expected uint64
+	reconfigured := false // the last decision: restart the open session with new asks
 	s, seq, err := projector.Update(ctx, hub.Log, s, newID, func(s projector.Session) (*events.Event, error) {
-		create = nil
+		create, reconfigured = nil, false
 		if s.IsOpen() {
-			if !sameServer(s.Server, t.Server) {
+			switch {
+			case sameServer(s.Server, t.Server):
+				return nil, nil // reuse it
+			case asksOnlyDiffer(s.Server, t.Server) && t.ElicitContent == nil:
+				// Only how it answers the server's asks changed: the next generation runs
+				// with the new policy. Its MCP session is kept when the declared
+				// capabilities stay the same (the server is then told the roots changed).
+				gen, err := events.NextGeneration(s.Generation)
+				if err != nil {
+					return nil, sessioncall.GenerationsExhaustedErr("connect", t.Name, err)
+				}
+				e := events.New(events.KindRestartRequested, hub.Node, t.Name, gen)
+				srv := t.Server
+				srv.Secrets = s.Server.Secrets
+				e.Server = &srv
+				e.Reason = "connect: the session's answers to server asks changed"
+				e.Fresh = !sameCapabilities(s.Server.Asks, t.Server.Asks)
+				reconfigured = true
+				return &e, nil
+			case asksOnlyDiffer(s.Server, t.Server):
 				return nil, clierr.WithHint(&events.SessionError{Op: "connect", Session: t.Name,
-					Err: fmt.Errorf("%w with another server (%s)", events.ErrExists, sessions.ServerLabel(s.Server))}, clierr.ExitUsage,
-					"pick another name, or: mcpctl close @"+t.Name)
+					Err: fmt.Errorf("%w; a new --elicit answer cannot be given to an open session", events.ErrExists)}, clierr.ExitUsage,
+					"mcpctl close @"+t.Name+", then connect again")
 			}
-			return nil, nil // reuse it
+			return nil, clierr.WithHint(&events.SessionError{Op: "connect", Session: t.Name,
+				Err: fmt.Errorf("%w with another server (%s)", events.ErrExists, sessions.ServerLabel(s.Server))}, clierr.ExitUsage,
+				"pick another name, or: mcpctl close @"+t.Name)
 		}
 		gen, err := events.NextGeneration(s.Generation)
 		if err != nil {
@@ -382,6 +405,8 @@ func connectOne(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn, 
 		return r, err
 	case err != nil:
 		return r, err
+	case seq != 0 && reconfigured:
+		r.Action = "reconfigured"
 	case seq != 0, ref != "" && s.Server.Secrets == ref:
 		// The second case: our append was stored but reported lost (its acknowledgement and
 		// the check for our own write both failed against a stalled hub), and the decision
@@ -395,6 +420,13 @@ func connectOne(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn, 
 		return r, nil
 	}
 	created := s.Generation
+	if r.Action == "reconfigured" {
+		// Wait for the requested generation itself: the KV may still list the previous one
+		// as ready.
+		if s, err = sessioncall.WaitSettled(ctx, f, hub, s); err != nil {
+			return r, err
+		}
+	}
 	c, s, err := sessioncall.ConnectBridge(ctx, f, t.Name, "connect")
 	if err != nil {
 		if r.Action == "created" {

@@ -521,17 +521,43 @@ func TestConnect_AskPolicy(t *testing.T) {
 		}
 	})
 
-	t.Run("an open session connected again with another policy is another server", func(t *testing.T) {
+	t.Run("an open session connected again with another policy restarts with it", func(t *testing.T) {
 		h := cmdtest.New(t)
+		root := t.TempDir()
 		if r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait"); r.Code != 0 {
 			t.Fatalf("connect: exit %d, stderr %q", r.Code, r.ErrOut)
 		}
 		r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", "defaults")
-		if r.Code != 1 || !strings.Contains(r.ErrOut, "another server") {
-			t.Errorf("connect with another policy: exit %d, stderr %q, want 1 naming another server", r.Code, r.ErrOut)
+		if r.Code != 0 || !strings.Contains(r.Out, "reconfigured") {
+			t.Fatalf("connect with another elicit policy: exit %d, out %q, stderr %q, want reconfigured", r.Code, r.Out, r.ErrOut)
 		}
-		if r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", "decline"); r.Code != 0 {
-			t.Errorf("connect with the default policy spelled out: exit %d, stderr %q, want it reused", r.Code, r.ErrOut)
+		r = h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", "defaults", "--root", root)
+		if r.Code != 0 || !strings.Contains(r.Out, "reconfigured") {
+			t.Fatalf("connect with roots added: exit %d, out %q, stderr %q, want reconfigured", r.Code, r.Out, r.ErrOut)
+		}
+		evs := logged(t, h)
+		if len(evs) != 3 || evs[1].Type != events.KindRestartRequested || evs[2].Type != events.KindRestartRequested {
+			t.Fatalf("events %v, want created and two restart_requested", evs)
+		}
+		if a := evs[1].Server.Asks; a == nil || a.Elicit != events.ElicitDefaults || evs[1].Fresh {
+			t.Errorf("elicit changed: %+v fresh %v, want defaults and the MCP session kept (same capabilities)", a, evs[1].Fresh)
+		}
+		if a := evs[2].Server.Asks; a == nil || len(a.Roots) != 1 || a.Roots[0] != root || !evs[2].Fresh || evs[2].Server.Secrets != evs[0].Server.Secrets {
+			t.Errorf("roots added: %+v fresh %v secrets %q, want the root, a fresh MCP session (roots declared now), the same secrets", a, evs[2].Fresh, evs[2].Server.Secrets)
+		}
+		if r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", "defaults", "--root", root); r.Code != 0 || !strings.Contains(r.Out, "reused") {
+			t.Errorf("the same policy again: exit %d, out %q, want reused", r.Code, r.Out)
+		}
+		r = h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait", "--elicit", `{"a":1}`, "--root", root)
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "close @docs") || strings.Contains(r.ErrOut, `"a"`) {
+			t.Errorf("a new --elicit answer: exit %d, stderr %q, want 1 saying to close, without the answer", r.Code, r.ErrOut)
+		}
+		r = h.Run(t, NewCmdConnect, "", "connect", "https://other.example.com/mcp", "@docs", "--no-wait")
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "another server") {
+			t.Errorf("another URL: exit %d, stderr %q, want 1 naming another server", r.Code, r.ErrOut)
+		}
+		if n := len(logged(t, h)); n != 3 {
+			t.Errorf("refused connects appended %d events", n-3)
 		}
 	})
 }

@@ -503,3 +503,24 @@ func sameServer(a, b events.Server) bool {
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
 }
+
+// asksOnlyDiffer says whether a and b are the same server with another policy for its
+// asks: what a connect may change on an open session (a restart with the new policy).
+func asksOnlyDiffer(a, b events.Server) bool {
+	a.Asks, b.Asks = nil, nil
+	return sameServer(a, b)
+}
+
+// sameCapabilities says whether two policies declare the same client capabilities (roots,
+// sampling; elicitation is always declared): then the server's MCP session can be kept
+// across the change, and only told that the roots changed.
+func sameCapabilities(a, b *events.AskPolicy) bool {
+	var x, y events.AskPolicy
+	if a != nil {
+		x = *a
+	}
+	if b != nil {
+		y = *b
+	}
+	return (len(x.Roots) > 0) == (len(y.Roots) > 0) && (x.SamplingCommand != "") == (y.SamplingCommand != "")
+}

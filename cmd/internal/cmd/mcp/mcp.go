@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mcpctl/mcpctl/cmd/internal/ask"
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
@@ -51,6 +52,8 @@ type mcpOptions struct {
 	// complete
 	prompt   string
 	resource string
+	// requests that may make the server ask back: --elicit answers without asking
+	elicit string
 }
 
 func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
@@ -62,6 +65,10 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 		}
 		if spec.listKey != "" && spec.nargs == 0 {
 			cmd.Flags().StringVar(&o.cursor, "cursor", "", "get one page, the one at this cursor (\"\": the first), with its nextCursor; default: every page")
+		}
+		if spec.listKey == "" && spec.method != "ping" {
+			cmd.Flags().StringVar(&o.elicit, "elicit", "", "answer the server's elicitations during this call without asking: "+ask.ElicitFlagUsage+
+				" (default: a form on the terminal, else the session's --elicit)")
 		}
 	}()
 	cmd = &cobra.Command{
@@ -104,7 +111,11 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 	case o.cursorSet:
 		res, _, err = sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, sessioncall.CursorParams(o.cursor))
 	default:
-		res, _, err = sessioncall.CallSession(ctx, o.f, o.session, o.spec.method, params)
+		var asks *sessioncall.Asks
+		if asks, err = o.asks(); err != nil {
+			return err
+		}
+		res, _, err = sessioncall.CallSessionAsks(ctx, o.f, o.session, o.spec.method, params, asks)
 	}
 	if err != nil {
 		return err
@@ -273,4 +284,28 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// asks is who answers the server's elicitations during the call: the --elicit flag, else
+// the person at the terminal (stdin and stderr both terminals), else nobody here (the
+// session's policy, in the bridge).
+func (o *mcpOptions) asks() (*sessioncall.Asks, error) {
+	a := &ask.Answerer{Session: o.session}
+	switch {
+	case o.elicit != "":
+		policy, content, err := ask.ParseElicitFlag(o.elicit)
+		if err != nil {
+			return nil, err
+		}
+		a.Policy, a.Content = policy, content
+	case o.f.IO.CanPrompt:
+		a.In, a.Out = o.f.IO.In, o.f.IO.ErrOut
+	default:
+		return nil, nil
+	}
+	asks := &sessioncall.Asks{Caps: json.RawMessage(ask.Capabilities), Handle: a.Handle}
+	if a.Policy == "" {
+		asks.URLRequired = a.URLRequired // a person can open the URLs the server needs first
+	}
+	return asks, nil
 }
