@@ -73,7 +73,7 @@ func TestCommands_EveryCommandOverStdioAndHTTP(t *testing.T) {
 			}
 			s := "@" + name
 			cases := []cmdCase{
-				{args: []string{s}, want: "tools:     add, big, count, crash, echo, notify, sleep, stderr, whoami", check: hasKey("initialize"), volatile: true},
+				{args: []string{s}, want: "tools:     add, big, count, crash, echo, notify, roots, sleep, stderr, whoami", check: hasKey("initialize"), volatile: true},
 				{args: []string{s, "tools-list"}, want: "echo", check: hasKey("tools")},
 				{args: []string{s, "tools-get", "add"}, want: "input schema:", check: func(doc map[string]any) error {
 					if doc["name"] != "add" {
