@@ -298,7 +298,7 @@ func register(ctx context.Context, hc *http.Client, d *Discovery, redirect strin
 		AuthMethod   string `json:"token_endpoint_auth_method"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil || r.ClientID == "" {
-		return Client{}, &Error{Op: "register", Server: redactURL(d.ServerURL), Err: fmt.Errorf("%w: the response has no client_id (%s)", ErrRegistration, snippet(b))}
+		return Client{}, &Error{Op: "register", Server: redactURL(d.ServerURL), Err: fmt.Errorf("%w: the response has no client_id (body not shown: it may hold a secret)", ErrRegistration)}
 	}
 	c := Client{ID: r.ClientID, Secret: r.ClientSecret, Registration: RegDynamic, AuthMethod: r.AuthMethod}
 	if c.AuthMethod == "" {
