@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,9 @@ type Config struct {
 	// declined and any other ask fails the call. (2025-11-25 server requests take the
 	// transport's request path, not this.)
 	AnswerInput AnswerInputFunc
+	// HTTPClient is the base client of an HTTP or SSE server (HTTPOptions.HTTPClient); the
+	// OAuth profile's transport comes in here.
+	HTTPClient *http.Client
 	// ResumeSessionID and ResumeInitialize resume a Streamable HTTP session (HTTPOptions).
 	ResumeSessionID  string
 	ResumeInitialize json.RawMessage
@@ -229,10 +233,11 @@ func (b *Bridge) dial(ctx context.Context, protocol string) (Upstream, error) {
 	case events.TransportHTTP:
 		return DialHTTP(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,
 			DiscoverTimeout: b.discoverTimeout(protocol), ClientInfo: b.cfg.ClientInfo, Logger: b.logger,
-			AnswerInput: b.cfg.AnswerInput, ResumeSessionID: b.cfg.ResumeSessionID, ResumeInitialize: b.cfg.ResumeInitialize})
+			AnswerInput: b.cfg.AnswerInput, ResumeSessionID: b.cfg.ResumeSessionID, ResumeInitialize: b.cfg.ResumeInitialize,
+			HTTPClient: b.cfg.HTTPClient})
 	case events.TransportSSE:
 		return DialSSE(ctx, HTTPOptions{URL: s.URL, Headers: b.cfg.Headers, Protocol: protocol,
-			ClientInfo: b.cfg.ClientInfo, Logger: b.logger})
+			ClientInfo: b.cfg.ClientInfo, Logger: b.logger, HTTPClient: b.cfg.HTTPClient})
 	}
 	return nil, fmt.Errorf("bridge: unknown transport %q", s.Transport)
 }

@@ -558,10 +558,12 @@ func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMe
 		return nil, u.classify(err)
 	}
 	if resp.Error != nil {
-		if lost := u.Err(); errors.Is(lost, rpc.ErrExpired) {
+		if lost := u.Err(); errors.Is(lost, rpc.ErrExpired) || errors.Is(lost, rpc.ErrUnauthorized) {
 			// A 400 "unknown session" reaches us as a JSON-RPC error body, but it is the
 			// transport's answer (the watch marked the session expired), not the server's
-			// answer to this request: report it like the 404 case.
+			// answer to this request: report it like the 404 case. Likewise a 403
+			// insufficient_scope whose body mcp-go read as an error: the watch marked the
+			// upstream unauthorized, and the caller needs that (exit 4, the login hint).
 			return nil, lost
 		}
 		e := &rpc.RPCError{Code: resp.Error.Code, Message: resp.Error.Message}

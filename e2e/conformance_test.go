@@ -154,10 +154,7 @@ func conformanceClient(t *testing.T) string {
 func TestConformance_ClientScenarios(t *testing.T) {
 	node, entry := conformanceSuite(t)
 	client := conformanceClient(t)
-	preload, err := filepath.Abs(filepath.Join("conformance", "loopback.cjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	preload := conformancePreload(t)
 	// The suite splits --command on spaces.
 	command := client + " -mcpctl " + mcpctlBin
 	if strings.Count(command, " ") != 2 {
@@ -180,21 +177,34 @@ func TestConformance_ClientScenarios(t *testing.T) {
 	}
 }
 
-// runConformanceScenario runs one client scenario at one revision and fails t on what the
-// suite found wrong.
-func runConformanceScenario(t *testing.T, node, preload, entry, command, scenario, version string) {
+// conformancePreload is the Node preload that keeps the scenario servers on 127.0.0.1.
+func conformancePreload(t *testing.T) string {
+	t.Helper()
+	preload, err := filepath.Abs(filepath.Join("conformance", "loopback.cjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return preload
+}
+
+// runConformanceScenario runs one client scenario at one revision (an empty version: the
+// suite's own choice, for extension scenarios) and fails t on what the suite found wrong.
+// extraEnv is added to the suite's environment, which the client inherits.
+func runConformanceScenario(t *testing.T, node, preload, entry, command, scenario, version string, extraEnv ...string) {
 	e := isolated(t) // mcpctl's home for this run; its hub is stopped at cleanup, whatever happens
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// The scenario servers listen on every interface: conformance/loopback.cjs keeps them
 	// on 127.0.0.1.
-	cmd := exec.CommandContext(ctx, node, "--require", preload, entry, "client",
-		"--scenario", scenario, "--spec-version", version, "--command", command,
-		"--timeout", "90000", "-o", out)
+	args := []string{"--require", preload, entry, "client", "--scenario", scenario}
+	if version != "" {
+		args = append(args, "--spec-version", version)
+	}
+	cmd := exec.CommandContext(ctx, node, append(args, "--command", command, "--timeout", "90000", "-o", out)...)
 	cmd.Dir = workDir
-	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+e.home, "MCPCTL_NODE="+e.node, "NO_COLOR=1",
-		"FORCE_COLOR=0", homeMarker+"="+e.home)
+	cmd.Env = append(append(os.Environ(), "MCPCTL_HOME="+e.home, "MCPCTL_NODE="+e.node, "NO_COLOR=1",
+		"FORCE_COLOR=0", homeMarker+"="+e.home), extraEnv...)
 	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -206,7 +216,11 @@ func runConformanceScenario(t *testing.T, node, preload, entry, command, scenari
 			scenario, version, runErr, took, clipText(stdout.String(), 8000), clipText(stderr.String(), 8000))
 	}
 
+	// <out>/<scenario>-<time>/checks.json; a scenario named auth/x is a directory deeper.
 	matches, _ := filepath.Glob(filepath.Join(out, "*", "checks.json"))
+	if deeper, _ := filepath.Glob(filepath.Join(out, "*", "*", "checks.json")); len(matches) == 0 {
+		matches = deeper
+	}
 	if len(matches) != 1 {
 		t.Fatalf("want one checks.json under %s, found %d\n%s", out, len(matches), suiteOutput())
 	}

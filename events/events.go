@@ -50,13 +50,18 @@ const (
 	// roots, sampling) and what became of it: the method, the action and the time taken,
 	// never the values. It changes no session state.
 	KindServerAsked Kind = "server_asked"
+	// KindTokenRefreshed records that the session's bridge refreshed the OAuth access token
+	// of the profile it authorizes with: the profile, the server's origin, the scopes and
+	// the new expiry, never a token. It changes no session state. (Only the refresh that
+	// took effect is recorded: the other holders of the profile pick its token up.)
+	KindTokenRefreshed Kind = "token_refreshed"
 )
 
 // Kinds lists every kind this build knows, for validation and help texts.
 var kinds = []Kind{
 	KindCreated, KindRestartRequested, KindBridgeSpawned, KindBridgeReady, KindBridgeStopping,
 	KindBridgeExited, KindServerLost, KindExpired, KindUnauthorized, KindFailed, KindSpawnFailed,
-	KindClosed, KindCleaned, KindServerAsked,
+	KindClosed, KindCleaned, KindServerAsked, KindTokenRefreshed,
 }
 
 // Kinds returns every kind this build knows, in lifecycle order.
@@ -221,6 +226,14 @@ type Event struct {
 	Method     string `json:"method,omitempty"`
 	Action     string `json:"action,omitempty"`
 	DurationMS int64  `json:"duration_ms,omitempty"`
+
+	// token_refreshed: the OAuth profile, the origin of the server it authorizes at, the
+	// token's scopes and its expiry. unauthorized, of a session on an OAuth profile: the
+	// profile, the origin and the scopes the server asked for. Never a token.
+	Profile string    `json:"profile,omitempty"`
+	Origin  string    `json:"origin,omitempty"`
+	Scopes  []string  `json:"scopes,omitempty"`
+	Expiry  time.Time `json:"expiry,omitzero"`
 }
 
 // Subject returns the subject the event is stored under.

@@ -57,7 +57,10 @@ const session = "@c"
 // run into the suite's own timeout (which would leave no time to clean up).
 const callTimeout = "15s"
 
-var mcpctl = flag.String("mcpctl", "mcpctl", "the mcpctl binary to drive")
+var (
+	mcpctl  = flag.String("mcpctl", "mcpctl", "the mcpctl binary to drive")
+	browser = flag.Bool("browser", false, "be a non-interactive browser: GET the URL argument, following redirects (for $BROWSER)")
+)
 
 func main() {
 	flag.Usage = func() {
@@ -65,6 +68,9 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *browser && flag.NArg() == 1 {
+		os.Exit(browse(flag.Arg(0)))
+	}
 	if flag.NArg() != 1 {
 		flag.Usage()
 		os.Exit(1)
@@ -89,6 +95,7 @@ func logf(format string, args ...any) {
 type result struct {
 	code   int
 	stdout []byte
+	stderr string
 }
 
 // mc runs mcpctl with args (and stdin), logging the command and what it printed.
@@ -103,7 +110,7 @@ func mc(ctx context.Context, stdin []byte, args ...string) result {
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err := cmd.Run()
-	r := result{stdout: out.Bytes()}
+	r := result{stdout: out.Bytes(), stderr: errb.String()}
 	if err != nil {
 		r.code = -1
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -133,7 +140,9 @@ func clip(s string) string {
 
 // call runs one mcpctl command on the session with --json and a bounded timeout.
 func call(ctx context.Context, stdin []byte, args ...string) result {
-	return mc(ctx, stdin, append([]string{"--json", "--timeout", callTimeout, session}, args...)...)
+	return withLogin(ctx, func() result {
+		return mc(ctx, stdin, append([]string{"--json", "--timeout", callTimeout, session}, args...)...)
+	})
 }
 
 // hasFlag reports whether `mcpctl CMD --help` documents flag.
@@ -174,7 +183,7 @@ func run(ctx context.Context, url string) int {
 	default:
 		logf("this mcpctl has no --elicit flag: server asks are answered by its default")
 	}
-	if r := mc(ctx, nil, append([]string{"--timeout", "20s"}, connect...)...); r.code != 0 {
+	if r := withLogin(ctx, func() result { return mc(ctx, nil, append([]string{"--timeout", "20s"}, connect...)...) }); r.code != 0 {
 		logf("connect failed")
 		return 1
 	}

@@ -166,6 +166,9 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	defer notes.Close()
 	asked := newAskRecorder(log, node, o.session, o.generation, logger)
 	defer asked.Close()
+	refreshed := newRefreshRecorder(log, node, o.session, o.generation, logger)
+	defer refreshed.Close()
+	br.authFacts = unauthorizedFacts(home, server, sec)
 	asks := askPolicy(s.Server.Asks, sec)
 	asks.Stderr, asks.OnAsk = logw, asked.Record
 	if asks.SamplingCommand != "" && baseEnv != nil {
@@ -185,6 +188,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Asks:           asks,
 		// The revision the session's last bridge negotiated: only its first connect probes.
 		KnownProtocol: s.ProtocolVersion,
+		HTTPClient:    oauthHTTPClient(home, server, sec, logger, refreshed.Record),
 	}
 	// After a crash (policy or implicit restart) a Streamable HTTP session is resumed with
 	// the initialize result its previous bridge cached; an explicit restart starts afresh.
@@ -376,6 +380,9 @@ type bridgeRun struct {
 	red    *redactor // hides secret values in what is recorded
 
 	freshNext bool // the generation that superseded this one asked for a fresh MCP session
+	// authFacts adds the OAuth profile's facts to an unauthorized event (oauth.go); nil for
+	// a session without a profile.
+	authFacts func(e *events.Event)
 }
 
 // mine says whether s still wants this bridge: the same generation, live, and no other
@@ -415,6 +422,9 @@ func (r *bridgeRun) lost(ctx context.Context, s projector.Session, kind events.K
 	e := events.New(kind, r.node, r.name, r.gen)
 	e.Error = r.red.redact(cause.Error())
 	e.PID = r.pid
+	if kind == events.KindUnauthorized && r.authFacts != nil {
+		r.authFacts(&e)
+	}
 	// With the hub away this waits for the next one: a loss that is not recorded would
 	// look, to the hub that finds this bridge gone, like a bridge that died with its hub.
 	if err := untilHub(ctx, r.logger, "record "+string(kind), func(ctx context.Context) (err error) {

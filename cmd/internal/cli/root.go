@@ -20,7 +20,10 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/doctor"
 	eventscmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/events"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/hub"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmd/login"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmd/logout"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/mcp"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmd/profiles"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/session"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -91,6 +94,9 @@ durable log that you can tail with 'mcpctl events'.
 		eventscmd.NewCmdEvents(f),
 		hub.NewCmdHub(f),
 		doctor.NewCmdDoctor(f),
+		login.NewCmdLogin(f, nil),
+		logout.NewCmdLogout(f, nil),
+		profiles.NewCmdProfiles(f, nil),
 	)
 	root.AddCommand(mcp.NewMCPCommands(f)...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

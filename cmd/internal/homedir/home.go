@@ -43,6 +43,9 @@ func (h Home) LogDir() string      { return filepath.Join(h.Dir, "logs") }
 func (h Home) HubLog() string      { return filepath.Join(h.Dir, "logs", "hub.log") }
 func (h Home) BridgeDir() string   { return filepath.Join(h.Dir, "bridges") }
 func (h Home) SecretsDir() string  { return filepath.Join(h.Dir, "secrets") }
+
+// AuthDir holds the OAuth profiles (tokens, 0600 files) and their lock files.
+func (h Home) AuthDir() string { return filepath.Join(h.Dir, "auth") }
 func (h Home) SessionLogDir() string {
 	return filepath.Join(h.Dir, "logs", "sessions")
 }

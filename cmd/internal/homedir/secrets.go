@@ -29,7 +29,14 @@ type Secrets struct {
 	// ElicitContent is the content an elicitation is accepted with (connect --elicit JSON
 	// or @file.json): a JSON object, which may hold values as secret as a header's.
 	ElicitContent json.RawMessage `json:"elicit_content,omitempty"`
+	// OAuthProfile is the OAuth profile an HTTP session authorizes with ("": the server's
+	// default profile, if it has one; NoOAuthProfile: none). A name, not a secret; it is
+	// kept here so that it needs no event field.
+	OAuthProfile string `json:"oauth_profile,omitempty"`
 }
+
+// NoOAuthProfile is Secrets.OAuthProfile for connect --no-profile.
+const NoOAuthProfile = "-"
 
 // inheritedEnv is what of a connecting CLI's environment a stdio server gets: everything but
 // mcpctl's own variables (MCPCTL_*: home, node, NATS credentials) and entries that are not
@@ -49,7 +56,7 @@ func InheritedEnv(environ []string) map[string]string {
 // writeSecrets stores s under a fresh reference and returns it ("" when there is nothing
 // to store). The file is written whole (temp, fsync, rename) before any event names it.
 func WriteSecrets(home Home, session string, s Secrets) (string, error) {
-	if len(s.Headers) == 0 && len(s.Env) == 0 && s.URL == "" && len(s.Inherited) == 0 && len(s.ElicitContent) == 0 {
+	if len(s.Headers) == 0 && len(s.Env) == 0 && s.URL == "" && len(s.Inherited) == 0 && len(s.ElicitContent) == 0 && s.OAuthProfile == "" {
 		return "", nil
 	}
 	var nonce [8]byte

@@ -125,5 +125,5 @@ func CallFailed(ctx context.Context, f *cmdkit.Factory, s projector.Session, nam
 		}
 		return &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("%w%s", CallError(ctx, name, method, err), bridgeState(s)), Hint: hint}
 	}
-	return CallError(ctx, name, method, err)
+	return withAuthHint(f, s, CallError(ctx, name, method, err))
 }

@@ -311,8 +311,17 @@ func ConnectBridge(ctx context.Context, f *cmdkit.Factory, name, command string)
 				return nil, s, err
 			}
 		case projector.StatusUnauthorized:
-			return nil, s, clierr.WithHint(fmt.Errorf("@%s: the server refused the credentials: %s", name, s.Error), clierr.ExitAuth,
-				"check the -H headers, then: mcpctl connect <server> @"+name+" -H …")
+			if loggedInSinceRefused(f, s) { // mcpctl login since: a new bridge uses its tokens
+				if s, _, err = RequestRestart(ctx, hub, s, "implicit: "+command+" after mcpctl login", since); err != nil {
+					return nil, s, err
+				}
+				break
+			}
+			hint := authHint(f, s)
+			if hint == "" {
+				hint = "check the -H headers, then: mcpctl connect <server> @" + name + " -H …"
+			}
+			return nil, s, clierr.WithHint(fmt.Errorf("@%s: the server refused the credentials: %s", name, s.Error), clierr.ExitAuth, hint)
 		case projector.StatusFailed:
 			return nil, s, clierr.WithHint(fmt.Errorf("@%s failed: %s", name, FirstNonEmpty(s.Error, s.Reason)), clierr.ExitNetwork,
 				"mcpctl @"+name+" logs; then mcpctl restart @"+name)

@@ -37,6 +37,7 @@ type connectOptions struct {
 	noWait   bool
 	remote   bool
 	asks     askFlags
+	oauth    profileFlags
 }
 
 func NewCmdConnect(f *cmdkit.Factory) *cobra.Command {
@@ -108,6 +109,7 @@ result as JSON on its stdout). Each ask is recorded as a server_asked event, wit
 	fl.StringVar(&o.asks.elicit, "elicit", "decline", "answer the server's elicitations: "+ask.ElicitFlagUsage)
 	fl.StringArrayVar(&o.asks.roots, "root", nil, "a directory the server may see as a root (repeatable; answers roots/list)")
 	fl.StringVar(&o.asks.sampling, "sampling-command", "", "answer the server's sampling requests by running this shell command: the request as JSON on stdin, the result as JSON on stdout")
+	addProfileFlags(fl, &o.oauth)
 	fl.BoolVar(&o.remote, "remote", false, "let other nodes of the NATS cluster call this session (@name@node), as far as NATS permissions allow")
 	return cmd
 }
@@ -257,6 +259,13 @@ func runConnect(ctx context.Context, o *connectOptions) error {
 	if err != nil {
 		return err
 	}
+	prof, err := o.oauth.secretsValue()
+	if err != nil {
+		return err
+	}
+	for i := range ts {
+		ts[i].OAuthProfile = prof
+	}
 	f := o.f
 	ctx, cancel := cmdkit.CommandContext(ctx, f)
 	defer cancel()
@@ -358,7 +367,7 @@ func connectOne(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn, 
 			return nil, sessioncall.GenerationsExhaustedErr("connect", t.Name, err)
 		}
 		if ref == "" {
-			sec := homedir.Secrets{Headers: t.Headers, Env: t.Env, URL: t.RealURL, ElicitContent: t.ElicitContent}
+			sec := homedir.Secrets{Headers: t.Headers, Env: t.Env, URL: t.RealURL, ElicitContent: t.ElicitContent, OAuthProfile: t.OAuthProfile}
 			if t.Server.Transport == events.TransportStdio {
 				sec.Inherited = homedir.InheritedEnv(os.Environ())
 			}

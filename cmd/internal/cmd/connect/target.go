@@ -35,6 +35,8 @@ type serverTarget struct {
 	RealURL string
 	// ElicitContent is the --elicit JSON answer: it goes to the secrets file.
 	ElicitContent json.RawMessage
+	// OAuthProfile is connect's --profile/--no-profile (homedir.Secrets.OAuthProfile).
+	OAuthProfile string
 }
 
 // parseURLTarget accepts http(s) URLs only. Credentials in the URL are refused: they would

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
+	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
 
 	"github.com/spf13/cobra"
 
@@ -104,7 +105,18 @@ func RunSessions(ctx context.Context, o *SessionsOptions) error {
 		fmt.Fprintf(tw, "@%s\t%s\t%d\t%s\t%s\t%s\n", name, f.IO.Color(statusColor(s.Status), string(s.Status)),
 			s.Generation, pid, ServerLabel(s.Server), ago(s.Updated))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What fixes a session refused for its OAuth profile.
+	for _, s := range list {
+		if s.Status == projector.StatusUnauthorized && s.Node == hub.Node && until == nil {
+			if h := sessioncall.AuthHint(f, s); h != "" {
+				fmt.Fprintf(f.IO.Out, "@%s is unauthorized. Try: %s\n", s.Name, h)
+			}
+		}
+	}
+	return nil
 }
 
 // parseAt reads --at: an event sequence (digits) or a time.

@@ -1,0 +1,2 @@
+// Package profiles is `mcpctl profiles`: the OAuth profiles of this home, without a token.
+package profiles
