@@ -15,12 +15,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
@@ -398,4 +400,40 @@ func TestOAuth_ProfilesOfASession(t *testing.T) {
 	e.ok("login", server, "--profile", "work")
 	e.ok("@w", "tools-call", "echo", "text:=back")
 	assertNoTokenLeak(t, e, as.tokens())
+
+	// Logins and logouts are events under the reserved name _profiles: the profile, the
+	// server's origin, the scopes and the expiry, never a token.
+	if r := e.ok("logout", server, "--profile", "work"); r.Stderr != "" {
+		t.Errorf("logout warned:\n%s", r)
+	}
+	r = e.ok("events", "--json", "--session", "_profiles")
+	profileEvents := r.Stdout
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		var ev events.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("events line %q: %v", line, err)
+		}
+		kinds = append(kinds, string(ev.Type))
+		if ev.Profile != "work" || ev.Origin != strings.TrimSuffix(as.URL, "/") || ev.Session != events.ProfilesSession {
+			t.Errorf("profile event %s: want profile work, origin %s", line, as.URL)
+		}
+		if ev.Type == events.KindLoggedIn && (len(ev.Scopes) == 0 || ev.Expiry.IsZero()) {
+			t.Errorf("logged_in without scopes or expiry: %s", line)
+		}
+	}
+	if want := []string{"logged_in", "logged_in", "logged_out"}; !slices.Equal(kinds, want) {
+		t.Errorf("profile events %v, want %v:\n%s", kinds, want, r.Stdout)
+	}
+	if r := e.run("connect", server, "@_profiles"); r.Code != 1 || !strings.Contains(r.Stderr, "reserved") {
+		t.Errorf("connect @_profiles: want exit 1, the name is reserved\n%s", r)
+	}
+	if r := e.ok("sessions"); strings.Contains(r.Stdout, "_profiles") {
+		t.Errorf("the profile events' name is listed as a session:\n%s", r.Stdout)
+	}
+	for _, tok := range as.tokens() {
+		if strings.Contains(profileEvents, tok) {
+			t.Errorf("a token in the profile events")
+		}
+	}
 }

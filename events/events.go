@@ -55,13 +55,23 @@ const (
 	// the new expiry, never a token. It changes no session state. (Only the refresh that
 	// took effect is recorded: the other holders of the profile pick its token up.)
 	KindTokenRefreshed Kind = "token_refreshed"
+	// KindLoggedIn and KindLoggedOut record a `mcpctl login` and `logout`: the profile,
+	// the server's origin, the scopes and the expiry, never a token. A profile belongs to
+	// no session: they are recorded under the reserved name ProfilesSession, which no
+	// session can have, and change no session's state.
+	KindLoggedIn  Kind = "logged_in"
+	KindLoggedOut Kind = "logged_out"
 )
+
+// ProfilesSession is the reserved session name of the events about OAuth profiles
+// (logged_in, logged_out): `mcpctl events --session _profiles` shows them.
+const ProfilesSession = "_profiles"
 
 // Kinds lists every kind this build knows, for validation and help texts.
 var kinds = []Kind{
 	KindCreated, KindRestartRequested, KindBridgeSpawned, KindBridgeReady, KindBridgeStopping,
 	KindBridgeExited, KindServerLost, KindExpired, KindUnauthorized, KindFailed, KindSpawnFailed,
-	KindClosed, KindCleaned, KindServerAsked, KindTokenRefreshed,
+	KindClosed, KindCleaned, KindServerAsked, KindTokenRefreshed, KindLoggedIn, KindLoggedOut,
 }
 
 // Kinds returns every kind this build knows, in lifecycle order.
@@ -258,6 +268,9 @@ func (e Event) Validate() error {
 	}
 	if e.Type == KindCreated && e.Server == nil {
 		return fmt.Errorf("%w: created without a server", ErrInvalidEvent)
+	}
+	if (e.Session == ProfilesSession) != (e.Type == KindLoggedIn || e.Type == KindLoggedOut) {
+		return fmt.Errorf("%w: %s under %s (profile events, and only they, are recorded there)", ErrInvalidEvent, e.Type, e.Session)
 	}
 	if (e.Type == KindCreated || e.Type == KindRestartRequested) && e.Generation == 0 {
 		// Generations start at 1; 0 is what g+1 wraps around to after the largest.

@@ -47,6 +47,15 @@ func ValidateSession(name string) error {
 	return nil
 }
 
+// ValidateSessionName is ValidateSession for a name a user gives a session: the reserved
+// ProfilesSession is refused too.
+func ValidateSessionName(name string) error {
+	if name == ProfilesSession {
+		return fmt.Errorf("%w: session name %q is reserved for the events of OAuth profiles", ErrInvalidName, name)
+	}
+	return ValidateSession(name)
+}
+
 // ValidateNode checks a node name against the same rule as sessions.
 func ValidateNode(name string) error {
 	if !validName(name) {

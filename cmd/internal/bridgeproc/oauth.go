@@ -72,12 +72,8 @@ func newRefreshRecorder(log events.Log, node, session string, gen uint64, logger
 
 // Record queues the event of a refresh; it never blocks (a full queue drops it, logged).
 func (r *refreshRecorder) Record(p *oauth.Profile) {
-	e := events.New(events.KindTokenRefreshed, r.node, r.session, r.gen)
+	e := p.Event(events.KindTokenRefreshed, r.node, r.session, r.gen)
 	e.PID = os.Getpid()
-	e.Profile, e.Scopes, e.Expiry = p.Name, p.EffectiveScopes(), p.Token.Expiry
-	if u, err := url.Parse(p.Server); err == nil {
-		e.Origin = u.Scheme + "://" + u.Host
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/mcpctl/mcpctl/events"
 )
 
 // DefaultProfile is the profile login writes and sessions use when none is named.
@@ -289,4 +290,15 @@ func (s Store) List() ([]*Profile, map[string]error, error) {
 		return out[i].Name < out[j].Name
 	})
 	return out, bad, nil
+}
+
+// Event is an event about the profile p of kind k (token_refreshed, logged_in,
+// logged_out): its name, the server's origin, the scopes and the expiry, never a token.
+func (p *Profile) Event(k events.Kind, node, session string, gen uint64) events.Event {
+	e := events.New(k, node, session, gen)
+	e.Profile, e.Scopes, e.Expiry = p.Name, p.EffectiveScopes(), p.Token.Expiry
+	if u, err := url.Parse(p.Server); err == nil {
+		e.Origin = u.Scheme + "://" + u.Host
+	}
+	return e
 }

@@ -41,7 +41,7 @@ func ParseSessionArg(arg string) (string, error) {
 		}
 		return name, nil
 	}
-	if err := events.ValidateSession(name); err != nil {
+	if err := events.ValidateSessionName(name); err != nil {
 		return "", err
 	}
 	return name, nil

@@ -187,7 +187,7 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 		if o.name != "" {
 			t.Name = o.name
 		}
-		if err := events.ValidateSession(t.Name); err != nil {
+		if err := events.ValidateSessionName(t.Name); err != nil {
 			return nil, err
 		}
 		if t.Headers == nil {

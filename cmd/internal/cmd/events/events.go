@@ -371,6 +371,16 @@ func details(e events.Event) string {
 		add("action", e.Action)
 		add("took", (time.Duration(e.DurationMS) * time.Millisecond).String())
 	}
+	if e.Profile != "" {
+		// An OAuth profile's fact (token_refreshed, logged_in, logged_out, unauthorized):
+		// never a token.
+		add("profile", e.Profile)
+		add("origin", e.Origin)
+		add("scopes", quoteIfSpace(strings.Join(e.Scopes, " ")))
+		if !e.Expiry.IsZero() {
+			add("expires", e.Expiry.UTC().Format(time.RFC3339))
+		}
+	}
 	add("reason", quoteIfSpace(e.Reason))
 	add("error", quoteIfSpace(e.Error))
 	if e.ServerName != "" {

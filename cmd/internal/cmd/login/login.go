@@ -17,6 +17,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/oauth"
+	"github.com/mcpctl/mcpctl/events"
 )
 
 // Options are what `mcpctl login` is told. Secrets come from files or stdin, never argv.
@@ -180,6 +181,7 @@ func RunLogin(ctx context.Context, o *Options) error {
 	if err != nil {
 		return AuthError(err, o.Server, o.Profile)
 	}
+	RecordProfileEvent(ctx, f, events.KindLoggedIn, p)
 	r := loginResult{Server: p.Server, Profile: p.Name, Issuer: p.Issuer, Grant: p.Grant, Registration: p.Client.Registration,
 		Scopes: p.EffectiveScopes(), Expiry: p.Token.Expiry, Refreshable: p.Token.RefreshToken != "" || p.Grant != "authorization_code"}
 	if f.JSON {
@@ -263,4 +265,21 @@ func AuthError(err error, server, profile string) error {
 		hint = "the server's authorization setup is refused for safety; nothing was stored (ask its operator)"
 	}
 	return &clierr.Error{Code: clierr.ExitAuth, Err: err, Hint: hint}
+}
+
+// RecordProfileEvent appends a logged_in or logged_out event for p (profile, origin,
+// scopes, expiry; never a token) under events.ProfilesSession. The login or logout has
+// taken effect whatever happens here: a hub that cannot be reached is a warning on stderr,
+// not a failure of the command.
+func RecordProfileEvent(ctx context.Context, f *cmdkit.Factory, k events.Kind, p *oauth.Profile) {
+	hub, err := f.Hub(ctx)
+	if err == nil {
+		e := p.Event(k, hub.Node, events.ProfilesSession, 0)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = hub.Log.Append(actx, e, events.Unconditional())
+		cancel()
+	}
+	if err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "mcpctl: warning: %s of profile %s not recorded in the event log: %v\n", k, p.Name, err)
+	}
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmd/login"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/oauth"
+	"github.com/mcpctl/mcpctl/events"
 )
 
 type Options struct {
@@ -84,6 +86,11 @@ func RunLogout(ctx context.Context, o *Options) error {
 	if err := st.Delete(o.Server, o.Profile); err != nil && !errors.Is(err, oauth.ErrNoProfile) {
 		return err
 	}
+	gone := p
+	if gone == nil {
+		gone = &oauth.Profile{Name: o.Profile, Server: o.Server}
+	}
+	login.RecordProfileEvent(ctx, f, events.KindLoggedOut, gone)
 	if f.JSON {
 		return cmdkit.WriteJSON(f.IO.Out, r)
 	}
