@@ -403,10 +403,17 @@ func TestBadInput_Catalogue(t *testing.T) {
 				t.Errorf("panic:\n%s", r)
 			}
 			if c.attempt {
-				// A failed connect closes and cleans what it created; its bridge exits.
+				// A failed connect closes and cleans what it created; its bridge exits, and
+				// the hub records that exit (after the process is gone: waited for too, or it
+				// would land in the next case's window).
 				testwait.For(t, 10*time.Second, func() error {
 					if d := diffState(before, ce.state(), true); len(d) > 0 {
 						return fmt.Errorf("%s", strings.Join(d, "\n"))
+					}
+					spawned := len(ce.events("--type", "bridge_spawned"))
+					exited := len(ce.events("--type", "bridge_exited"))
+					if spawned-exited != 1 { // @t's bridge lives on
+						return fmt.Errorf("%d bridges spawned, %d exits recorded", spawned, exited)
 					}
 					return nil
 				})
