@@ -3,7 +3,6 @@ package session
 import (
 	"bytes"
 	"fmt"
-	"html"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -204,14 +204,25 @@ func rowTitle(r generationRecord) string {
 func xmlText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '"':
+			b.WriteString("&#34;")
+		case r == '\'':
+			b.WriteString("&#39;")
+		case r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\t'):
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
-			continue
+		default:
+			b.WriteRune(r)
 		}
-		b.WriteRune(r)
 	}
-	return html.EscapeString(b.String())
+	return b.String()
 }
 
 // writeFileAtomic writes path as a whole or not at all: a temp file beside it, renamed.
