@@ -1,0 +1,313 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/testwait"
+)
+
+// topTerm is the terminal `mcpctl top` draws on, as the test reads it: everything written,
+// with the time each piece arrived, cut into frames (top starts each frame at the top left).
+type topTerm struct {
+	mu     sync.Mutex
+	buf    strings.Builder
+	chunks []struct {
+		end int
+		at  time.Time
+	}
+}
+
+func (t *topTerm) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	t.chunks = append(t.chunks, struct {
+		end int
+		at  time.Time
+	}{t.buf.Len(), time.Now()})
+	return len(p), nil
+}
+
+func (t *topTerm) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}
+
+var sgr = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// frame is one screen as text: escape sequences dropped, lines trimmed.
+type frame struct {
+	lines []string
+	at    time.Time // when its last byte arrived
+}
+
+// frames are the screens drawn so far, in order.
+func (t *topTerm) frames() []frame {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.buf.String()
+	var out []frame
+	pos := 0
+	for _, part := range strings.Split(s, "\x1b[H") {
+		pos += len(part)
+		var at time.Time
+		for _, c := range t.chunks {
+			if c.end >= pos {
+				at = c.at
+				break
+			}
+		}
+		var lines []string
+		for _, l := range strings.Split(part, "\r\n") {
+			lines = append(lines, strings.TrimRight(sgr.ReplaceAllString(l, ""), " "))
+		}
+		out = append(out, frame{lines: lines, at: at})
+		pos += len("\x1b[H")
+	}
+	return out
+}
+
+// row is the line of a session in a frame, as fields (node, session, status, gen, pid, …).
+func (f frame) row(session string) []string {
+	for _, l := range f.lines {
+		if fs := strings.Fields(l); len(fs) > 3 && fs[1] == session {
+			return fs
+		}
+	}
+	return nil
+}
+
+// find returns the first frame (after index from) where cond holds, or an error saying what
+// the last frame showed.
+func (t *topTerm) find(from int, cond func(frame) bool) (int, frame, error) {
+	fs := t.frames()
+	for i := from; i < len(fs); i++ {
+		if cond(fs[i]) {
+			return i, fs[i], nil
+		}
+	}
+	if len(fs) == 0 {
+		return 0, frame{}, errors.New("top drew nothing yet")
+	}
+	return 0, frame{}, fmt.Errorf("not on screen yet; the last frame:\n%s", strings.Join(fs[len(fs)-1].lines, "\n"))
+}
+
+// startTop runs `mcpctl top` on a 120×30 pty and returns the terminal's screen and the
+// pty's terminal end (held open so its modes can be read after top exits).
+func startTop(t *testing.T, e *env) (*exec.Cmd, *topTerm, *os.File, *os.File) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty here: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close(); tty.Close() })
+	if err := pty.Setsize(ptmx, &pty.Winsize{Cols: 120, Rows: 30}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := e.cmd(ctx, "top")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	screen := &topTerm{}
+	go func() { _, _ = io.Copy(screen, ptmx) }()
+	return cmd, screen, ptmx, tty
+}
+
+// restored checks that top left the terminal as it found it: the alternate screen left,
+// the cursor shown, echo and line editing back on.
+func restored(t *testing.T, screen *topTerm, tty *os.File) {
+	t.Helper()
+	testwait.For(t, 10*time.Second, func() error {
+		// After the restore only plain text may follow (an exit message).
+		s := screen.String()
+		i := strings.LastIndex(s, "\x1b[?25h\x1b[?1049l")
+		if i < 0 || strings.LastIndex(s, "\x1b[?1049h") > i || strings.LastIndex(s, "\x1b[H") > i {
+			return fmt.Errorf("the terminal's last bytes are %q, want the cursor shown and the alternate screen left", s[max(len(s)-80, 0):])
+		}
+		if rest := s[i+len("\x1b[?25h\x1b[?1049l"):]; strings.Contains(rest, "\x1b") {
+			return fmt.Errorf("top wrote escape sequences after restoring the terminal: %q", rest)
+		}
+		return nil
+	})
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tio.Lflag&(unix.ECHO|unix.ICANON|unix.ISIG) != unix.ECHO|unix.ICANON|unix.ISIG {
+		t.Errorf("after top the terminal's lflag is %#x: echo, canonical mode or signals still off", tio.Lflag)
+	}
+}
+
+func TestTop_ShowsCrashesAndRestartsLive(t *testing.T) {
+	e := isolated(t)
+	for _, s := range []string{"topa", "topb", "topc"} {
+		e.connectTest(s)
+	}
+	cmd, screen, ptmx, tty := startTop(t, e)
+	status := func(f frame, s string) string {
+		if r := f.row(s); r != nil {
+			return r[2] + " g" + r[3]
+		}
+		return ""
+	}
+	var at int
+	testwait.For(t, 30*time.Second, func() (err error) {
+		at, _, err = screen.find(0, func(f frame) bool {
+			return status(f, "topa") == "ready g1" && status(f, "topb") == "ready g1" && status(f, "topc") == "ready g1"
+		})
+		return err
+	})
+
+	t.Run("a crashed bridge: its row says crashed, then ready again, within a second of the events", func(t *testing.T) {
+		pids := bridgePIDs(e.home, "topb")
+		if len(pids) != 1 {
+			t.Fatalf("bridges of @topb: %v, want one", pids)
+		}
+		if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		var crashed, back frame
+		var i int
+		testwait.For(t, 30*time.Second, func() (err error) {
+			i, crashed, err = screen.find(at, func(f frame) bool { return status(f, "topb") == "crashed g1" })
+			return err
+		})
+		testwait.For(t, 30*time.Second, func() (err error) {
+			at, back, err = screen.find(i, func(f frame) bool { return status(f, "topb") == "ready g2" })
+			return err
+		})
+		exited := e.sessionEvents("topb", events.KindBridgeExited)
+		ready := e.sessionEvents("topb", events.KindBridgeReady)
+		if len(exited) != 1 || len(ready) != 2 {
+			t.Fatalf("@topb: %d bridge_exited, %d bridge_ready; want 1 and 2", len(exited), len(ready))
+		}
+		if d := crashed.at.Sub(exited[0].Time); d > time.Second {
+			t.Errorf("top showed the crash %s after the bridge_exited event, want within a second", d)
+		}
+		if d := back.at.Sub(ready[1].Time); d > time.Second {
+			t.Errorf("top showed generation 2 ready %s after its bridge_ready, want within a second", d)
+		}
+		if r := back.row("topb"); len(r) < 8 || r[7] != "1" {
+			t.Errorf("@topb's row after the crash is %q; want 1 crash in the last hour (column CRSH)", r)
+		}
+	})
+
+	t.Run("r on a row, confirmed: one restart_requested, the row at the next generation", func(t *testing.T) {
+		for _, k := range []string{"\x1b[B", "\x1b[B", "r"} { // topa → topb → topc
+			if _, err := ptmx.Write([]byte(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testwait.For(t, 10*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool {
+				return len(f.lines) > 0 && strings.Contains(f.lines[len(f.lines)-1], "restart @topc? y/n")
+			})
+			return err
+		})
+		if n := len(e.sessionEvents("topc", events.KindRestartRequested)); n != 0 {
+			t.Fatalf("@topc has %d restart_requested before the confirmation", n)
+		}
+		if _, err := ptmx.Write([]byte("y")); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 30*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool { return status(f, "topc") == "ready g2" })
+			return err
+		})
+		rr := e.sessionEvents("topc", events.KindRestartRequested)
+		if len(rr) != 1 || rr[0].Reason != "explicit: mcpctl top" {
+			t.Errorf("@topc: %d restart_requested (%+v), want one, explicit: mcpctl top", len(rr), rr)
+		}
+		if n := len(e.sessionEvents("topa", events.KindRestartRequested)); n != 0 {
+			t.Errorf("@topa, not selected, got %d restart_requested", n)
+		}
+	})
+
+	t.Run("c, not confirmed: nothing appended", func(t *testing.T) {
+		before := len(e.sessionEvents("topc"))
+		if _, err := ptmx.Write([]byte("c")); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool {
+				return len(f.lines) > 0 && strings.Contains(f.lines[len(f.lines)-1], "close @topc? y/n")
+			})
+			return err
+		})
+		if _, err := ptmx.Write([]byte("n")); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool {
+				return len(f.lines) > 0 && strings.Contains(f.lines[len(f.lines)-1], "close @topc: not confirmed")
+			})
+			return err
+		})
+		if after := len(e.sessionEvents("topc")); after != before {
+			t.Errorf("@topc had %d events before an unconfirmed close, %d after", before, after)
+		}
+	})
+
+	t.Run("q: exit 0, the terminal restored", func(t *testing.T) {
+		if _, err := ptmx.Write([]byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("top after q: %v\n%q", err, screen.String())
+		}
+		restored(t, screen, tty)
+	})
+}
+
+func TestTop_SIGTERMRestoresTheTerminal(t *testing.T) {
+	e := isolated(t)
+	e.connectTest("topterm")
+	cmd, screen, _, tty := startTop(t, e)
+	testwait.For(t, 30*time.Second, func() error {
+		_, _, err := screen.find(0, func(f frame) bool { return f.row("topterm") != nil })
+		return err
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 143 {
+		t.Errorf("top after SIGTERM: %v, want exit 143", err)
+	}
+	restored(t, screen, tty)
+}
+
+func TestTop_NotOnATerminal(t *testing.T) {
+	e := isolated(t)
+	r := e.run("top")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "not a terminal") || r.Stdout != "" {
+		t.Errorf("top with stdout on a pipe: want exit 1 and a plain message\n%s", r)
+	}
+}
