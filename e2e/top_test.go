@@ -75,7 +75,7 @@ func (t *topTerm) frames() []frame {
 		}
 		var lines []string
 		for _, l := range strings.Split(part, "\r\n") {
-			lines = append(lines, strings.TrimRight(sgr.ReplaceAllString(l, ""), " "))
+			lines = append(lines, strings.TrimRight(sgr.ReplaceAllString(l, ""), " \r")) // the pty turns \n into \r\n
 		}
 		out = append(out, frame{lines: lines, at: at})
 		pos += len("\x1b[H")
@@ -310,4 +310,82 @@ func TestTop_NotOnATerminal(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "not a terminal") || r.Stdout != "" {
 		t.Errorf("top with stdout on a pipe: want exit 1 and a plain message\n%s", r)
 	}
+}
+
+func TestTop_SaysWhenTheHubDies(t *testing.T) {
+	e := isolated(t)
+	e.connectTest("tophub")
+	cmd, screen, _, tty := startTop(t, e)
+	testwait.For(t, 30*time.Second, func() error {
+		_, _, err := screen.find(0, func(f frame) bool { return f.row("tophub") != nil })
+		return err
+	})
+	hub := theHub(t, e.home)
+	if err := syscall.Kill(hub.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Errorf("top after its hub died: %v, want exit 3", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("top still runs 30s after its hub was killed:\n%q", screen.String())
+	}
+	restored(t, screen, tty)
+	if s := screen.String(); !strings.Contains(s, "top: lost the hub") {
+		t.Errorf("top's last words do not mention the hub: %q", s[max(len(s)-200, 0):])
+	}
+}
+
+func TestTop_ResizeStormToATinyTerminal(t *testing.T) {
+	e := isolated(t)
+	e.connectTest("topwinch")
+	cmd, screen, ptmx, tty := startTop(t, e)
+	testwait.For(t, 30*time.Second, func() error {
+		_, _, err := screen.find(0, func(f frame) bool { return f.row("topwinch") != nil })
+		return err
+	})
+	// 200 size changes (each a SIGWINCH to top), ending at 20×5.
+	for i := range 200 {
+		ws := &pty.Winsize{Cols: 120, Rows: 30}
+		if i%2 == 1 {
+			ws = &pty.Winsize{Cols: 20, Rows: 5}
+		}
+		if err := pty.Setsize(ptmx, ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tiny := func(f frame) error {
+		if len(f.lines) != 5 {
+			return fmt.Errorf("%d lines, want 5: %q", len(f.lines), f.lines)
+		}
+		for _, l := range f.lines {
+			if n := len([]rune(l)); n > 20 {
+				return fmt.Errorf("a line of %d columns on a 20-column terminal: %q", n, l)
+			}
+		}
+		return nil
+	}
+	// Press a key that changes nothing, so a frame is drawn after the storm for sure.
+	if _, err := ptmx.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, func() error {
+		fs := screen.frames()
+		return tiny(fs[len(fs)-1])
+	})
+	if !strings.HasPrefix(screen.frames()[len(screen.frames())-1].lines[4], "q quit") {
+		t.Errorf("the 20×5 screen's last line is not the keys' help: %q", screen.frames()[len(screen.frames())-1].lines)
+	}
+	if _, err := ptmx.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("top after the storm and q: %v", err)
+	}
+	restored(t, screen, tty)
 }
