@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -388,4 +389,46 @@ func TestTop_ResizeStormToATinyTerminal(t *testing.T) {
 		t.Fatalf("top after the storm and q: %v", err)
 	}
 	restored(t, screen, tty)
+}
+
+func TestTop_ShowsCallFigures(t *testing.T) {
+	e := isolated(t)
+	e.connectTest("topcalls")
+	for range 5 {
+		e.ok("@topcalls", "tools-call", "add", "a:=2", "b:=40")
+	}
+	// The bridge publishes its figures once a minute with calls, and when it ends: a
+	// restart ends it now.
+	e.ok("restart", "@topcalls")
+	var stats events.CallStats
+	testwait.For(t, 30*time.Second, func() error {
+		r := e.ok("events", "--notifications", "--session", "topcalls", "--type", "notification", "--json")
+		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+			var n struct {
+				Method string          `json:"method"`
+				Params json.RawMessage `json:"params"`
+			}
+			if json.Unmarshal([]byte(line), &n) == nil && n.Method == events.CallStatsMethod {
+				return json.Unmarshal(n.Params, &stats)
+			}
+		}
+		return fmt.Errorf("no %s notification of @topcalls yet:\n%s", events.CallStatsMethod, r.Stdout)
+	})
+	if stats.Calls != 5 || stats.Errors != 0 || stats.QuantileMs(0.9) <= 0 {
+		t.Errorf("generation 1's figures: %+v; want 5 calls, no errors, a p90", stats)
+	}
+	cmd, screen, ptmx, _ := startTop(t, e)
+	testwait.For(t, 30*time.Second, func() error {
+		_, _, err := screen.find(0, func(f frame) bool {
+			r := f.row("topcalls")
+			return len(r) > 10 && r[8] != "-" && strings.HasPrefix(r[9], "≤") && strings.HasPrefix(r[10], "≤")
+		})
+		return err
+	})
+	if _, err := ptmx.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("top after q: %v", err)
+	}
 }

@@ -1,6 +1,7 @@
 package top
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -39,6 +40,8 @@ type row struct {
 	crashes  []time.Time
 	// logTail is the end of the session's log, read by the loop when the pane shows it.
 	logTail []string
+	// calls are the latest call figures its bridge published (zero Calls: none known).
+	calls events.CallStats
 }
 
 // action is a key's request on a session, once confirmed.
@@ -98,6 +101,27 @@ func (b *board) apply(e events.Event, now time.Time) {
 	}
 	r.restarts, r.crashes = within(r.restarts, now), within(r.crashes, now)
 }
+
+// callStats takes a bridge's call figures (events.CallStatsMethod notifications).
+func (b *board) callStats(node, session string, params []byte) {
+	var c events.CallStats
+	if json.Unmarshal(params, &c) != nil || c.Calls <= 0 {
+		return
+	}
+	r := b.rows[rowKey(node, session)]
+	if r == nil {
+		r = &row{s: projector.Session{Node: node, Name: session}}
+		b.rows[rowKey(node, session)] = r
+	}
+	if c.Start.Before(r.calls.Start) {
+		return // an older period, read late
+	}
+	r.calls = c
+}
+
+// callStale is how long call figures are shown after their period ended: a bridge
+// publishes every minute it has calls, so older figures describe a session gone quiet.
+const callStale = 3 * time.Minute
 
 func within(ts []time.Time, now time.Time) []time.Time {
 	i := 0
@@ -195,8 +219,8 @@ func (b *board) render(w, h int, node string, now time.Time, color bool) []strin
 	add := func(code, s string) { lines = append(lines, paint(code, clip(s, w))) }
 
 	add("1", fmt.Sprintf("mcpctl top  %s  %d session(s)  %s", node, len(ks), now.Local().Format("15:04:05")))
-	cols := "%-10s %-20s %-10s %4s %7s %8s %4s %4s  %s"
-	add("7", fmt.Sprintf(cols, "NODE", "SESSION", "STATUS", "GEN", "PID", "UPTIME", "RST", "CRSH", "LAST EVENT"))
+	cols := "%-10s %-20s %-10s %4s %7s %8s %4s %4s %6s %7s %7s  %s"
+	add("7", fmt.Sprintf(cols, "NODE", "SESSION", "STATUS", "GEN", "PID", "UPTIME", "RST", "CRSH", "CALL/m", "P50", "P90", "LAST EVENT"))
 
 	footer := "q quit  ↑↓ select  r restart  c close  l log/events"
 	switch {
@@ -234,7 +258,12 @@ func (b *board) render(w, h int, node string, now time.Time, color bool) []strin
 		}
 		status := fmt.Sprintf("%-10s", safe(string(s.Status)))
 		line := fmt.Sprintf("%-10s %-20s ", safe(s.Node), safe(s.Name))
-		rest := fmt.Sprintf(" %4d %7s %8s %4d %4d  %s", s.Generation, pid, up, len(within(r.restarts, now)), len(within(r.crashes, now)), last)
+		rate, p50, p90 := "-", "-", "-"
+		if c := r.calls; c.Calls > 0 && now.Sub(c.Start.Add(c.Period)) < callStale {
+			rate, p50, p90 = strconv.Itoa(int(c.PerMinute()+0.5)), ms(c.QuantileMs(0.5)), ms(c.QuantileMs(0.9))
+		}
+		rest := fmt.Sprintf(" %4d %7s %8s %4d %4d %6s %7s %7s  %s", s.Generation, pid, up, len(within(r.restarts, now)), len(within(r.crashes, now)),
+			rate, p50, p90, last)
 		text := clip(line+status+rest, w)
 		switch {
 		case ks[i] == b.selected:
@@ -348,6 +377,14 @@ func clip(s string, w int) string {
 		n++
 	}
 	return s
+}
+
+// ms writes a latency bound: "≤5ms", "≤2s" (the histogram's resolution, not more).
+func ms(v float64) string {
+	if v >= 1000 {
+		return "≤" + strconv.FormatFloat(v/1000, 'f', -1, 64) + "s"
+	}
+	return "≤" + strconv.FormatFloat(v, 'f', -1, 64) + "ms"
 }
 
 func short(d time.Duration) string {

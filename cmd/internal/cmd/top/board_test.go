@@ -1,6 +1,7 @@
 package top
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -181,3 +182,40 @@ func TestTop_RefusesWhatIsNotATerminal(t *testing.T) {
 }
 
 func newTop(f *cmdkit.Factory) *cobra.Command { return NewCmdTop(f, nil) }
+
+func TestBoard_CallFigures(t *testing.T) {
+	b := newBoard()
+	for _, e := range lifeOf("s") {
+		b.apply(e, t0)
+	}
+	c := events.NewCallStats(t0)
+	for range 9 {
+		c.Add(3*time.Millisecond, false)
+	}
+	c.Add(150*time.Millisecond, false)
+	c.Period = 30 * time.Second
+	params, _ := json.Marshal(c)
+	b.callStats("n", "s", params)
+	row := func(now time.Time) []string {
+		for _, l := range b.render(200, 10, "n", now, false) {
+			if fs := strings.Fields(l); len(fs) > 10 && fs[1] == "s" {
+				return fs
+			}
+		}
+		t.Fatalf("no row for @s")
+		return nil
+	}
+	if got := row(t0.Add(time.Minute))[8:11]; strings.Join(got, " ") != "20 ≤5ms ≤5ms" {
+		t.Errorf("CALL/m P50 P90 = %q, want 20 ≤5ms ≤5ms", got)
+	}
+	older := events.NewCallStats(t0.Add(-time.Hour))
+	older.Add(time.Second, false)
+	params, _ = json.Marshal(older)
+	b.callStats("n", "s", params) // read late: does not replace the newer figures
+	if got := row(t0.Add(time.Minute))[8]; got != "20" {
+		t.Errorf("after an older period arrived, CALL/m = %q, want 20", got)
+	}
+	if got := row(t0.Add(10 * time.Minute))[8:11]; strings.Join(got, " ") != "- - -" {
+		t.Errorf("ten minutes later CALL/m P50 P90 = %q, want - - - (stale)", got)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
 	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
 
 	"github.com/spf13/cobra"
@@ -108,6 +109,24 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 		})
 	}()
 
+	// The bridges' call figures, from the notifications stream: the last two periods, then
+	// as they come. Losing them is not fatal: the rows still come from the log.
+	notes := make(chan jetstream.Notification, 64)
+	go func() {
+		q := jetstream.NotifyQuery{Node: node, Since: time.Now().Add(-2 * time.Minute)}
+		_ = hub.Notes.FollowNotifications(ctx, q, func(n jetstream.Notification) error {
+			if n.Method != events.CallStatsMethod {
+				return nil
+			}
+			select {
+			case notes <- n:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+
 	scr, err := openScreen(in, out)
 	if err != nil {
 		return err
@@ -159,6 +178,8 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 					drained = true
 				}
 			}
+		case n := <-notes:
+			b.callStats(n.Node, n.Session, n.Params)
 		case <-winch:
 			w, h = scr.size()
 		case <-tick.C:
