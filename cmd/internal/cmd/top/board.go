@@ -91,15 +91,38 @@ func (b *board) apply(e events.Event, now time.Time) {
 			r.restarts = append(r.restarts, e.Time)
 		}
 	} else {
-		// Already in the stored state: count it from the event itself.
-		switch e.Type {
-		case events.KindRestartRequested:
+		// Already in the stored state (read before top started): the state before it is
+		// not known, so count from the events themselves, as the fold would have.
+		switch {
+		case e.Type == events.KindRestartRequested:
 			r.restarts = append(r.restarts, e.Time)
-		case events.KindServerLost, events.KindSpawnFailed:
+		case e.Type == events.KindServerLost || e.Type == events.KindSpawnFailed || unannouncedExit(r.recent, e):
 			r.crashes = append(r.crashes, e.Time)
 		}
 	}
 	r.restarts, r.crashes = within(r.restarts, now), within(r.crashes, now)
+}
+
+// unannouncedExit says whether e, the last of recent, is a bridge_exited the fold counts
+// as a crash: of the newest generation requested so far, not code 0, and with nothing
+// before it in the generation that explains it (a stop, a lost server, which was counted
+// already, an expiry, a refusal, a close).
+func unannouncedExit(recent []events.Event, e events.Event) bool {
+	if e.Type != events.KindBridgeExited || (e.Code != nil && *e.Code == 0) {
+		return false
+	}
+	for _, p := range recent[:len(recent)-1] {
+		switch {
+		case (p.Type == events.KindRestartRequested || p.Type == events.KindCreated) && p.Generation > e.Generation:
+			return false // superseded
+		case p.Type == events.KindClosed && p.Generation >= e.Generation:
+			return false
+		case p.Generation == e.Generation && (p.Type == events.KindBridgeStopping || p.Type == events.KindServerLost ||
+			p.Type == events.KindSpawnFailed || p.Type == events.KindExpired || p.Type == events.KindUnauthorized || p.Type == events.KindFailed):
+			return false
+		}
+	}
+	return true
 }
 
 // callStats takes a bridge's call figures (events.CallStatsMethod notifications).

@@ -219,3 +219,48 @@ func TestBoard_CallFigures(t *testing.T) {
 		t.Errorf("ten minutes later CALL/m P50 P90 = %q, want - - - (stale)", got)
 	}
 }
+
+func TestBoard_CountsTheHourAlreadyInTheStoredState(t *testing.T) {
+	// A bridge killed (no stop, no code), then a policy restart; another generation stopped
+	// on purpose with code 0; all before top started: the stored state holds them.
+	var seq uint64
+	ev := func(k events.Kind, g uint64, edit func(*events.Event)) events.Event {
+		seq++
+		e := events.Event{V: 1, Type: k, Node: "n", Session: "s", Generation: g, Time: t0.Add(time.Duration(seq) * time.Second), Seq: seq}
+		if edit != nil {
+			edit(&e)
+		}
+		return e
+	}
+	zero := 0
+	evs := []events.Event{
+		ev(events.KindCreated, 1, func(e *events.Event) { e.Server = &events.Server{Transport: events.TransportStdio, Command: "x"} }),
+		ev(events.KindBridgeSpawned, 1, func(e *events.Event) { e.PID = 41 }),
+		ev(events.KindBridgeReady, 1, nil),
+		ev(events.KindBridgeExited, 1, func(e *events.Event) { e.PID, e.Signal = 41, "killed" }),
+		ev(events.KindRestartRequested, 2, func(e *events.Event) { e.Reason = "restart policy on-failure" }),
+		ev(events.KindBridgeSpawned, 2, func(e *events.Event) { e.PID = 42 }),
+		ev(events.KindBridgeReady, 2, nil),
+		ev(events.KindRestartRequested, 3, func(e *events.Event) { e.Reason = "explicit: mcpctl restart" }),
+		ev(events.KindBridgeStopping, 2, func(e *events.Event) { e.Reason = "superseded" }),
+		ev(events.KindBridgeExited, 2, func(e *events.Event) { e.PID, e.Code = 42, &zero }),
+		ev(events.KindBridgeSpawned, 3, func(e *events.Event) { e.PID = 43 }),
+		ev(events.KindBridgeReady, 3, nil),
+	}
+	var stored projector.Session
+	for _, e := range evs {
+		stored = projector.Apply(stored, e)
+	}
+	live, fromStore := newBoard(), newBoard()
+	fromStore.load([]projector.Session{stored})
+	for _, e := range evs {
+		live.apply(e, t0.Add(time.Minute))
+		fromStore.apply(e, t0.Add(time.Minute))
+	}
+	for name, b := range map[string]*board{"folded live": live, "from the stored state": fromStore} {
+		r := b.rows["n/s"]
+		if len(r.crashes) != 1 || len(r.restarts) != 2 || r.s.Generation != 3 || r.s.Status != projector.StatusReady {
+			t.Errorf("%s: %d crash(es), %d restart(s), %s g%d; want 1, 2, ready g3", name, len(r.crashes), len(r.restarts), r.s.Status, r.s.Generation)
+		}
+	}
+}
