@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -272,6 +273,56 @@ func TestTop_ShowsCrashesAndRestartsLive(t *testing.T) {
 		})
 		if after := len(e.sessionEvents("topc")); after != before {
 			t.Errorf("@topc had %d events before an unconfirmed close, %d after", before, after)
+		}
+	})
+
+	t.Run("l: the selected session's log in the pane, l again: its events", func(t *testing.T) {
+		if _, err := ptmx.Write([]byte("l")); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool {
+				return slices.ContainsFunc(f.lines, func(l string) bool { return strings.HasPrefix(l, "── @topc: log (l: events)") })
+			})
+			return err
+		})
+		if _, err := ptmx.Write([]byte("l")); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool {
+				return slices.ContainsFunc(f.lines, func(l string) bool { return strings.HasPrefix(l, "── @topc: recent events (l: log)") }) &&
+					slices.ContainsFunc(f.lines, func(l string) bool { return strings.Contains(l, `restart_requested reason="explicit: mcpctl top"`) })
+			})
+			return err
+		})
+	})
+
+	t.Run("c on @topa, confirmed: closed through the CLI's path", func(t *testing.T) {
+		for _, k := range []string{"k", "k", "c"} { // topc → topb → topa
+			if _, err := ptmx.Write([]byte(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testwait.For(t, 10*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool {
+				return len(f.lines) > 0 && strings.Contains(f.lines[len(f.lines)-1], "close @topa? y/n")
+			})
+			return err
+		})
+		if _, err := ptmx.Write([]byte("y")); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 30*time.Second, func() (err error) {
+			at, _, err = screen.find(at, func(f frame) bool { return strings.HasPrefix(status(f, "topa"), "closed") })
+			return err
+		})
+		cl := e.sessionEvents("topa", events.KindClosed)
+		if len(cl) != 1 || cl[0].Reason != "explicit: mcpctl top" {
+			t.Errorf("@topa: %d closed (%+v), want one, explicit: mcpctl top", len(cl), cl)
+		}
+		if s, ok := e.session("topb"); !ok || s.Status != "ready" {
+			t.Errorf("@topb after closing @topa: %+v", s)
 		}
 	})
 
