@@ -359,7 +359,7 @@ func TestTop_SIGTERMRestoresTheTerminal(t *testing.T) {
 func TestTop_NotOnATerminal(t *testing.T) {
 	e := isolated(t)
 	r := e.run("top")
-	if r.Code != 1 || !strings.Contains(r.Stderr, "not a terminal") || r.Stdout != "" {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "needs a terminal") || r.Stdout != "" {
 		t.Errorf("top with stdout on a pipe: want exit 1 and a plain message\n%s", r)
 	}
 }

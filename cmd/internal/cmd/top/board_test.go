@@ -172,7 +172,7 @@ func TestParseKeys(t *testing.T) {
 func TestTop_RefusesWhatIsNotATerminal(t *testing.T) {
 	h := cmdtest.New(t)
 	r := h.Run(t, newTop, "", "top")
-	if r.Code != 1 || !strings.Contains(r.ErrOut, "not a terminal") || r.Out != "" {
+	if r.Code != 1 || !strings.Contains(r.ErrOut, "needs a terminal") || r.Out != "" {
 		t.Errorf("top on buffers: exit %d, stdout %q, stderr %q; want 1 and a plain message", r.Code, r.Out, r.ErrOut)
 	}
 	r = h.Run(t, newTop, "", "top", "--node", "x", "--all-nodes")

@@ -63,7 +63,7 @@ c closes it, after y to confirm, exactly as mcpctl restart and close do; q quits
 }
 
 // errNotTerminal: top draws a screen; a pipe or a file gets a plain message.
-var errNotTerminal = errors.New("top: standard output is not a terminal")
+var errNotTerminal = errors.New("top: needs a terminal: standard input or output is not one")
 
 func RunTop(ctx context.Context, o *TopOptions) error {
 	f := o.F
@@ -191,7 +191,13 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 				return nil
 			}
 			if act != nil {
-				go func() { done <- carryOut(ctx, f, hub, *act) }()
+				go func() {
+					msg := carryOut(ctx, f, hub, *act)
+					select {
+					case done <- msg:
+					case <-ctx.Done(): // top has ended
+					}
+				}()
 			}
 		}
 	}
