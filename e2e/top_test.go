@@ -112,7 +112,7 @@ func (t *topTerm) find(from int, cond func(frame) bool) (int, frame, error) {
 
 // startTop runs `mcpctl top` on a 120×30 pty and returns the terminal's screen and the
 // pty's terminal end (held open so its modes can be read after top exits).
-func startTop(t *testing.T, e *env) (*exec.Cmd, *topTerm, *os.File, *os.File) {
+func startTop(t *testing.T, e *env, flags ...string) (*exec.Cmd, *topTerm, *os.File, *os.File) {
 	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
@@ -124,7 +124,7 @@ func startTop(t *testing.T, e *env) (*exec.Cmd, *topTerm, *os.File, *os.File) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	cmd := e.cmd(ctx, "top")
+	cmd := e.cmd(ctx, append([]string{"top"}, flags...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := cmd.Start(); err != nil {
@@ -481,5 +481,38 @@ func TestTop_ShowsCallFigures(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("top after q: %v", err)
+	}
+}
+
+func TestTop_NodeSelectsWhoseSessions(t *testing.T) {
+	e := isolated(t)
+	e.connectTest("topnode")
+	for _, tc := range []struct {
+		flags []string
+		title string
+		rows  int
+	}{
+		{nil, "mcpctl top  e2e  1 session(s)", 1},
+		{[]string{"--node", "elsewhere"}, "mcpctl top  elsewhere  0 session(s)", 0},
+		{[]string{"--all-nodes"}, "mcpctl top  all nodes  1 session(s)", 1},
+	} {
+		t.Run(strings.Join(append([]string{"top"}, tc.flags...), " "), func(t *testing.T) {
+			cmd, screen, ptmx, _ := startTop(t, e, tc.flags...)
+			testwait.For(t, 30*time.Second, func() error {
+				_, _, err := screen.find(0, func(f frame) bool {
+					return len(f.lines) > 0 && strings.HasPrefix(f.lines[0], tc.title) && (f.row("topnode") != nil) == (tc.rows == 1)
+				})
+				return err
+			})
+			if _, err := ptmx.Write([]byte("q")); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("top %v after q: %v", tc.flags, err)
+			}
+		})
+	}
+	if r := e.run("top", "--node", "a.b"); r.Code != 1 || !strings.Contains(r.Stderr, "top --node") {
+		t.Errorf("top --node a.b (not a node name): want exit 1\n%s", r)
 	}
 }

@@ -67,6 +67,11 @@ var errNotTerminal = errors.New("top: needs a terminal: standard input or output
 
 func RunTop(ctx context.Context, o *TopOptions) error {
 	f := o.F
+	if o.Node != "" {
+		if err := events.ValidateNode(o.Node); err != nil {
+			return &clierr.Error{Code: clierr.ExitUsage, Err: fmt.Errorf("top --node: %w", err)}
+		}
+	}
 	in, out := os.Stdin, stdoutFile(f.IO)
 	if out == nil || !isTerminal(out) || !isTerminal(in) {
 		return clierr.WithHint(errNotTerminal, clierr.ExitUsage, "for a stream of what happens: mcpctl events -f")
@@ -77,9 +82,6 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 	}
 	node := hub.Node
 	if o.Node != "" {
-		if err := events.ValidateNode(o.Node); err != nil {
-			return &clierr.Error{Code: clierr.ExitUsage, Err: err}
-		}
 		node = o.Node
 	}
 	if o.AllNodes {
