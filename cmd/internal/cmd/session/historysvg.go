@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/projector"
 )
 
@@ -70,7 +71,8 @@ func writeTimeline(w io.Writer, name string, s projector.Session, gens []generat
 		if i%2 == 1 {
 			fmt.Fprintf(&b, `<rect x="0" y="%d" width="%d" height="%d" fill="#f4f4f4"/>`+"\n", y, svgWidth, svgRowH)
 		}
-		fmt.Fprintf(&b, `<text x="8" y="%d">%s</text>`+"\n", y+17, xmlText(fmt.Sprintf("generation %d (%s)", r.Generation, r.Trigger)))
+		fmt.Fprintf(&b, `<text x="8" y="%d">%s</text>`+"\n", y+12, xmlText(fmt.Sprintf("generation %d (%s)", r.Generation, r.Trigger)))
+		fmt.Fprintf(&b, `<text class="asker" x="8" y="%d" font-size="9" fill="#555">%s</text>`+"\n", y+23, xmlText(clipRunes("by "+askerText(r.RequestedBy), 40)))
 
 		// The phases: waiting for a bridge, starting, ready; each until the next one began
 		// or the generation ended.
@@ -197,6 +199,28 @@ func rowTitle(r generationRecord) string {
 	}
 	lines = append(lines, "ended: "+endText(r))
 	return strings.Join(lines, "\n")
+}
+
+// askerText is who asked for a generation, short enough for the label column: the
+// command and its pid (actorText has it all, in the row's title).
+func askerText(a events.Actor) string {
+	switch {
+	case a.Command != "" && a.PID != 0:
+		return strconv.Quote(a.Command) + " pid " + strconv.Itoa(a.PID)
+	case a.Command != "":
+		return strconv.Quote(a.Command)
+	case a.PID != 0:
+		return "pid " + strconv.Itoa(a.PID)
+	}
+	return "unknown"
+}
+
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // xmlText escapes s for XML text and attributes. Control characters (which XML 1.0 does

@@ -127,6 +127,9 @@ func TestHistory_DrawsTheSessionsLife(t *testing.T) {
 			if len(g.Texts) == 0 || !strings.HasPrefix(g.Texts[0], name) {
 				t.Errorf("generation %d is labelled %q, want it named %q", n, g.Texts, name)
 			}
+			if len(g.Texts) < 2 || !strings.HasPrefix(g.Texts[1], `by "session.test" pid `) {
+				t.Errorf("generation %d's label does not say who asked: %q", n, g.Texts)
+			}
 			if !strings.HasPrefix(g.Title, fmt.Sprintf("generation %d,", n)) || !strings.Contains(g.Title, "requested by ") {
 				t.Errorf("generation %d's title %q does not say which generation it is and who asked", n, g.Title)
 			}
