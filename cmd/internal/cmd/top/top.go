@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
@@ -94,12 +95,18 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 	b := newBoard()
 	b.load(p.List(node))
 
+	// The stream followers and the actions in flight end with ctx; top returns once they
+	// have (the key reader excepted, see below).
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The stream: the last hour (restarts and crashes are counted over it), then whatever
 	// comes. Follow ends only with ctx or an error of the hub's.
 	evCh, followErr := make(chan events.Event, 256), make(chan error, 1)
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		q := events.Query{Node: node, Since: time.Now().Add(-window)}
 		followErr <- hub.Log.Follow(ctx, q, func(e events.Event) error {
 			select {
@@ -114,7 +121,9 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 	// The bridges' call figures, from the notifications stream: the last two periods, then
 	// as they come. Losing them is not fatal: the rows still come from the log.
 	notes := make(chan jetstream.Notification, 64)
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		q := jetstream.NotifyQuery{Node: node, Since: time.Now().Add(-2 * time.Minute)}
 		_ = hub.Notes.FollowNotifications(ctx, q, func(n jetstream.Notification) error {
 			if n.Method != events.CallStatsMethod {
@@ -193,7 +202,9 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 				return nil
 			}
 			if act != nil {
+				wg.Add(1)
 				go func() {
+					defer wg.Done()
 					msg := carryOut(ctx, f, hub, *act)
 					select {
 					case done <- msg:
