@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/events/subscribe"
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
@@ -514,5 +516,62 @@ func TestTop_NodeSelectsWhoseSessions(t *testing.T) {
 	}
 	if r := e.run("top", "--node", "a.b"); r.Code != 1 || !strings.Contains(r.Stderr, "top --node") {
 		t.Errorf("top --node a.b (not a node name): want exit 1\n%s", r)
+	}
+}
+
+// A program may give a restart any reason (events/subscribe), and a server writes what it
+// likes to its stderr (the session log): top shows both escaped, never as terminal controls.
+func TestTop_EscapesControlCharactersFromEventsAndLogs(t *testing.T) {
+	e := isolated(t)
+	e.connectTest("topesc")
+	const hostile = "\x1b]0;owned\x07\x1b[6n\x1b[31mred" // a title, a cursor query, a colour
+	cmd, screen, ptmx, _ := startTop(t, e)
+	testwait.For(t, 30*time.Second, func() error {
+		_, _, err := screen.find(0, func(f frame) bool { return f.row("topesc") != nil })
+		return err
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := subscribe.Connect(ctx, subscribe.Config{Home: e.home, Node: e.node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, started, err := c.Restart(ctx, "topesc", hostile); err != nil || !started {
+		t.Fatalf("restart with a hostile reason: started %t, %v", started, err)
+	}
+	log, err := os.OpenFile(filepath.Join(e.home, "logs", "sessions", "topesc.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.WriteString("server says " + hostile + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	log.Close()
+	testwait.For(t, 30*time.Second, func() error {
+		_, _, err := screen.find(0, func(f frame) bool {
+			return slices.ContainsFunc(f.lines, func(l string) bool { return strings.Contains(l, `reason="\x1b]0;owned\a\x1b[6n\x1b[31mred"`) })
+		})
+		return err
+	})
+	if _, err := ptmx.Write([]byte("l")); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 30*time.Second, func() error {
+		_, _, err := screen.find(0, func(f frame) bool {
+			return slices.ContainsFunc(f.lines, func(l string) bool { return strings.Contains(l, `server says \x1b]0;owned\a\x1b[6n\x1b[31mred`) })
+		})
+		return err
+	})
+	if _, err := ptmx.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("top after q: %v", err)
+	}
+	for _, raw := range []string{"\x1b]0;owned", "\x1b[6n", "\x1b[31mred", "\x07"} {
+		if strings.Contains(screen.String(), raw) {
+			t.Errorf("top sent %q to the terminal raw", raw)
+		}
 	}
 }
