@@ -56,6 +56,8 @@ type Config struct {
 	// OnNotification, when set, sees every server notification (for the event log). It
 	// runs on the upstream's reader: it must not block for long.
 	OnNotification func(method string, params json.RawMessage)
+	// OnCall, when set, is told of each request forwarded to the server (Server.OnCall).
+	OnCall func(method string, took time.Duration, err error)
 	// AnswerInput, when set, answers what a 2026-07-28 server asks for in an
 	// input_required round (elicitation, sampling, roots), with the context of the call
 	// that caused it. Without it, or when it returns ErrNoAnswer, an elicitation is
@@ -160,6 +162,7 @@ func (b *Bridge) Open(ctx context.Context) error {
 	srv := NewServer(up, init)
 	srv.Logger = b.logger
 	srv.MaxConns = b.cfg.MaxConns
+	srv.OnCall = b.cfg.OnCall
 	if err := srv.Listen(b.cfg.SocketPath); err != nil {
 		_ = up.Close(context.Background(), CloseOptions{})
 		return fmt.Errorf("bridge: %w", err)

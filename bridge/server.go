@@ -46,6 +46,9 @@ type Server struct {
 	// a CodeTooManyConnections error.
 	MaxConns int
 	Logger   *slog.Logger
+	// OnCall, when set, is told of each request forwarded to the server: its method, how
+	// long the server took, and its error. It runs on the call's goroutine: keep it cheap.
+	OnCall func(method string, took time.Duration, err error)
 
 	up    Upstream
 	init  json.RawMessage
@@ -555,7 +558,11 @@ func (c *serverConn) request(m incoming) {
 		if cacheable {
 			ticket = c.s.cache.begin(ck)
 		}
+		start := time.Now()
 		result, err := c.s.up.Call(ctx, m.Method, params)
+		if c.s.OnCall != nil {
+			c.s.OnCall(m.Method, time.Since(start), err)
+		}
 		if cacheable && err == nil && len(result) <= c.s.MaxLine {
 			c.s.cache.put(ticket, result)
 		}

@@ -164,6 +164,8 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	}
 	notes := newNotifyPublisher(log, node, o.session, logger)
 	defer notes.Close()
+	calls := newCallStatsRecorder(callStatsPeriod, notes.Publish) // closed first: its last figures go out with notes
+	defer calls.Close()
 	asked := newAskRecorder(log, node, o.session, o.generation, logger)
 	defer asked.Close()
 	refreshed := newRefreshRecorder(log, node, o.session, o.generation, logger)
@@ -185,6 +187,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		Logger:         logger,
 		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: cmdkit.Version},
 		OnNotification: notes.Publish,
+		OnCall:         calls.Record,
 		Asks:           asks,
 		// The revision the session's last bridge negotiated: only its first connect probes.
 		KnownProtocol: s.ProtocolVersion,

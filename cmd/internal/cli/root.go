@@ -26,6 +26,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/profiles"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/session"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmd/top"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 
 	"github.com/spf13/cobra"
@@ -97,6 +98,7 @@ durable log that you can tail with 'mcpctl events'.
 		login.NewCmdLogin(f, nil),
 		logout.NewCmdLogout(f, nil),
 		profiles.NewCmdProfiles(f, nil),
+		top.NewCmdTop(f, nil),
 	)
 	root.AddCommand(mcp.NewMCPCommands(f)...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	eventscmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/events"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
@@ -170,6 +171,7 @@ func generations(evs []events.Event, now time.Time) []generationRecord {
 
 func NewCmdHistory(f *cmdkit.Factory) *cobra.Command {
 	var raw bool
+	var pic pictureFiles
 	cmd := sessionCmd("history @session", "Why the session restarted: each generation, who asked and why, how its bridge ended", 0,
 		func(ctx context.Context, name string, _ []string) error {
 			if raw {
@@ -180,13 +182,21 @@ func NewCmdHistory(f *cmdkit.Factory) *cobra.Command {
 				}
 				return eventscmd.RunEvents(ctx, o)
 			}
-			return runHistory(ctx, f, name)
+			return runHistory(ctx, f, name, pic)
 		})
 	cmd.Flags().BoolVar(&raw, "events", false, "print the session's raw events instead")
+	cmd.Flags().StringVar(&pic.SVG, "svg", "", "draw the generations as an SVG timeline into `FILE` (- for stdout)")
+	cmd.Flags().StringVar(&pic.HTML, "html", "", "write an HTML page with the timeline and the history into `FILE` (- for stdout)")
 	return cmd
 }
 
-func runHistory(ctx context.Context, f *cmdkit.Factory, name string) error {
+// pictureFiles are where history draws the session's life instead of printing it.
+type pictureFiles struct{ SVG, HTML string }
+
+func runHistory(ctx context.Context, f *cmdkit.Factory, name string, pic pictureFiles) error {
+	if pic.SVG == "-" && pic.HTML == "-" {
+		return clierr.UsageErr("history: --svg - and --html - cannot both write to stdout")
+	}
 	hub, err := f.Hub(ctx)
 	if err != nil {
 		return err
@@ -206,7 +216,29 @@ func runHistory(ctx context.Context, f *cmdkit.Factory, name string) error {
 	if len(evs) == 0 {
 		return sessioncall.NotFoundErr(target)
 	}
-	gens := generations(evs, time.Now())
+	now := time.Now()
+	gens := generations(evs, now)
+	if pic.SVG != "" || pic.HTML != "" {
+		for _, p := range []struct {
+			path string
+			draw func(io.Writer, string, projector.Session, []generationRecord, time.Time) error
+		}{{pic.SVG, writeTimeline}, {pic.HTML, writeTimelineHTML}} {
+			if p.path == "" {
+				continue
+			}
+			write := func(w io.Writer) error { return p.draw(w, target, s, gens, now) }
+			if p.path == "-" {
+				if err := write(f.IO.Out); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := writeFileAtomic(p.path, write); err != nil {
+				return clierr.WithHint(fmt.Errorf("history: %w", err), clierr.ExitUsage, "name a file in a directory you can write to")
+			}
+		}
+		return nil
+	}
 	if f.JSON {
 		if gens == nil {
 			gens = []generationRecord{}
