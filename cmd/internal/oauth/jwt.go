@@ -3,11 +3,7 @@ package oauth
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -35,18 +31,6 @@ func clientAssertion(keyPEM, clientID, audience string) (string, error) {
 		return "", errors.New("private key: only EC P-256 (ES256) keys are supported")
 	}
 	now := time.Now()
-	header, _ := json.Marshal(map[string]string{"alg": "ES256", "typ": "JWT"})
-	claims, _ := json.Marshal(map[string]any{"iss": clientID, "sub": clientID, "aud": audience,
-		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": randomString()})
-	enc := base64.RawURLEncoding
-	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(claims)
-	h := sha256.Sum256([]byte(signing))
-	r, s, err := ecdsa.Sign(rand.Reader, ek, h[:])
-	if err != nil {
-		return "", err
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return signing + "." + enc.EncodeToString(sig), nil
+	return signES256(ek, map[string]any{"alg": "ES256", "typ": "JWT"}, map[string]any{"iss": clientID, "sub": clientID,
+		"aud": audience, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": randomString()})
 }

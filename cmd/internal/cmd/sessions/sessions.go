@@ -102,7 +102,7 @@ func RunSessions(ctx context.Context, o *SessionsOptions) error {
 		if s.Node != hub.Node {
 			name += "@" + s.Node // how another node's session is addressed
 		}
-		fmt.Fprintf(tw, "@%s\t%s\t%d\t%s\t%s\t%s\n", name, f.IO.Color(statusColor(s.Status), string(s.Status)),
+		fmt.Fprintf(tw, "@%s\t%s\t%d\t%s\t%s\t%s\n", name, f.IO.Color(StatusColor(s.Status), string(s.Status)),
 			s.Generation, pid, ServerLabel(s.Server), ago(s.Updated))
 	}
 	if err := tw.Flush(); err != nil {
@@ -131,7 +131,9 @@ func parseAt(v string, now time.Time) (func(events.Event) bool, error) {
 	return func(e events.Event) bool { return e.Time.After(t) }, nil
 }
 
-func statusColor(s projector.Status) string {
+// StatusColor is the ANSI colour of a status: green ready, yellow on its way, grey closed,
+// red otherwise (sessions, top).
+func StatusColor(s projector.Status) string {
 	switch s {
 	case projector.StatusReady:
 		return "32"

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -293,7 +294,7 @@ func (b *board) render(w, h int, node string, now time.Time, color bool) []strin
 			text = paint("7", text)
 		case color && utf8.RuneCountInString(text) >= len(line)+len(status):
 			// Colour only the status column, and only when it is whole on screen.
-			text = text[:len(line)] + paint(statusColor(s.Status), status) + text[len(line)+len(status):]
+			text = text[:len(line)] + paint(sessions.StatusColor(s.Status), status) + text[len(line)+len(status):]
 		}
 		lines = append(lines, text)
 	}
@@ -331,18 +332,6 @@ func (b *board) render(w, h int, node string, now time.Time, color bool) []strin
 	}
 	lines = append(lines, paint("7", clip(footer, w)))
 	return lines
-}
-
-func statusColor(s projector.Status) string {
-	switch s {
-	case projector.StatusReady:
-		return "32"
-	case projector.StatusStarting, projector.StatusRestarting:
-		return "33"
-	case projector.StatusClosed:
-		return "90"
-	}
-	return "31"
 }
 
 // eventLine is one event in a line: time, generation, kind and what it says.
