@@ -197,6 +197,9 @@ func runHistory(ctx context.Context, f *cmdkit.Factory, name string, pic picture
 	if pic.SVG == "-" && pic.HTML == "-" {
 		return clierr.UsageErr("history: --svg - and --html - cannot both write to stdout")
 	}
+	if f.JSON && (pic.SVG == "-" || pic.HTML == "-") {
+		return clierr.UsageErr("history: --json and a picture on stdout (-) cannot both write to stdout")
+	}
 	hub, err := f.Hub(ctx)
 	if err != nil {
 		return err
@@ -237,7 +240,10 @@ func runHistory(ctx context.Context, f *cmdkit.Factory, name string, pic picture
 				return clierr.WithHint(fmt.Errorf("history: %w", err), clierr.ExitUsage, "name a file in a directory you can write to")
 			}
 		}
-		return nil
+		if !f.JSON {
+			return nil
+		}
+		// --json with pictures written to files: stdout still has the JSON asked for.
 	}
 	if f.JSON {
 		if gens == nil {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -161,6 +162,27 @@ func TestHistory_DrawsTheSessionsLife(t *testing.T) {
 			t.Errorf("generation 5's reason is %q; want its escape sequence written out as text", g.Title)
 		}
 	}
+
+	t.Run("--json with a picture: the JSON on stdout and the file written; both on stdout refused", func(t *testing.T) {
+		h := cmdtest.New(t)
+		stormAndCrash(t, h, "s")
+		file := filepath.Join(t.TempDir(), "s.svg")
+		r := h.Run(t, NewCmdHistory, "", "history", "@s", "--svg", file, "--json")
+		var res struct {
+			Session     string
+			Generations []json.RawMessage
+		}
+		if r.Code != 0 || json.Unmarshal([]byte(r.Out), &res) != nil || res.Session != "s" || len(res.Generations) == 0 {
+			t.Errorf("history @s --svg FILE --json: exit %d, stdout %q; want the history as JSON", r.Code, r.Out)
+		}
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("the picture was not written: %v", err)
+		}
+		r = h.Run(t, NewCmdHistory, "", "history", "@s", "--svg", "-", "--json")
+		if r.Code != 1 || r.Out != "" || !strings.Contains(r.ErrOut, "--json") {
+			t.Errorf("--svg - --json: exit %d, stdout %q, stderr %q; want a usage error and nothing on stdout", r.Code, r.Out, r.ErrOut)
+		}
+	})
 
 	t.Run("--svg FILE: a restart storm and a crash, every generation named", func(t *testing.T) {
 		h := cmdtest.New(t)

@@ -264,3 +264,24 @@ func TestBoard_CountsTheHourAlreadyInTheStoredState(t *testing.T) {
 		}
 	}
 }
+
+// TestGuard_HandsAPanicToTheMainLoop: a goroutine's panic reaches the channel the main loop
+// reads (which restores the terminal, then panics with it) instead of ending the process.
+func TestGuard_HandsAPanicToTheMainLoop(t *testing.T) {
+	crashed := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer guard(crashed)
+		panic("boom")
+	}()
+	<-done
+	select {
+	case p := <-crashed:
+		if !strings.HasPrefix(p, "top: boom\n") || !strings.Contains(p, "goroutine") {
+			t.Errorf("handed %q, want the panic and its stack", p)
+		}
+	default:
+		t.Fatal("the panic was not handed over")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -104,9 +105,13 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 	// The stream: the last hour (restarts and crashes are counted over it), then whatever
 	// comes. Follow ends only with ctx or an error of the hub's.
 	evCh, followErr := make(chan events.Event, 256), make(chan error, 1)
+	// A panic in a goroutine of top's comes to the main loop, which puts the terminal back
+	// before it panics with it: a crash must not leave the user's terminal in raw mode.
+	crashed := make(chan string, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer guard(crashed)
 		q := events.Query{Node: node, Since: time.Now().Add(-window)}
 		followErr <- hub.Log.Follow(ctx, q, func(e events.Event) error {
 			select {
@@ -124,6 +129,7 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer guard(crashed)
 		q := jetstream.NotifyQuery{Node: node, Since: time.Now().Add(-2 * time.Minute)}
 		_ = hub.Notes.FollowNotifications(ctx, q, func(n jetstream.Notification) error {
 			if n.Method != events.CallStatsMethod {
@@ -149,7 +155,10 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 	keyCh := make(chan string, 16)
 	// The reader stays blocked in read(2) until the next key or the process's end: a
 	// terminal read cannot be interrupted portably, and top is the process's last act.
-	go keys(in, keyCh, ctx.Done())
+	go func() {
+		defer guard(crashed)
+		keys(in, keyCh, ctx.Done())
+	}()
 	done := make(chan string, 4)
 	tick := time.NewTicker(time.Second) // uptimes and the clock; the data comes from events
 	defer tick.Stop()
@@ -189,6 +198,9 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 					drained = true
 				}
 			}
+		case p := <-crashed:
+			scr.restore()
+			panic(p)
 		case n := <-notes:
 			b.callStats(n.Node, n.Session, n.Params)
 		case <-winch:
@@ -205,6 +217,7 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					defer guard(crashed)
 					msg := carryOut(ctx, f, hub, *act)
 					select {
 					case done <- msg:
@@ -293,4 +306,15 @@ func stdoutFile(io *cmdkit.IOStreams) *os.File {
 	}
 	f, _ := w.(*os.File)
 	return f
+}
+
+// guard, deferred first thing in a goroutine of top's, hands a panic (with its stack) to
+// the main loop instead of ending the process with the terminal still in raw mode.
+func guard(crashed chan<- string) {
+	if r := recover(); r != nil {
+		select {
+		case crashed <- fmt.Sprintf("top: %v\n%s", r, debug.Stack()):
+		default: // one is enough: the main loop ends with it
+		}
+	}
 }
