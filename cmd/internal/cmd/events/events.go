@@ -15,6 +15,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
+	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +43,8 @@ type EventsOptions struct {
 	untilTime time.Time
 	tmpl      *template.Template
 	sessSet   map[string]bool
+	// remote are the sessions named name@node, checked with their node's hub before reading.
+	remote []string
 	// wantEvents and wantNotes say which streams --type (and --notifications) select.
 	wantEvents, wantNotes bool
 }
@@ -171,6 +174,17 @@ func (o *EventsOptions) Parse(now time.Time) error {
 	o.sessSet = map[string]bool{}
 	for _, s := range o.Sessions {
 		s = strings.TrimPrefix(s, "@")
+		if name, node, ok := strings.Cut(s, "@"); ok { // name@node: another node's session
+			if err := events.ValidateNode(node); err != nil {
+				return err
+			}
+			if o.Node != "" && o.Node != node {
+				return clierr.UsageErr("--session %s is a session of node %s, and --node is %s", s, node, o.Node)
+			}
+			o.Node, o.query.Node = node, node
+			o.remote = append(o.remote, s)
+			s = name
+		}
 		if err := events.ValidateSession(s); err != nil {
 			return err
 		}
@@ -216,6 +230,13 @@ func RunEvents(ctx context.Context, o *EventsOptions) error {
 	hub, err := o.F.Hub(ctx)
 	if err != nil {
 		return err
+	}
+	for _, name := range o.remote {
+		if sessioncall.RemoteTarget(o.F, name) {
+			if _, err := sessioncall.CheckRemote(ctx, o.F, name, "events"); err != nil {
+				return err
+			}
+		}
 	}
 	pr := &eventPrinter{io: o.F.IO, json: o.F.JSON, tmpl: o.tmpl, sessionWidth: minSessionColumn}
 	if !o.F.JSON && o.tmpl == nil {
