@@ -133,7 +133,16 @@ var errGone = errors.New("the client is gone")
 func (h *HubServer) streamLogs(reply string, s projector.Session, req LogsRequest) {
 	name := s.Name + "@" + h.Node
 	var secrets []string
-	sink := &chunkSink{nc: h.NC, reply: reply, last: time.Now()}
+	sink := &chunkSink{last: time.Now(), deliver: func(ch LogsChunk) error {
+		b, err := json.Marshal(ch)
+		if err != nil {
+			return err
+		}
+		if _, err := h.NC.Request(reply, b, logsAckTimeout); err != nil {
+			return fmt.Errorf("%w: %w", errGone, err)
+		}
+		return nil
+	}}
 	if h.Secrets != nil {
 		var err error
 		if secrets, err = h.Secrets(s); err != nil {
@@ -169,8 +178,8 @@ func (h *HubServer) streamLogs(reply string, s projector.Session, req LogsReques
 // chunkSink sends what logtail reads as chunks, whole lines only (a line without its
 // newline waits for it, so a secret is never cut in two and missed by the redactor).
 type chunkSink struct {
-	nc      *nats.Conn
-	reply   string
+	// deliver sends one chunk and waits for its acknowledgement.
+	deliver func(LogsChunk) error
 	redact  *Redactor
 	partial string
 	last    time.Time
@@ -217,13 +226,6 @@ func (c *chunkSink) flushPartial() error {
 }
 
 func (c *chunkSink) send(ch LogsChunk) error {
-	b, err := json.Marshal(ch)
-	if err != nil {
-		return err
-	}
 	c.last = time.Now()
-	if _, err := c.nc.Request(c.reply, b, logsAckTimeout); err != nil {
-		return fmt.Errorf("%w: %w", errGone, err)
-	}
-	return nil
+	return c.deliver(ch)
 }
