@@ -22,6 +22,7 @@ import (
 	"github.com/mcpctl/mcpctl/events/jetstream/jstest"
 	"github.com/mcpctl/mcpctl/events/testwait"
 	"github.com/mcpctl/mcpctl/projector"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // appendLog appends lines to node n's log of session, as its bridge or server would.
@@ -276,4 +277,55 @@ func seqsOf(evs []events.Event) []uint64 {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
+}
+
+// TestCluster_SessionCommandsNeedNATSPermission: node B's user may not publish on
+// mcpctl.rpc.>, so none of the session commands reaches node A's session (exit 4, as a
+// remote call), while A's own commands work.
+func TestCluster_SessionCommandsNeedNATSPermission(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats.conf")
+	port := freePort(t)
+	must(t, os.WriteFile(conf, []byte(fmt.Sprintf(`
+listen: 127.0.0.1:%d
+jetstream { store_dir: %q }
+authorization {
+  users: [
+    { user: node-a, password: pa }
+    { user: node-b, password: pb, permissions: { publish: { deny: ["mcpctl.rpc.>"] } } }
+  ]
+}
+`, port, filepath.Join(dir, "js"))), 0o600))
+	opts, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.NoSigs, opts.NoLog = true, true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	url := fmt.Sprintf("MCPCTL_NATS_URL=nats://127.0.0.1:%d", port)
+	a := newCNode(t, "na", url, "MCPCTL_NATS_USER=node-a", "MCPCTL_NATS_PASSWORD=pa", "MCPCTL_NATS_REPLICAS=1")
+	b := newCNode(t, "nb", url, "MCPCTL_NATS_USER=node-b", "MCPCTL_NATS_PASSWORD=pb", "MCPCTL_NATS_REPLICAS=1")
+	a.connectTest("s")
+	a.appendLog("s", "a line only node A's user may read")
+
+	for _, args := range [][]string{
+		{"@s@na", "info"}, {"@s@na", "logs"}, {"@s@na", "logs", "-f"}, {"@s@na", "history"}, {"@s@na", "wait", "--for", "ready"},
+		{"@s@na", "proxy"}, {"events", "--session", "s@na"},
+	} {
+		r := b.runIn([]byte{}, append([]string{"--timeout", "20s"}, args...)...)
+		if r.Code != 4 || strings.Contains(r.Stdout, "node A's user") || !strings.Contains(r.Stderr, "does not allow this client") {
+			t.Errorf("mcpctl %v from a client without publish permission on mcpctl.rpc.>: want exit 4:\n%s", args, r)
+		}
+	}
+	if r := a.ok("@s", "logs"); !strings.Contains(r.Stdout, "node A's user") {
+		t.Errorf("the owner's logs:\n%s", r)
+	}
 }
