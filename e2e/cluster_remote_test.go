@@ -137,6 +137,22 @@ func TestCluster_SessionCommandsOnAnotherNode(t *testing.T) {
 		}
 	})
 
+	t.Run("logs of a stdio server that prints its secret env", func(t *testing.T) {
+		const envSecret = "env-secret-9d8c7b6a5f"
+		a.ok("connect", "--remote", "@e", "-e", "API_KEY="+envSecret, "--", serverBin, "--print-env", "API_KEY")
+		// The owner's log shows what the server printed (else this test proves nothing).
+		testwait.For(t, 10*time.Second, func() error {
+			if r := a.ok("@e", "logs"); !strings.Contains(r.Stdout, "API_KEY is "+envSecret) {
+				return fmt.Errorf("the owner's log does not show the server's line yet:\n%s", r)
+			}
+			return nil
+		})
+		r := b.ok("@e@na", "logs")
+		if strings.Contains(r.Stdout, envSecret) || !strings.Contains(r.Stdout, "API_KEY is [REDACTED]") {
+			t.Errorf("logs @e@na: want the env value redacted:\n%s", r)
+		}
+	})
+
 	t.Run("history", func(t *testing.T) {
 		if r := b.ok("@s@na", "history"); !strings.Contains(r.Stdout, "@s@na: ready, generation 1") || !strings.Contains(r.Stdout, "generation 1 ") {
 			t.Errorf("history @s@na:\n%s", r)

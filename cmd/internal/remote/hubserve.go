@@ -190,9 +190,15 @@ func (c *chunkSink) Lines(lines []string) error {
 	for _, l := range lines {
 		l = c.partial + l
 		c.partial = ""
-		if !strings.HasSuffix(l, "\n") {
+		if !strings.HasSuffix(l, "\n") && len(l) <= maxChunk {
 			c.partial = l
 			continue
+		}
+		// A line longer than a chunk (or a piece that long without a newline) is
+		// redacted as it is and cut: a chunk must stay under NATS's payload limit.
+		l = c.redact.Line(l)
+		if len(l) > maxChunk {
+			l = l[:maxChunk] + " …[cut]\n"
 		}
 		if b.Len()+len(l) > maxChunk && b.Len() > 0 {
 			if err := c.send(LogsChunk{Data: b.String()}); err != nil {
@@ -200,7 +206,7 @@ func (c *chunkSink) Lines(lines []string) error {
 			}
 			b.Reset()
 		}
-		b.WriteString(c.redact.Line(l))
+		b.WriteString(l)
 	}
 	if b.Len() == 0 {
 		return c.Idle()

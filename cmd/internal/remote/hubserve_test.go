@@ -239,3 +239,25 @@ func TestChunkSink_WaitsForWholeLines(t *testing.T) {
 		t.Errorf("chunks %q, want %q", got, want)
 	}
 }
+
+// A chunk stays under the payload limit: a huge line is cut, after its secrets are redacted.
+func TestChunkSink_CutsHugeLines(t *testing.T) {
+	var got []string
+	c := &chunkSink{redact: NewRedactor([]string{testSecret}), deliver: func(ch LogsChunk) error {
+		got = append(got, ch.Data)
+		return nil
+	}}
+	huge := testSecret + strings.Repeat("x", 3*maxChunk) + "\n"
+	if err := c.Lines([]string{"small\n", huge, "after\n"}); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(got, "")
+	if strings.Contains(all, testSecret) || !strings.HasPrefix(all, "small\n[REDACTED]xxx") || !strings.HasSuffix(all, " …[cut]\nafter\n") {
+		t.Errorf("chunks start %.40q, end %q", all, all[max(0, len(all)-20):])
+	}
+	for i, ch := range got {
+		if len(ch) > maxChunk+len(" …[cut]\n") {
+			t.Errorf("chunk %d has %d bytes, over %d", i, len(ch), maxChunk)
+		}
+	}
+}
