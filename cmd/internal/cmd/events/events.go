@@ -97,7 +97,7 @@ Times for --since/--until: RFC 3339 (2026-11-27T10:00:00Z) or a duration before 
 	fl.StringVar(&o.until, "until", "", "only events up to this time; with -f, stop following when it passes")
 	fl.Uint64Var(&o.afterSeq, "after-seq", 0, "only events with a sequence greater than N (resume from the last one you saw)")
 	fl.IntVarP(&o.last, "lines", "n", 0, "only the last N matching events (then follow, with -f)")
-	fl.StringArrayVar(&o.Sessions, "session", nil, "only this session (repeat for several)")
+	fl.StringArrayVar(&o.Sessions, "session", nil, "only this session: name, or name@node for another node's (repeat for several)")
 	fl.StringVar(&o.Node, "node", "", "only this node (default: every node in the log)")
 	fl.StringArrayVar(&o.types, "type", nil, "only events of this kind (repeat for several): "+KindList())
 	fl.StringVar(&o.format, "format", "", "print each event with a Go template, e.g. '{{.Seq}} {{.Type}}'")
@@ -179,7 +179,7 @@ func (o *EventsOptions) Parse(now time.Time) error {
 				return err
 			}
 			if o.Node != "" && o.Node != node {
-				return clierr.UsageErr("--session %s is a session of node %s, and --node is %s", s, node, o.Node)
+				return clierr.UsageErr("--session %s is a session of node %s, and the events asked for are node %s's (one node at a time)", s, node, o.Node)
 			}
 			o.Node, o.query.Node = node, node
 			o.remote = append(o.remote, s)
