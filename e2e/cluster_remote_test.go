@@ -102,6 +102,7 @@ func TestCluster_SessionCommandsOnAnotherNode(t *testing.T) {
 				}
 				return nil
 			})
+			appended := time.Now()
 			a.appendLog("s", marker)
 			testwait.For(t, 20*time.Second, func() error {
 				if !strings.Contains(out.String(), marker+"\n") {
@@ -109,6 +110,7 @@ func TestCluster_SessionCommandsOnAnotherNode(t *testing.T) {
 				}
 				return nil
 			})
+			t.Logf("a line appended on node A reached logs -f on node B after %s (hub polls every 100ms)", time.Since(appended).Round(time.Millisecond))
 			must(t, cmd.Process.Signal(syscall.SIGINT))
 			err := cmd.Wait()
 			cancel()
