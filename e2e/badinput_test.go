@@ -83,9 +83,10 @@ func badInputCases() []badCase {
 		{name: "restart another node's unknown session", args: []string{"restart", "@st@othernode"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
 		{name: "close another node's unknown session", args: []string{"@st@othernode", "close"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
 		{name: "call another node's unknown session", args: []string{"@st@othernode", "ping"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
-		{name: "wait for another node's unknown session", args: []string{"@st@othernode", "wait", "--for", "exited"}, code: 1, msg: []string{"@st@othernode: not found"}},
-		{name: "history of another node's unknown session", args: []string{"@st@othernode", "history"}, code: 1, msg: []string{"@st@othernode: not found"}},
-		{name: "logs of another node's session", args: []string{"@st@othernode", "logs"}, code: 1, msg: []string{"@st@othernode is another node's"}, hint: "on node othernode: mcpctl @st logs"},
+		// wait, history, logs, info, proxy ask the session's node first: nobody answers for a node without a hub
+		{name: "wait for another node's unknown session", args: []string{"@st@othernode", "wait", "--for", "exited"}, code: 3, msg: []string{"no hub of node othernode answers"}},
+		{name: "history of another node's unknown session", args: []string{"@st@othernode", "history"}, code: 3, msg: []string{"no hub of node othernode answers"}},
+		{name: "logs of another node's session", args: []string{"@st@othernode", "logs"}, code: 3, msg: []string{"logs @st@othernode: no hub of node othernode answers"}, hint: "is node othernode on this cluster"},
 		// ---- commands and flags in the wrong place
 		{name: "unknown command", args: []string{"bogus"}, code: 1, msg: []string{`unknown command "bogus"`}, hint: "--help"},
 		{name: "unknown session command", args: []string{"@t", "bogus"}, code: 1, msg: []string{`unknown command "bogus"`}, hint: "--help"},

@@ -47,6 +47,7 @@ type options struct {
 	query        []headerRequirement // --require-query: URL query parameters
 	garbage      bool
 	stderrLines  int
+	printEnv     string
 	modern       bool
 	only         protocolOnly // --protocol-only (protocol.go)
 	paging       pagingOptions
@@ -86,6 +87,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Var(headerFlag{&o.query}, "require-query", "HTTP: answer 401 unless the URL's query has `NAME=VALUE` (repeatable)")
 	fs.BoolVar(&o.garbage, "garbage", false, "print non-JSON junk on stdout and exit 1")
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
+	fs.StringVar(&o.printEnv, "print-env", "", "write the value of environment variable `NAME` to stderr at start (a server that logs its configuration)")
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
 	o.paging.register(fs)
 	o.listTTL.register(fs)
@@ -139,6 +141,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 	if opts.garbage {
 		fmt.Fprint(stdout, "Hello! I am definitely not an MCP server.\n<html>{oops\n")
 		return exitGarbage
+	}
+	if opts.printEnv != "" {
+		fmt.Fprintf(stderr, "mcptestserver: %s is %s\n", opts.printEnv, os.Getenv(opts.printEnv))
 	}
 	for i := 1; i <= opts.stderrLines; i++ {
 		fmt.Fprintf(stderr, "mcptestserver stderr line %d/%d\n", i, opts.stderrLines)
