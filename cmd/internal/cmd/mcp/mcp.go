@@ -36,6 +36,8 @@ type mcpSpec struct {
 	// listKey names the items array of a paginated list result ("tools", …): the command
 	// follows nextCursor to the end (listAll) unless --cursor asks for one page.
 	listKey string
+	// progress asks the server for progress notifications and shows them (tools-call).
+	progress bool
 }
 
 // name is the command's name, the first word of its use line.
@@ -115,7 +117,12 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 		if asks, err = o.asks(); err != nil {
 			return err
 		}
-		res, _, err = sessioncall.CallSessionAsks(ctx, o.f, o.session, o.spec.method, params, asks)
+		call, done := sessioncall.CallOptions{Asks: asks}, func() {}
+		if o.spec.progress {
+			call.Progress, done = o.progressSink()
+		}
+		res, _, err = sessioncall.CallSessionWith(ctx, o.f, o.session, o.spec.method, params, call)
+		done() // the progress line goes before the result is printed
 	}
 	if err != nil {
 		return err
