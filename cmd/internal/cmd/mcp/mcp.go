@@ -54,6 +54,7 @@ type mcpOptions struct {
 	// complete
 	prompt   string
 	resource string
+	context  []string // --context k=v: arguments already given, for dependent completions
 	// requests that may make the server ask back: --elicit answers without asking
 	elicit string
 }
@@ -64,6 +65,7 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 		if spec.method == "completion/complete" {
 			cmd.Flags().StringVar(&o.prompt, "prompt", "", "complete an argument of this prompt")
 			cmd.Flags().StringVar(&o.resource, "resource", "", "complete an argument of this resource template URI")
+			cmd.Flags().StringArrayVar(&o.context, "context", nil, "an argument already given, `NAME=VALUE`, which completions may depend on (repeatable)")
 		}
 		if spec.listKey != "" && spec.nargs == 0 {
 			cmd.Flags().StringVar(&o.cursor, "cursor", "", "get one page, the one at this cursor (\"\": the first), with its nextCursor; default: every page")
