@@ -37,6 +37,10 @@ type Progress struct {
 	bar   *progressbar.ProgressBar
 	total float64 // the bar's total; 0: the spinner
 	done  bool
+	// held counts the Holds in force: while a question is on the terminal the line is
+	// cleared and notes wait in pending (the last one only) instead of drawing over it.
+	held    int
+	pending *ProgressNote
 }
 
 const progressDelay = 300 * time.Millisecond
@@ -62,7 +66,7 @@ func (p *Progress) Update(msg string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done {
+	if p.done || p.held > 0 {
 		return
 	}
 	p.draw(0, msg)
@@ -79,6 +83,14 @@ func (p *Progress) Report(n ProgressNote) {
 	if p.done {
 		return
 	}
+	if p.held > 0 {
+		p.pending = &n
+		return
+	}
+	p.report(n)
+}
+
+func (p *Progress) report(n ProgressNote) {
 	total := 0.0
 	if n.Total != nil && *n.Total > 0 && !math.IsInf(*n.Total, 0) {
 		total = *n.Total
@@ -120,6 +132,30 @@ func (p *Progress) draw(total float64, desc string) {
 		return
 	}
 	p.bar.Describe(desc)
+}
+
+// Hold clears the line and keeps it clear until release is called: for a question asked
+// on the same terminal while the wait goes on (a server's elicitation during a tool call).
+// The last note that arrived meanwhile is drawn on release.
+func (p *Progress) Hold() (release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held++
+	if p.bar != nil {
+		_ = p.bar.Clear()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.held--
+			if p.held == 0 && p.pending != nil && !p.done && p.on {
+				p.report(*p.pending)
+			}
+			p.pending = nil
+		})
+	}
 }
 
 // Done clears the line; later Reports and Updates show nothing.

@@ -81,3 +81,27 @@ func TestProgress_ReportsOnATerminalOnly(t *testing.T) {
 		}
 	})
 }
+
+func TestProgress_HoldKeepsTheLineClearForAQuestion(t *testing.T) {
+	var errOut bytes.Buffer
+	p := NewProgress(&IOStreams{ErrOut: &errOut, ErrTerminal: true}, "")
+	p.Report(ProgressNote{Progress: 1, Total: total(4), Message: "before"})
+	release := p.Hold()
+	held := errOut.Len()
+	p.Report(ProgressNote{Progress: 2, Total: total(4), Message: "during a"})
+	p.Report(ProgressNote{Progress: 3, Total: total(4), Message: "during b"})
+	p.Update("our own line")
+	if got := errOut.String()[held:]; got != "" {
+		t.Errorf("drawn while held: %q", got)
+	}
+	if !strings.HasSuffix(errOut.String(), "\x1b[2K\r") {
+		t.Errorf("Hold did not clear the line: %q", errOut.String())
+	}
+	release()
+	release() // a second release changes nothing
+	after := errOut.String()[held:]
+	if !strings.Contains(after, "during b 3/4") || strings.Contains(after, "during a") {
+		t.Errorf("after release, want the last note only: %q", after)
+	}
+	p.Done()
+}

@@ -121,7 +121,7 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 		}
 		call, done := sessioncall.CallOptions{Asks: asks}, func() {}
 		if o.spec.progress {
-			call.Progress, done = o.progressSink()
+			call.Progress, done = o.progressSink(asks)
 		}
 		res, _, err = sessioncall.CallSessionWith(ctx, o.f, o.session, o.spec.method, params, call)
 		done() // the progress line goes before the result is printed
