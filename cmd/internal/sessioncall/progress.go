@@ -24,17 +24,18 @@ func WithProgressToken(params json.RawMessage) (json.RawMessage, error) {
 	return withMeta(params, "progressToken", json.RawMessage(`"`+progressToken+`"`))
 }
 
-// progressReader hands the progress notifications of a connection to a sink until Stop.
-type progressReader struct {
+// ProgressReader hands the progress notifications of a connection to a sink until Stop.
+type ProgressReader struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-// readProgress starts handing c's progress notifications for progressToken to sink.
-// Nothing else arrives on a one-shot connection (server notifications go to connections
-// that sent initialize), and whatever else does is dropped.
-func readProgress(c *rpc.Client, sink ProgressSink) *progressReader {
-	r := &progressReader{stop: make(chan struct{})}
+// ReadProgress starts handing c's progress notifications for the token WithProgressToken
+// sets to sink, for a caller that makes its own requests on c (CallSessionWith does this
+// for one call). Nothing else arrives on a one-shot connection (server notifications go to
+// connections that sent initialize), and whatever else does is dropped.
+func ReadProgress(c *rpc.Client, sink ProgressSink) *ProgressReader {
+	r := &ProgressReader{stop: make(chan struct{})}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -66,7 +67,7 @@ func readProgress(c *rpc.Client, sink ProgressSink) *progressReader {
 }
 
 // Stop delivers what has already arrived and returns once the sink is no longer called.
-func (r *progressReader) Stop() {
+func (r *ProgressReader) Stop() {
 	close(r.stop)
 	r.wg.Wait()
 }

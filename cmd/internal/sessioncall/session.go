@@ -449,7 +449,7 @@ func CallSessionWith(ctx context.Context, f *cmdkit.Factory, name, method string
 		c.HandleRequests(asks.Handle)
 	}
 	if o.Progress != nil {
-		progress := readProgress(c, o.Progress)
+		progress := ReadProgress(c, o.Progress)
 		defer progress.Stop()
 	}
 	cctx, ccancel := CallContext(ctx, f, s, name)
