@@ -51,6 +51,9 @@ type testServer struct {
 
 	subsMu sync.Mutex
 	subs   map[string]map[string]bool // session id → subscribed URIs
+
+	// progressOut counts the progress notifications written on stdout (stdio only; steps.go).
+	progressOut *progressLines
 }
 
 // newTestServer builds the server; paging says how it pages its lists. Unless modern, it answers server/discover

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 )
 
 // maxSteps bounds the steps tool: a test needs a few, never thousands.
@@ -39,6 +42,8 @@ func (ts *testServer) steps(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	if req.Params.Meta != nil {
 		token = req.Params.Meta.ProgressToken
 	}
+	key, _ := json.Marshal(token)
+	before := ts.progressOut.written(string(key))
 	for i := 1; i <= n; i++ {
 		select {
 		case <-ctx.Done():
@@ -58,12 +63,49 @@ func (ts *testServer) steps(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 			return nil, fmt.Errorf("send progress: %w", err)
 		}
 	}
-	// As in notify: on stdio the notifications are written by another goroutine than the
-	// response; let the queue drain so progress does not trail the result.
-	if session := server.ClientSessionFromContext(ctx); session != nil {
-		for len(session.NotificationChannel()) > 0 && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-		}
+	// On stdio mcp-go writes notifications from another goroutine than the response: the
+	// result waits until the last progress is out, or a client that stops listening at the
+	// result would miss it.
+	for token != nil && ts.progressOut != nil && ts.progressOut.written(string(key)) < before+n && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
 	}
 	return mcp.NewToolResultText(fmt.Sprintf("took %d steps", n)), nil
+}
+
+// progressLines is the server's stdout, counting the progress notifications written on
+// it by token (the token's JSON).
+type progressLines struct {
+	w io.Writer
+
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// Write writes one message: mcp-go writes each with one call.
+func (p *progressLines) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if err == nil && bytes.Contains(b, []byte(`"notifications/progress"`)) {
+		var m struct {
+			Params struct {
+				Token json.RawMessage `json:"progressToken"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(b, &m) == nil {
+			p.mu.Lock()
+			p.n[string(m.Params.Token)]++
+			p.mu.Unlock()
+		}
+	}
+	return n, err
+}
+
+// written is how many progress notifications with this token were written (nil: not
+// counted, over HTTP, where a request's stream is in order anyway).
+func (p *progressLines) written(token string) int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n[token]
 }
