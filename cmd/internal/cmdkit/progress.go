@@ -3,11 +3,16 @@ package cmdkit
 import (
 	"io"
 	"math"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sys/unix"
 )
 
 // ProgressNote is one step of a long wait: what an MCP notifications/progress carries
@@ -28,6 +33,7 @@ type ProgressNote struct {
 type Progress struct {
 	w     io.Writer
 	on    bool
+	width int // of the terminal: a line that wraps cannot be redrawn in place
 	start time.Time
 	// delay hides Update's own status lines for waits shorter than it (a server's progress
 	// shows at once: the server chose to report it).
@@ -45,13 +51,26 @@ type Progress struct {
 
 const progressDelay = 300 * time.Millisecond
 
+// defaultWidth is the terminal's width when it cannot be asked; barRoom and spinnerRoom
+// are what a line needs besides the message (bar, percentage, count, time).
+const (
+	defaultWidth = 80
+	barRoom      = 62
+	spinnerRoom  = 24
+)
+
 // progressScale is the resolution of a bar: MCP progress values are numbers, not counts.
 const progressScale = 1000
 
 // NewProgress starts a wait that shows msg (after progressDelay) until the first Report or
 // Update.
 func NewProgress(ios *IOStreams, msg string) *Progress {
-	p := &Progress{w: ios.ErrOut, on: ios.ErrTTY || ios.ErrTerminal, start: time.Now(), delay: progressDelay}
+	p := &Progress{w: ios.ErrOut, on: ios.ErrTTY || ios.ErrTerminal, width: defaultWidth, start: time.Now(), delay: progressDelay}
+	if f, ok := ios.ErrOut.(*os.File); ok && p.on {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			p.width = int(ws.Col)
+		}
+	}
 	if msg != "" {
 		p.Update(msg)
 	}
@@ -69,7 +88,7 @@ func (p *Progress) Update(msg string) {
 	if p.done || p.held > 0 {
 		return
 	}
-	p.draw(0, msg)
+	p.draw(0, p.safe(msg, spinnerRoom))
 }
 
 // Report shows a progress notification: a bar when it has a total, else a spinner with
@@ -96,10 +115,10 @@ func (p *Progress) report(n ProgressNote) {
 		total = *n.Total
 	}
 	if total == 0 {
-		p.draw(0, joinNonEmpty(n.Message, formatNumber(n.Progress)))
+		p.draw(0, joinNonEmpty(p.safe(n.Message, spinnerRoom), formatNumber(n.Progress)))
 		return
 	}
-	p.draw(total, joinNonEmpty(n.Message, formatNumber(n.Progress)+"/"+formatNumber(total)))
+	p.draw(total, joinNonEmpty(p.safe(n.Message, barRoom), formatNumber(n.Progress)+"/"+formatNumber(total)))
 	done := math.Max(0, math.Min(n.Progress/total, 1))
 	_ = p.bar.Set64(int64(math.Round(done * progressScale)))
 }
@@ -167,6 +186,33 @@ func (p *Progress) Done() {
 		_ = p.bar.Clear()
 		_ = p.bar.Exit()
 	}
+}
+
+// safe fits a message in what the line leaves it besides room.
+func (p *Progress) safe(msg string, room int) string {
+	return lineSafe(msg, max(p.width-room, 12))
+}
+
+// lineSafe makes a server's text fit one line of a terminal: control characters (an
+// escape sequence could retitle the window or move the cursor) and invalid UTF-8 are
+// shown quoted, and the text is cut to limit runes.
+func lineSafe(s string, limit int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n >= limit {
+			b.WriteString("…")
+			break
+		}
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+		n++
+	}
+	return b.String()
 }
 
 func formatNumber(f float64) string {

@@ -105,3 +105,22 @@ func TestProgress_HoldKeepsTheLineClearForAQuestion(t *testing.T) {
 	}
 	p.Done()
 }
+
+func TestProgress_AServersMessageStaysOnOneLineAndCannotDriveTheTerminal(t *testing.T) {
+	var errOut bytes.Buffer
+	p := NewProgress(&IOStreams{ErrOut: &errOut, ErrTerminal: true}, "")
+	p.Report(ProgressNote{Progress: 1, Total: total(2), Message: "a\x1b]0;owned\x07b\nc\xff" + strings.Repeat("x", 200)})
+	p.Done()
+	got := errOut.String()
+	for _, bad := range []string{"\x1b]0;", "\x07", "\n", "\xff"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("stderr carries %q raw: %q", bad, got)
+		}
+	}
+	if !strings.Contains(got, `a\x1b]0;owned\ab\nc`+"\ufffd") || !strings.Contains(got, "… 1/2") {
+		t.Errorf("the message is not shown quoted and cut: %q", got)
+	}
+	if strings.Contains(got, strings.Repeat("x", 40)) {
+		t.Errorf("a long message was not cut to the terminal's width: %q", got)
+	}
+}
