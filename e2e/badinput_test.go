@@ -125,6 +125,8 @@ func badInputCases() []badCase {
 		{name: "prompt unknown", args: []string{"@t", "prompts-get", "nosuch"}, code: 2, msg: []string{"nosuch"}},
 		{name: "resource unknown (-32002)", args: []string{"@t", "resources-read", "test://nope/x"}, code: 2, msg: []string{"server error " + resourceNotFound(), "resource not found"}},
 		{name: "log level unknown", args: []string{"@t", "logging-set-level", "loud"}, code: 1, msg: []string{"loud"}},
+		{name: "complete --context without =", args: []string{"@t", "complete", "--prompt", "greet", "style", "--context", "formal"}, code: 1, msg: []string{`--context "formal" is not NAME=VALUE`}, hint: "--context cuisine=japanese"},
+		{name: "complete --context empty name", args: []string{"@t", "complete", "--resource", "test://items/{id}", "id", "--context", "=4"}, code: 1, msg: []string{`--context "=4" has an empty name`}, hint: "--context cuisine=japanese"},
 		// ---- URLs
 		{name: "URL scheme ftp", args: []string{"connect", "ftp://x/y", "@u"}, code: 1, msg: []string{`unsupported URL scheme "ftp"`}, hint: "http:// or https://"},
 		{name: "URL scheme file", args: []string{"connect", "file:///etc/passwd", "@u"}, code: 1, msg: []string{`unsupported URL scheme "file"`}, hint: "http:// or https://"},

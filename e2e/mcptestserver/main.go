@@ -49,6 +49,7 @@ type options struct {
 	stderrLines  int
 	printEnv     string
 	modern       bool
+	extras       bool         // --extras: the steps tool, the order prompt, the menu template (steps.go, menu.go)
 	only         protocolOnly // --protocol-only (protocol.go)
 	paging       pagingOptions
 	listTTL      listTTLOptions
@@ -89,6 +90,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
 	fs.StringVar(&o.printEnv, "print-env", "", "write the value of environment variable `NAME` to stderr at start (a server that logs its configuration)")
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
+	fs.BoolVar(&o.extras, "extras", false, "also serve the steps tool (progress), the order prompt and the test://menu template (completion that depends on its context)")
 	o.paging.register(fs)
 	o.listTTL.register(fs)
 	o.only.register(fs)
@@ -161,6 +163,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 
 	ts := newTestServer(opts.name, opts.modern || opts.only.modern(), opts.paging, calls, exit)
 	ts.stderr = stderr
+	if opts.extras {
+		ts.addSteps()
+		ts.addMenu()
+	}
 	opts.listTTL.apply(ts.mcp)
 	switch {
 	case opts.only != "" && opts.sseAddr == "":
