@@ -213,3 +213,25 @@ func (c *ProcCluster) index(name string) int {
 	}
 	return -1
 }
+
+// CPU returns the processor time node i's process has used so far (user and system, from
+// /proc/<pid>/stat), 0 when it is not running.
+func (c *ProcCluster) CPU(i int) time.Duration {
+	cmd := c.procs[i]
+	if cmd == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: the fields start after its closing parenthesis.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
