@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,12 @@ const (
 	// llRecover bounds the wait for every client's next success after a kill: longer means
 	// appends never recovered.
 	llRecover = 90 * time.Second
+)
+
+// The streams whose leaders the measurement follows, and their short names.
+var (
+	llStreams     = []string{events.EventsStream, "KV_" + events.SessionBucket}
+	llStreamNames = []string{"events", "kv"}
 )
 
 // llClock records when each client last succeeded.
@@ -101,8 +108,8 @@ type llKill struct {
 	role         string
 	writers, cli []time.Duration
 	follow       time.Duration
-	// elected: from the kill until the survivors report a meta leader and an events
-	// stream leader (the servers' part; what comes after it is the clients').
+	// elected: from the kill until the survivors report new leaders of the meta group,
+	// the events stream and the session bucket (the servers' part; what comes after it is the clients').
 	elected time.Duration
 }
 
@@ -235,28 +242,34 @@ func TestLeaderLoss(t *testing.T) {
 			}
 			return nil
 		})
-		meta, sl, err := c.Leaders(events.EventsStream)
+		meta, ls, err := c.Leaders(llStreams...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		target, role := meta, "meta leader"
+		// Even kills take the meta leader, odd ones the events stream's leader; the role
+		// says what else the node led.
+		target := meta
 		if k%2 == 1 {
-			target, role = sl, "stream leader"
+			target = ls[0]
 		}
-		switch {
-		case target == meta && target == sl:
-			role = "meta+stream leader"
-		case target == meta:
-			role = "meta leader"
+		var roles []string
+		if target == meta {
+			roles = append(roles, "meta")
 		}
+		for i, l := range ls {
+			if l == target {
+				roles = append(roles, llStreamNames[i])
+			}
+		}
+		role := strings.Join(roles, "+")
 		seen := headAt()
 		c.Kill(target)
 		t0 := time.Now()
 		r := llKill{node: target + 1, role: role}
 		testwait.For(t, llRecover, func() error {
-			m, s, err := c.Leaders(events.EventsStream)
-			if err != nil || m == target || s == target {
-				return fmt.Errorf("no new leaders yet (meta %d, stream %d): %v", m, s, err)
+			m, ls, err := c.Leaders(llStreams...)
+			if err != nil || m == target || slices.Contains(ls, target) {
+				return fmt.Errorf("no new leaders yet (meta %d, streams %v): %v", m, ls, err)
 			}
 			r.elected = time.Since(t0)
 			return nil

@@ -157,10 +157,10 @@ func (c *ProcCluster) WaitHealthy(i int, timeout time.Duration) {
 	}
 }
 
-// Leaders returns the node (0-based) leading the meta group and the node leading stream
-// in the global account, as the running node asked first reports them (-1: none known).
-func (c *ProcCluster) Leaders(stream string) (meta, streamLeader int, err error) {
-	meta, streamLeader = -1, -1
+// Leaders returns the node (0-based) leading the meta group and, for each of streams (of
+// the global account), the node leading it, as the first running node that knows them all
+// reports them (-1: none known).
+func (c *ProcCluster) Leaders(streams ...string) (meta int, leaders []int, err error) {
 	for i := range Size {
 		if c.procs[i] == nil {
 			continue
@@ -188,21 +188,24 @@ func (c *ProcCluster) Leaders(stream string) (meta, streamLeader int, err error)
 			continue
 		}
 		meta = c.index(jsz.Meta.Leader)
-		for _, a := range jsz.Accounts {
-			for _, s := range a.Streams {
-				if s.Name == stream && s.Cluster != nil {
-					streamLeader = c.index(s.Cluster.Leader)
+		leaders = make([]int, len(streams))
+		all := meta >= 0
+		for k, name := range streams {
+			leaders[k] = -1
+			for _, a := range jsz.Accounts {
+				for _, s := range a.Streams {
+					if s.Name == name && s.Cluster != nil {
+						leaders[k] = c.index(s.Cluster.Leader)
+					}
 				}
 			}
+			all = all && leaders[k] >= 0
 		}
-		if meta >= 0 && streamLeader >= 0 {
-			return meta, streamLeader, nil
+		if all {
+			return meta, leaders, nil
 		}
 	}
-	if meta < 0 || streamLeader < 0 {
-		return meta, streamLeader, fmt.Errorf("leaders not known: meta %d, %s %d", meta, stream, streamLeader)
-	}
-	return meta, streamLeader, nil
+	return -1, nil, fmt.Errorf("no running node knows the leaders of the meta group and of %v", streams)
 }
 
 func (c *ProcCluster) index(name string) int {
