@@ -10,6 +10,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -274,7 +277,7 @@ func TestLeaderLoss(t *testing.T) {
 			r.elected = time.Since(t0)
 			return nil
 		})
-		testwait.For(t, llRecover, func() error {
+		waitRecovered(t, func() error {
 			var ok bool
 			if r.writers, ok = writers.firstAfter(t0); !ok {
 				return errors.New("a writer has not appended since the kill")
@@ -358,4 +361,28 @@ func dist(ds []time.Duration) string {
 	slices.Sort(s)
 	at := func(p float64) time.Duration { return s[int(p*float64(len(s)-1)+0.5)].Round(10 * time.Millisecond) }
 	return fmt.Sprintf("n=%d p50 %v p90 %v max %v", len(s), at(0.5), at(0.9), s[len(s)-1].Round(10*time.Millisecond))
+}
+
+// waitRecovered polls cond until it holds; when llRecover passes first, the test fails and
+// the goroutines' stacks go to a file, to show where a client hangs.
+func waitRecovered(t *testing.T, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(llRecover)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			path := filepath.Join(os.TempDir(), fmt.Sprintf("leaderloss-goroutines-%d.txt", os.Getpid()))
+			if f, ferr := os.Create(path); ferr == nil {
+				_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+				f.Close()
+			}
+			t.Fatalf("not recovered %s after the kill: %v (goroutines in %s)", llRecover, err, path)
+		}
+		<-tick.C
+	}
 }

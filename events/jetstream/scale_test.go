@@ -73,12 +73,33 @@ func TestClusterScale(t *testing.T) {
 	}
 	c := jstest.StartProcCluster(t)
 	opts := jetstream.ClusterOptions{URLs: c.URLs(), Token: c.Token}
+	var xs, ys []float64
 	for round, n := range counts {
-		scaleRound(t, c, opts, round, n)
+		w, cpu := scaleRound(t, c, opts, round, n)
+		xs, ys = append(xs, w), append(ys, cpu)
+	}
+	if len(xs) >= 2 {
+		// The servers' CPU as a line over the write rate: what one write costs, and what
+		// the cluster burns idle (heartbeats, Raft, the simulated nodes' consumers).
+		slope, icept := fitLine(xs, ys)
+		t.Logf("servers' CPU ≈ %.3f cores + %.0f µs × replicated writes/s (least squares over %d rounds)", icept, slope*1e6, len(xs))
 	}
 }
 
-func scaleRound(t *testing.T, c *jstest.ProcCluster, opts jetstream.ClusterOptions, round, nodes int) {
+// fitLine returns the least-squares line y = slope·x + icept.
+func fitLine(xs, ys []float64) (slope, icept float64) {
+	var sx, sy, sxx, sxy float64
+	n := float64(len(xs))
+	for i := range xs {
+		sx, sy, sxx, sxy = sx+xs[i], sy+ys[i], sxx+xs[i]*xs[i], sxy+xs[i]*ys[i]
+	}
+	slope = (n*sxy - sx*sy) / (n*sxx - sx*sx)
+	return slope, (sy - slope*sx) / n
+}
+
+// scaleRound runs nodes simulated nodes and returns the replicated writes per second
+// (events and KV puts) and the servers' CPU in cores.
+func scaleRound(t *testing.T, c *jstest.ProcCluster, opts jetstream.ClusterOptions, round, nodes int) (float64, float64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st := &scaleStats{}
@@ -154,6 +175,7 @@ func scaleRound(t *testing.T, c *jstest.ProcCluster, opts jetstream.ClusterOptio
 		t.Logf("  servers' CPU %.2f s of %.1f s (%.0f%% of one core); %.0f µs per replicated write (events + KV puts)",
 			cpu.Seconds(), elapsed.Seconds(), 100*cpu.Seconds()/elapsed.Seconds(), float64(cpu.Microseconds())/float64(writes))
 	}
+	return float64(writes) / elapsed.Seconds(), cpu.Seconds() / elapsed.Seconds()
 }
 
 // scaleSession runs restart cycles of one session until ctx ends.
