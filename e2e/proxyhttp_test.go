@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// httpProxy is a running `mcpctl @s proxy --listen …`.
+type httpProxy struct {
+	url    string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr strings.Builder
+	done   chan struct{}
+}
+
+func (p *httpProxy) Stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// startHTTPProxy runs the session's HTTP proxy with args and returns it once it printed
+// its URL. Cleanup stops it with SIGTERM and checks that it exited 0.
+func startHTTPProxy(t *testing.T, e *env, name string, args ...string) *httpProxy {
+	t.Helper()
+	cmd := e.cmd(context.Background(), append([]string{"@" + name, "proxy"}, args...)...)
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &httpProxy{cmd: cmd, done: make(chan struct{})}
+	urls := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if _, u, ok := strings.Cut(sc.Text(), "(Streamable HTTP) at "); ok {
+				urls <- u
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		err := cmd.Wait()
+		<-p.done
+		if err != nil {
+			t.Errorf("proxy after SIGTERM: %v, want exit 0\nstderr: %s", err, p.Stderr())
+		}
+	})
+	select {
+	case p.url = <-urls:
+	case <-p.done:
+		_ = cmd.Wait()
+		t.Fatalf("proxy ended without printing its URL: %s", p.Stderr())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("proxy printed no URL within 60s: %s", p.Stderr())
+	}
+	return p
+}
+
+type rootsList []string
+
+func (r rootsList) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	res := &mcp.ListRootsResult{}
+	for _, u := range r {
+		res.Roots = append(res.Roots, mcp.Root{URI: u, Name: filepath.Base(u)})
+	}
+	return res, nil
+}
+
+// TestHTTPProxy_MCPGoClientListsAndCallsTools: an MCP host speaking Streamable HTTP (mcp-go's
+// client) uses a session through `proxy --listen`: it lists and calls tools, on the
+// 2025-11-25 handshake (an HTTP session, its id in Mcp-Session-Id) and on whatever revision
+// it negotiates by itself; the server's ask (roots/list) during a call reaches this client,
+// and its progress reaches it on the call's event stream.
+func TestHTTPProxy_MCPGoClientListsAndCallsTools(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	name := uniqueName(t)
+	e.connectTest(name)
+	p := startHTTPProxy(t, e, name, "--listen", "127.0.0.1:0")
+	if !strings.HasPrefix(p.url, "http://127.0.0.1:") || !strings.HasSuffix(p.url, "/mcp") {
+		t.Fatalf("proxy URL %q, want http://127.0.0.1:PORT/mcp", p.url)
+	}
+	for _, version := range []string{"2025-11-25", ""} {
+		t.Run("protocol "+version, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			tr, err := transport.NewStreamableHTTP(p.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := client.NewClient(tr, client.WithRootsHandler(rootsList{"file:///e2e/httpproxy"}))
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var mu sync.Mutex
+			var progress int
+			c.OnNotification(func(n mcp.JSONRPCNotification) {
+				if n.Method == "notifications/progress" {
+					mu.Lock()
+					progress++
+					mu.Unlock()
+				}
+			})
+			init := mcp.InitializeRequest{}
+			init.Params.ProtocolVersion = version
+			init.Params.ClientInfo = mcp.Implementation{Name: "e2e-http-host", Version: "1"}
+			ir, err := c.Initialize(ctx, init)
+			if err != nil {
+				t.Fatalf("initialize through the HTTP proxy: %v\nproxy stderr: %s", err, p.Stderr())
+			}
+			if version != "" && ir.ProtocolVersion != version {
+				t.Errorf("negotiated %q, want %q", ir.ProtocolVersion, version)
+			}
+			if version != "" && tr.GetSessionId() == "" {
+				t.Errorf("after initialize on %s: no Mcp-Session-Id", version)
+			}
+			tools, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+			if err != nil {
+				t.Fatalf("tools/list through the HTTP proxy: %v", err)
+			}
+			var names []string
+			for _, tl := range tools.Tools {
+				names = append(names, tl.Name)
+			}
+			if !strings.Contains(","+strings.Join(names, ",")+",", ",add,") {
+				t.Fatalf("tools/list through the HTTP proxy: %v, want add among them", names)
+			}
+			call := func(tool string, args map[string]any, meta *mcp.Meta) string {
+				t.Helper()
+				req := mcp.CallToolRequest{}
+				req.Params.Name, req.Params.Arguments, req.Params.Meta = tool, args, meta
+				res, err := c.CallTool(ctx, req)
+				if err != nil {
+					t.Fatalf("tools/call %s through the HTTP proxy: %v", tool, err)
+				}
+				if res.IsError || len(res.Content) == 0 {
+					t.Fatalf("tools/call %s: %+v", tool, res)
+				}
+				tc, _ := res.Content[0].(mcp.TextContent)
+				return tc.Text
+			}
+			if got := call("add", map[string]any{"a": 20, "b": 22}, nil); got != "42" {
+				t.Errorf("add 20 22 through the HTTP proxy = %q, want 42", got)
+			}
+			if got := call("roots", nil, nil); got != "file:///e2e/httpproxy" {
+				t.Errorf("roots through the HTTP proxy = %q, want the HTTP client's root file:///e2e/httpproxy", got)
+			}
+			call("notify", map[string]any{"n": 2}, &mcp.Meta{ProgressToken: "e2e-http-progress"})
+			mu.Lock()
+			got := progress
+			mu.Unlock()
+			if got == 0 {
+				t.Errorf("notify with a progress token: the HTTP client saw no progress before the answer")
+			}
+		})
+	}
+}
+
+// TestHTTPProxy_TokenOnAnOpenListener: on 0.0.0.0 the proxy requires the bearer token:
+// without it, or with a wrong one, 401 and WWW-Authenticate: Bearer; with it, MCP works.
+func TestHTTPProxy_TokenOnAnOpenListener(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	name := uniqueName(t)
+	e.connectTest(name)
+	tokFile := filepath.Join(t.TempDir(), "token")
+	const token = "e2e-proxy-token-0123456789"
+	if err := os.WriteFile(tokFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHTTPProxy(t, e, name, "--listen", "0.0.0.0:0", "--bearer-token-file", tokFile)
+	_, port, err := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(p.url, "http://"), "/mcp"))
+	if err != nil || !strings.HasPrefix(p.url, "http://0.0.0.0:") {
+		t.Fatalf("proxy URL %q, want http://0.0.0.0:PORT/mcp", p.url)
+	}
+	// Through 127.0.0.1: this test sends nothing to another address.
+	u := "http://127.0.0.1:" + port + "/mcp"
+	initBody := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`
+	post := func(auth string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(initBody))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	for auth, what := range map[string]string{"": "no token", "Bearer wrong-token": "a wrong token",
+		"Bearer " + token + "x": "a longer token", "Basic " + token: "another scheme"} {
+		resp := post(auth)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: %d, WWW-Authenticate %q; want 401 and Bearer", what, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+		if resp.Header.Get("Mcp-Session-Id") != "" {
+			t.Errorf("%s: a session was opened anyway", what)
+		}
+	}
+	resp := post("Bearer " + token)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Mcp-Session-Id") == "" || !strings.Contains(string(b), `"protocolVersion"`) {
+		t.Fatalf("with the token: %d, session %q, %s; want 200, a session and the initialize result", resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), b)
+	}
+	// And an MCP client with the token lists the tools.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tr, err := transport.NewStreamableHTTP(u, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	init := mcp.InitializeRequest{}
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatalf("initialize with the token: %v", err)
+	}
+	if _, err := c.ListTools(ctx, mcp.ListToolsRequest{}); err != nil {
+		t.Fatalf("tools/list with the token: %v", err)
+	}
+	// The token is in no argv and no event.
+	if strings.Contains(strings.Join(p.cmd.Args, " "), token) {
+		t.Errorf("the token is on the proxy's command line")
+	}
+	for _, ev := range e.events("--session", name) {
+		if b, _ := json.Marshal(ev); strings.Contains(string(b), token) {
+			t.Errorf("event %s carries the token", b)
+		}
+	}
+}
