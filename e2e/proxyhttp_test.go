@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -261,4 +264,161 @@ func TestHTTPProxy_TokenOnAnOpenListener(t *testing.T) {
 			t.Errorf("event %s carries the token", b)
 		}
 	}
+}
+
+// TestHTTPProxy_BadInput: each mistake on the command line fails with exit 1 and a message
+// saying what is wrong, before the session is looked up: no hub started, no file written
+// under the home, nothing left listening.
+func TestHTTPProxy_BadInput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeTok := func(name string, body string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := writeTok("good", "tok\n", 0o600)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	cases := []struct {
+		name string
+		args []string
+		msg  []string
+	}{
+		{"port in use", []string{"--listen", held.Addr().String()}, []string{"address already in use", held.Addr().String()}},
+		{"no port", []string{"--listen", "127.0.0.1"}, []string{`--listen "127.0.0.1": want host:port`}},
+		{"port out of range", []string{"--listen", "127.0.0.1:70000"}, []string{"not a number from 0 to 65535"}},
+		{"not this machine's address", []string{"--listen", "192.0.2.1:0", "--bearer-token-file", good}, []string{"not an address of this machine"}},
+		{"open listener without a token", []string{"--listen", "0.0.0.0:0"}, []string{"not a loopback address", "without --bearer-token-file"}},
+		{"all interfaces without a token", []string{"--listen", ":0"}, []string{"not a loopback address"}},
+		{"token file missing", []string{"--listen", "127.0.0.1:0", "--bearer-token-file", filepath.Join(dir, "nosuch")}, []string{"nosuch: no such file"}},
+		{"token file empty", []string{"--listen", "127.0.0.1:0", "--bearer-token-file", writeTok("empty", "\n", 0o600)}, []string{"empty: it holds no token"}},
+		{"token file world-readable", []string{"--listen", "0.0.0.0:0", "--bearer-token-file", writeTok("open", "tok\n", 0o644)}, []string{"mode 0644 lets group or others at the token", "chmod 600"}},
+		{"token file group-readable", []string{"--listen", "127.0.0.1:0", "--bearer-token-file", writeTok("group", "tok\n", 0o640)}, []string{"mode 0640"}},
+		{"token file of two words", []string{"--listen", "127.0.0.1:0", "--bearer-token-file", writeTok("two", "tok en\n", 0o600)}, []string{"space or a control character"}},
+		{"token file is a directory", []string{"--listen", "127.0.0.1:0", "--bearer-token-file", t.TempDir()}, []string{"not a regular file"}},
+		{"token file without --listen", []string{"--bearer-token-file", good}, []string{"--bearer-token-file needs --listen"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := isolated(t)
+			r := e.run(append([]string{"@nosuch", "proxy"}, c.args...)...)
+			if r.Code != 1 {
+				t.Errorf("want exit 1:\n%s", r)
+			}
+			for _, m := range c.msg {
+				if !strings.Contains(r.Stderr, m) {
+					t.Errorf("stderr lacks %q:\n%s", m, r)
+				}
+			}
+			if strings.Contains(r.Stderr, "not found") {
+				t.Errorf("the session was looked up before the command line was checked:\n%s", r)
+			}
+			assertNothingStarted(t, e.home)
+		})
+	}
+	// The held port is still the test's: the proxy did not take it over.
+	if c, err := net.Dial("tcp", held.Addr().String()); err != nil {
+		t.Errorf("the held port stopped listening: %v", err)
+	} else {
+		c.Close()
+	}
+}
+
+// assertNothingStarted: no process runs on the home and no hub state was written there.
+func assertNothingStarted(t *testing.T, home string) {
+	t.Helper()
+	if left := leftoverProcesses(home); len(left) > 0 {
+		t.Errorf("processes running on the home: %v", left)
+	}
+	var files []string
+	_ = filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) > 0 {
+		t.Errorf("files written under the home: %v", files)
+	}
+}
+
+// TestHTTPProxy_UnknownSessionFreesThePort: a good command line for a session that does
+// not exist fails with not found, exit 1, and the port it had bound is free again.
+func TestHTTPProxy_UnknownSessionFreesThePort(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := e.run("@nosuch-"+uniqueName(t), "proxy", "--listen", addr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "not found") {
+		t.Fatalf("want exit 1, not found:\n%s", r)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("after the failed proxy, %s is not free: %v", addr, err)
+	}
+	ln.Close()
+}
+
+// TestHTTPProxy_PrivilegedPort: port 80 for a user that may not bind it is exit 1 with the
+// reason. As root the test runs the CLI as nobody (the binary copied where nobody can run it).
+func TestHTTPProxy_PrivilegedPort(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		t.Skipf("no ip_unprivileged_port_start: %v", err)
+	}
+	if start, _ := strconv.Atoi(strings.TrimSpace(string(b))); start <= 80 {
+		t.Skipf("ip_unprivileged_port_start is %d: port 80 is not privileged here", start)
+	}
+	dir, err := os.MkdirTemp("", "mcpctl-priv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	home := filepath.Join(dir, "h")
+	bin := filepath.Join(dir, "mcpctl")
+	src, err := os.ReadFile(mcpctlBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "@s", "proxy", "--listen", "127.0.0.1:80")
+	cmd.Env = append(os.Environ(), "MCPCTL_HOME="+home, "MCPCTL_NODE=e2e", "HOME="+dir, homeMarker+"="+home)
+	if os.Getuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("proxy --listen 127.0.0.1:80 as uid %d: %v, want exit 1\nstderr: %s", 65534, err, stderr.String())
+	}
+	for _, m := range []string{"permission denied", "ports below", "privileged", "CAP_NET_BIND_SERVICE"} {
+		if !strings.Contains(stderr.String(), m) {
+			t.Errorf("stderr lacks %q: %s", m, stderr.String())
+		}
+	}
+	assertNothingStarted(t, home)
 }
