@@ -415,7 +415,9 @@ func (p *httpProxy) call(w http.ResponseWriter, r *http.Request, s *httpSession,
 	bc := &bridgeConn{Conn: conn}
 	defer conn.Close()
 	key := rpc.IDKey(m.ID)
-	if s != nil {
+	// Calls of an MCP session are known by id, for the client's notifications/cancelled.
+	// Sessionless (2026-07-28) clients share no id space: they cancel by hanging up.
+	if s != nil && s != p.stateless {
 		s.mu.Lock()
 		_, dup := s.inflight[key]
 		if !dup {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -490,3 +491,49 @@ func TestHTTPProxy_GetStreamCarriesServerNotifications(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestHTTPProxy_SessionlessClientsShareNoIDs: two 2026-07-28 clients (no MCP session) may
+// use the same request id at the same time; each gets its own answer.
+func TestHTTPProxy_SessionlessClientsShareNoIDs(t *testing.T) {
+	var mu sync.Mutex
+	waiting := 0
+	both := make(chan struct{})
+	b := newScriptedBridge(t, func(c *scriptedConn) {
+		m, ok := c.next()
+		if !ok {
+			return
+		}
+		mu.Lock()
+		if waiting++; waiting == 2 {
+			close(both)
+		}
+		mu.Unlock()
+		select {
+		case <-both:
+		case <-time.After(10 * time.Second):
+		}
+		var p struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(m.Params, &p)
+		c.send(`{"jsonrpc":"2.0","id":` + string(m.ID) + `,"result":{"content":[{"type":"text","text":"` + p.Name + `"}]}}`)
+	})
+	url := serveProxy(t, newHTTPProxy(b.dial, nil, true))
+	var wg sync.WaitGroup
+	got := make([]string, 2)
+	for i, name := range []string{"first", "second"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, body := do(t, url, hreq{body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"` + name + `"}}`,
+				header: map[string]string{headerProtocol: "2026-07-28"}})
+			got[i] = strconv.Itoa(resp.StatusCode) + " " + body
+		}()
+	}
+	wg.Wait()
+	for i, name := range []string{"first", "second"} {
+		if !strings.HasPrefix(got[i], "200 ") || !strings.Contains(got[i], `"text":"`+name+`"`) {
+			t.Errorf("sessionless call %s with id 1: %s, want 200 and its own answer", name, got[i])
+		}
+	}
+}
