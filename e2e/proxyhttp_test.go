@@ -422,3 +422,96 @@ func TestHTTPProxy_PrivilegedPort(t *testing.T) {
 	}
 	assertNothingStarted(t, home)
 }
+
+// TestHTTPProxy_FollowsARestartAndStopsOnSIGINT: --json prints one JSON line with the URL;
+// a client keeps its MCP session across `mcpctl restart` of the session (the proxy finds
+// the next bridge); SIGINT stops the proxy with exit 0 and frees the port.
+func TestHTTPProxy_FollowsARestartAndStopsOnSIGINT(t *testing.T) {
+	t.Parallel()
+	e := shared(t)
+	name := uniqueName(t)
+	e.connectTest(name)
+	cmd := e.cmd(context.Background(), "--json", "@"+name, "proxy", "--listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		_ = cmd.Process.Kill()
+	}()
+	var info struct {
+		Session, URL, Address string
+		Auth                  bool
+	}
+	select {
+	case l := <-lines:
+		if err := json.Unmarshal([]byte(l), &info); err != nil || info.Session != name || !strings.HasPrefix(info.URL, "http://127.0.0.1:") || info.Auth {
+			t.Fatalf("--json line %q (%v), want session, url, address, auth false", l, err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no JSON line within 60s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	tr, err := transport.NewStreamableHTTP(info.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-11-25"
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	add := func() {
+		t.Helper()
+		req := mcp.CallToolRequest{}
+		req.Params.Name, req.Params.Arguments = "add", map[string]any{"a": 1, "b": 2}
+		res, err := c.CallTool(ctx, req)
+		if err != nil || res.IsError {
+			t.Fatalf("add through the proxy: %v %+v\nproxy stderr: %s", err, res, stderr.String())
+		}
+	}
+	add()
+	before, _ := e.session(name)
+	e.ok("restart", "@"+name)
+	after, _ := e.session(name)
+	if before.Bridge == nil || after.Bridge == nil || before.Bridge.Socket == after.Bridge.Socket {
+		t.Fatalf("restart left the bridge as it was: %+v → %+v", before.Bridge, after.Bridge)
+	}
+	add() // the same MCP session, on the next bridge
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("proxy after SIGINT: %v, want exit 0\nstderr: %s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("proxy still running 30s after SIGINT")
+	}
+	ln, err := net.Listen("tcp", info.Address)
+	if err != nil {
+		t.Fatalf("after SIGINT, %s is still taken: %v", info.Address, err)
+	}
+	ln.Close()
+}

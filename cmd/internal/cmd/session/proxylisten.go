@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,9 @@ func runHTTPProxy(ctx context.Context, f *cmdkit.Factory, name string, opts prox
 	url := "http://" + ln.Addr().String() + mcpPath
 	fmt.Fprintf(f.IO.ErrOut, "proxy @%s: serving MCP (Streamable HTTP) at %s\n", name, url)
 	if f.JSON {
-		if err := cmdkit.WriteJSON(f.IO.Out, map[string]any{"session": name, "url": url, "address": ln.Addr().String(), "auth": token != nil}); err != nil {
+		// One line, so a program starting the proxy reads it before anything else ends.
+		line, _ := json.Marshal(map[string]any{"session": name, "url": url, "address": ln.Addr().String(), "auth": token != nil})
+		if _, err := f.IO.Out.Write(append(line, '\n')); err != nil {
 			ln.Close()
 			return err
 		}
