@@ -137,7 +137,9 @@ func TestHTTPProxy_MCPGoClientListsAndCallsTools(t *testing.T) {
 			if err != nil {
 				t.Fatalf("initialize through the HTTP proxy: %v\nproxy stderr: %s", err, p.Stderr())
 			}
-			if version != "" && ir.ProtocolVersion != version {
+			// The bridge answers initialize with what it negotiated with its server: a server
+			// that speaks only 2026-07-28 makes that the version (the stdio proxy does the same).
+			if version != "" && ir.ProtocolVersion != version && serverProtocol != protocolModern {
 				t.Errorf("negotiated %q, want %q", ir.ProtocolVersion, version)
 			}
 			if version != "" && tr.GetSessionId() == "" {
@@ -171,8 +173,11 @@ func TestHTTPProxy_MCPGoClientListsAndCallsTools(t *testing.T) {
 			if got := call("add", map[string]any{"a": 20, "b": 22}, nil); got != "42" {
 				t.Errorf("add 20 22 through the HTTP proxy = %q, want 42", got)
 			}
-			if got := call("roots", nil, nil); got != "file:///e2e/httpproxy" {
-				t.Errorf("roots through the HTTP proxy = %q, want the HTTP client's root file:///e2e/httpproxy", got)
+			// mcptestserver's roots tool sends a server request, which a 2026-07-28 server may not.
+			if serverProtocol != protocolModern {
+				if got := call("roots", nil, nil); got != "file:///e2e/httpproxy" {
+					t.Errorf("roots through the HTTP proxy = %q, want the HTTP client's root file:///e2e/httpproxy", got)
+				}
 			}
 			call("notify", map[string]any{"n": 2}, &mcp.Meta{ProgressToken: "e2e-http-progress"})
 			mu.Lock()
