@@ -47,7 +47,7 @@ type scriptedBridge struct {
 	dials atomic.Int32
 }
 
-func newScriptedBridge(t *testing.T, script func(c *scriptedConn)) *scriptedBridge {
+func newScriptedBridge(t testing.TB, script func(c *scriptedConn)) *scriptedBridge {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "hpb")
 	if err != nil {
@@ -534,6 +534,110 @@ func TestHTTPProxy_SessionlessClientsShareNoIDs(t *testing.T) {
 	for i, name := range []string{"first", "second"} {
 		if !strings.HasPrefix(got[i], "200 ") || !strings.Contains(got[i], `"text":"`+name+`"`) {
 			t.Errorf("sessionless call %s with id 1: %s, want 200 and its own answer", name, got[i])
+		}
+	}
+}
+
+// askingBridge answers initialize, and answers each tools/call only after asking its
+// client (roots/list, under an id unique across connections as a bridge's are) and
+// echoing the client's answer back as the call's text.
+func askingBridge(t *testing.T) *scriptedBridge {
+	var seq atomic.Int64
+	return newScriptedBridge(t, func(c *scriptedConn) {
+		for {
+			m, ok := c.next()
+			if !ok {
+				return
+			}
+			switch m.Method {
+			case "initialize":
+				c.send(`{"jsonrpc":"2.0","id":` + string(m.ID) + `,"result":{"protocolVersion":"2025-11-25","serverInfo":{"name":"testserver"}}}`)
+			case "tools/call":
+				askID := `"ask-` + strconv.FormatInt(seq.Add(1), 10) + `"`
+				c.send(`{"jsonrpc":"2.0","id":` + askID + `,"method":"roots/list"}`)
+				a, ok := c.next()
+				if !ok || string(a.ID) != askID {
+					return
+				}
+				c.send(`{"jsonrpc":"2.0","id":` + string(m.ID) + `,"result":{"content":[{"type":"text","text":` + strconvQuote(string(a.Result)) + `}]}}`)
+			}
+		}
+	})
+}
+
+// TestHTTPProxy_ConcurrentCallsGetTheirOwnAsks: many calls of one MCP session in flight at
+// once, each asked by the server; each answer reaches the call that was asked.
+func TestHTTPProxy_ConcurrentCallsGetTheirOwnAsks(t *testing.T) {
+	b := askingBridge(t)
+	url := serveProxy(t, newHTTPProxy(b.dial, nil, true))
+	sid := initSession(t, url, nil)
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":`+strconv.Itoa(i)+`,"method":"tools/call","params":{"name":"roots"}}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set(headerSessionID, sid)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			events := sseEvents(resp.Body)
+			ask, ok := <-events
+			if !ok || ask.Method != "roots/list" {
+				errs <- "call " + strconv.Itoa(i) + ": no ask"
+				return
+			}
+			mine := `{"roots":[{"uri":"file:///call/` + strconv.Itoa(i) + `"}]}`
+			r, body := do(t, url, hreq{body: `{"jsonrpc":"2.0","id":` + string(ask.ID) + `,"result":` + mine + `}`, header: map[string]string{headerSessionID: sid}})
+			if r.StatusCode != http.StatusAccepted {
+				errs <- "answer of call " + strconv.Itoa(i) + ": " + body
+				return
+			}
+			final, ok := <-events
+			if !ok || string(final.ID) != strconv.Itoa(i) || !strings.Contains(string(final.Result), `file:///call/`+strconv.Itoa(i)+`\"`) {
+				errs <- "call " + strconv.Itoa(i) + " answered " + string(final.Result)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// BenchmarkHTTPProxy_Call is the proxy's cost of one call: an HTTP POST, a Unix connection
+// to the bridge, one line each way (the scripted bridge answers at once).
+func BenchmarkHTTPProxy_Call(b *testing.B) {
+	br := newScriptedBridge(b, answerAll)
+	p := newHTTPProxy(br.dial, nil, true)
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	url := srv.URL + mcpPath
+	body := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(headerProtocol, "2026-07-28")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
 		}
 	}
 }
