@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
 // httpProxy is a running `mcpctl @s proxy --listen …`.
@@ -519,4 +521,54 @@ func TestHTTPProxy_FollowsARestartAndStopsOnSIGINT(t *testing.T) {
 		t.Fatalf("after SIGINT, %s is still taken: %v", info.Address, err)
 	}
 	ln.Close()
+}
+
+// TestHTTPProxy_GetStreamCarriesServerNotifications: a client that keeps the standalone
+// GET stream open (mcp-go's continuous listening) gets the server's notifications that
+// belong to no call — tools/list_changed, log messages — which never come on a call's POST.
+func TestHTTPProxy_GetStreamCarriesServerNotifications(t *testing.T) {
+	t.Parallel()
+	skipIfServerSpeaks(t, protocolModern, "no standalone GET stream in that revision")
+	e := shared(t)
+	name := uniqueName(t)
+	e.connectTest(name)
+	p := startHTTPProxy(t, e, name, "--listen", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tr, err := transport.NewStreamableHTTP(p.url, transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		mu.Lock()
+		seen[n.Method]++
+		mu.Unlock()
+	})
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-11-25"
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	// The client opens its GET stream on its own after initialize: call until it is there.
+	testwait.For(t, 30*time.Second, func() error {
+		req := mcp.CallToolRequest{}
+		req.Params.Name, req.Params.Arguments = "notify", map[string]any{"n": 1}
+		if _, err := c.CallTool(ctx, req); err != nil {
+			t.Fatalf("notify through the proxy: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen["notifications/tools/list_changed"] == 0 || seen["notifications/message"] == 0 {
+			return fmt.Errorf("notifications seen: %v, want tools/list_changed and message", seen)
+		}
+		return nil
+	})
 }
