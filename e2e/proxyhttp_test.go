@@ -316,7 +316,12 @@ func TestHTTPProxy_BadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := isolated(t)
+			// A home of its own, without isolated's cleanup: that would start a hub to clean it.
+			home, err := os.MkdirTemp(workDir, "i")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := &env{t: t, home: home, node: "e2e"}
 			r := e.run(append([]string{"@nosuch", "proxy"}, c.args...)...)
 			if r.Code != 1 {
 				t.Errorf("want exit 1:\n%s", r)
