@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,7 +200,11 @@ func TestHTTPProxy_TokenOnAnOpenListener(t *testing.T) {
 	t.Parallel()
 	e := shared(t)
 	name := uniqueName(t)
-	e.connectTest(name)
+	// A server over HTTP, which shows the headers it got (whoami): the proxy's token must
+	// not be among them.
+	srvURL, _ := startHTTPServer(t)
+	e.ok("connect", srvURL, "@"+name)
+	t.Cleanup(func() { e.run("close", "@"+name) })
 	tokFile := filepath.Join(t.TempDir(), "token")
 	const token = "e2e-proxy-token-0123456789"
 	if err := os.WriteFile(tokFile, []byte(token+"\n"), 0o600); err != nil {
@@ -261,6 +267,20 @@ func TestHTTPProxy_TokenOnAnOpenListener(t *testing.T) {
 	}
 	if _, err := c.ListTools(ctx, mcp.ListToolsRequest{}); err != nil {
 		t.Fatalf("tools/list with the token: %v", err)
+	}
+	who := mcp.CallToolRequest{}
+	who.Params.Name = "whoami"
+	res, err := c.CallTool(ctx, who)
+	if err != nil || res.IsError || len(res.Content) == 0 {
+		t.Fatalf("whoami with the token: %v %+v", err, res)
+	}
+	text, _ := res.Content[0].(mcp.TextContent)
+	sum := sha256.Sum256([]byte(token))
+	if !strings.Contains(text.Text, "Mcp-") && !strings.Contains(text.Text, "mcp-") {
+		t.Fatalf("whoami shows no request headers: %s", text.Text)
+	}
+	if strings.Contains(text.Text, token) || strings.Contains(text.Text, hex.EncodeToString(sum[:])) {
+		t.Errorf("the proxy's bearer token reached the MCP server: %s", text.Text)
 	}
 	// The token is in no argv and no event.
 	if strings.Contains(strings.Join(p.cmd.Args, " "), token) {
