@@ -184,12 +184,15 @@ func TestHTTPProxy_MCPGoClientListsAndCallsTools(t *testing.T) {
 				}
 			}
 			call("notify", map[string]any{"n": 2}, &mcp.Meta{ProgressToken: "e2e-http-progress"})
-			mu.Lock()
-			got := progress
-			mu.Unlock()
-			if got == 0 {
-				t.Errorf("notify with a progress token: the HTTP client saw no progress before the answer")
-			}
+			// The client may hand notifications to its handler on a goroutine of its own.
+			testwait.For(t, 5*time.Second, func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				if progress == 0 {
+					return fmt.Errorf("notify with a progress token: the HTTP client saw no progress on the call's stream")
+				}
+				return nil
+			})
 		})
 	}
 }
