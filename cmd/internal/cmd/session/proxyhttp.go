@@ -127,6 +127,7 @@ func (p *httpProxy) serve(ctx context.Context, ln net.Listener) error {
 		Handler:           p,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	errc := make(chan error, 1)
