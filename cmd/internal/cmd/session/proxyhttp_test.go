@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/bridge/rpc"
+	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit/cmdtest"
 	"github.com/mcpctl/mcpctl/events/testwait"
 )
 
@@ -640,4 +641,21 @@ func BenchmarkHTTPProxy_Call(b *testing.B) {
 			b.Fatal(resp.Status)
 		}
 	}
+}
+
+func TestHTTPProxy_Refuses(t *testing.T) {
+	t.Run("another node's session: exit 1 before anything listens", func(t *testing.T) {
+		h := cmdtest.New(t)
+		r := h.Run(t, NewCmdProxy, "", "proxy", "@s@n2", "--listen", "127.0.0.1:0")
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "proxy --listen serves this node's sessions; @s@n2 is another node's") {
+			t.Errorf("proxy @s@n2 --listen: exit %d, stderr %q; want 1, this node's sessions", r.Code, r.ErrOut)
+		}
+	})
+	t.Run("an unknown session: exit 1, not found", func(t *testing.T) {
+		h := cmdtest.New(t)
+		r := h.Run(t, NewCmdProxy, "", "proxy", "@nosuch", "--listen", "127.0.0.1:0")
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "@nosuch: not found") || r.Out != "" {
+			t.Errorf("proxy @nosuch --listen: exit %d, stdout %q, stderr %q; want 1, not found", r.Code, r.Out, r.ErrOut)
+		}
+	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
+	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
 )
 
 // runHTTPProxy serves the session as a Streamable HTTP MCP server until ctx ends (SIGINT,
@@ -23,6 +24,10 @@ import (
 // is taken or privileged — is checked before the session is looked up, so a bad command
 // line starts nothing (no hub, no bridge) and leaves nothing listening.
 func runHTTPProxy(ctx context.Context, f *cmdkit.Factory, name string, opts proxyOptions) error {
+	if sessioncall.RemoteTarget(f, name) {
+		return clierr.WithHint(fmt.Errorf("proxy --listen serves this node's sessions; @%s is another node's", name), clierr.ExitUsage,
+			"run it on the session's node, or serve it on stdio: mcpctl @"+name+" proxy")
+	}
 	host, port, err := net.SplitHostPort(opts.Listen)
 	if err != nil {
 		return clierr.WithHint(fmt.Errorf("--listen %q: want host:port", opts.Listen), clierr.ExitUsage, "--listen 127.0.0.1:8080")
