@@ -52,6 +52,12 @@ func RewriteSessionArgs(args []string, takesValue func(flag string) (known, valu
 			j++
 		}
 		out := append([]string{}, args[:i]...)
+		if j < len(args) && isHelpWord(args[j]) {
+			// `mcpctl @s --help`, `mcpctl @s help`: the commands a session takes.
+			out = append(out, "help", a)
+			out = append(out, args[i+1:j]...)
+			return append(out, args[j+1:]...)
+		}
 		if j < len(args) && j > i+1 && !strings.HasPrefix(args[j], "-") {
 			out = append(out, args[j], a)
 			out = append(out, args[i+1:j]...)
@@ -66,6 +72,49 @@ func RewriteSessionArgs(args []string, takesValue func(flag string) (known, valu
 		return out
 	}
 	return args
+}
+
+func isHelpWord(a string) bool { return a == "help" || a == "--help" || a == "-h" }
+
+// HelpForUnknownCommand is args with --help/-h taken out when they ask for the help of a
+// command that does not exist (`mcpctl bogus --help`): cobra would print the root's help
+// and exit 0; without the flag the root says the command is unknown. isCommand says
+// whether a word names a command of the root.
+func HelpForUnknownCommand(args []string, takesValue func(string) (known, value bool), isCommand func(string) bool) []string {
+	help := false
+	first := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if a == "--help" || a == "-h" {
+			help = true
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			if _, v := takesValue(a); v {
+				i++
+			}
+			continue
+		}
+		if first == "" {
+			first = a
+		}
+	}
+	if !help || first == "" || strings.HasPrefix(first, "@") || isCommand(first) {
+		return args
+	}
+	var out []string
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a != "--help" && a != "-h" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // GlobalFlagTakesValue says whether a word is one of the root's persistent flags, and
