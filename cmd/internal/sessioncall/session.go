@@ -303,7 +303,7 @@ func ConnectBridge(ctx context.Context, f *cmdkit.Factory, name, command string)
 					FirstNonEmpty(s.Error, exitText(s.LastExit))), Hint: "mcpctl @" + name + " logs"}
 			}
 			if s.Status == projector.StatusCrashed && s.Restart == events.RestartNever {
-				return nil, s, clierr.WithHint(fmt.Errorf("@%s crashed (%s) and its restart policy is never", name, s.Error),
+				return nil, s, clierr.WithHint(fmt.Errorf("@%s crashed%s and its restart policy is never", name, clierr.Paren(FirstNonEmpty(s.Error, exitText(s.LastExit)))),
 					clierr.ExitNetwork, "mcpctl restart @"+name)
 			}
 			s, _, err = RequestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found the session %s", command, s.Status), since)
@@ -330,8 +330,8 @@ func ConnectBridge(ctx context.Context, f *cmdkit.Factory, name, command string)
 			return nil, s, err
 		}
 	}
-	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s: %s)",
-		name, MaxSessionAttempts, s.Status, s.Error), Hint: "mcpctl @" + name + " logs"}
+	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts%s",
+		name, MaxSessionAttempts, clierr.Paren(strings.TrimSuffix("status "+string(s.Status)+": "+s.Error, ": "))), Hint: "mcpctl @" + name + " logs"}
 }
 
 func exitText(x *projector.Exit) string {
