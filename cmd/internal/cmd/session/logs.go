@@ -41,8 +41,17 @@ func NewCmdLogs(f *cmdkit.Factory) *cobra.Command {
 					}
 				}
 			}
+			if f.JSON {
+				// JSON Lines, one object a log line: a log is a stream, not one document.
+				jw := &jsonLinesWriter{w: f.IO.Out, session: name}
+				if err := tailLog(ctx, jw, path, lines, follow); err != nil {
+					return err
+				}
+				return jw.Close()
+			}
 			return tailLog(ctx, f.IO.Out, path, lines, follow)
 		})
+	cmd.Long = "Print the session's log: its bridge and its stdio server's stderr. With --json, JSON Lines:\none object a line, {\"session\", \"time\", \"level\", \"line\"} (a server's stderr line has no time or level)."
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the log grows")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 50, "print the last N lines first (0: all)")
 	return cmd
