@@ -17,6 +17,7 @@ func AddGlobalFlags(pf *pflag.FlagSet, f *Factory) {
 	pf.BoolVar(&f.JSON, "json", false, "print one JSON document on stdout (errors as JSON on stderr)")
 	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "say more on stderr (never changes stdout)")
 	pf.Var((*TimeoutValue)(&f.Timeout), "timeout", fmt.Sprintf("give up after this long: seconds (30) or a duration (30s, 5m); more than 0; a timed-out call is cancelled, never re-sent (calls default to %s)", DefaultCallTimeout))
+	pf.Var((*maxCharsValue)(&f.MaxChars), "max-chars", "cut human output after this many characters, saying so (not --json; 0: no limit)")
 	AddExternalFlags(pf, f)
 }
 

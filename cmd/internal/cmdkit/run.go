@@ -38,7 +38,8 @@ type Program struct {
 func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 	ctx, stop := notifySignals(ctx)
 	defer stop()
-	out := &OutputWriter{W: io.Out}
+	limit := &charLimitWriter{W: io.Out}
+	out := &OutputWriter{W: limit}
 	streams := *io
 	streams.Out = out
 	io = &streams
@@ -47,6 +48,12 @@ func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 		newFactory = NewFactory
 	}
 	f := newFactory(io)
+	limit.Limit = func() int {
+		if f.JSON {
+			return 0
+		}
+		return f.MaxChars
+	}
 	root := p.Root(f)
 	if p.Args != nil {
 		root.SetArgs(p.Args(root, args))
