@@ -27,6 +27,9 @@ func newHelpCmd(root *cobra.Command) *cobra.Command {
 				return clierr.WithHint(fmt.Errorf("unknown command %q for help", strings.Join(args, " ")), clierr.ExitUsage,
 					"all commands: mcpctl --help")
 			}
+			// As cobra's own help command: the flags cobra adds when a command runs.
+			c.InitDefaultHelpFlag()
+			c.InitDefaultVersionFlag()
 			return c.Help()
 		},
 	}

@@ -58,3 +58,11 @@ func TestHelp_UnknownCommandIsAnError(t *testing.T) {
 		}
 	}
 }
+
+func TestHelp_CommandIsTheSameAsItsHelpFlag(t *testing.T) {
+	_, viaFlag, _ := runCLI(t, "tools-call", "--help")
+	_, viaHelp, _ := runCLI(t, "help", "tools-call")
+	if viaFlag != viaHelp || !strings.Contains(viaHelp, "-h, --help") {
+		t.Errorf("help tools-call printed\n%s\nwant what tools-call --help prints:\n%s", viaHelp, viaFlag)
+	}
+}
