@@ -52,7 +52,8 @@ func NewCmdConnect(f *cmdkit.Factory) *cobra.Command {
   file.json                 every entry of the file, each as a session named after it
   -- command args…          a stdio server started by the bridge
 
-Without @name the session is named after the entry, host or command: the host's first
+Without @name an open session of the same URL is reused, whatever its name; otherwise the
+session is named after the entry, host or command: the host's first
 label that is not www, api or mcp (mcp.example.com → @example, localhost:8080 → @localhost,
 an IP address with dashes: 127.0.0.1 → @127-0-0-1). Connecting a name that is open with the
 same server reuses it; with another server it is an error (give a name: @other).
@@ -232,6 +233,20 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 	return ts, nil
 }
 
+// openSessionOf is the name of this node's open session of srv (the first by name), or "".
+func openSessionOf(ctx context.Context, hub *hubclient.HubConn, srv events.Server) (string, error) {
+	p, err := projector.LoadAll(ctx, hub.Store, hub.Node)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range p.List(hub.Node) {
+		if s.IsOpen() && sameServer(s.Server, srv) {
+			return s.Name, nil
+		}
+	}
+	return "", nil
+}
+
 // derivedNameHint says how to give a name to a server whose derived name is taken.
 func derivedNameHint(t serverTarget) string {
 	if t.Server.Transport == events.TransportStdio {
@@ -297,6 +312,15 @@ func runConnect(ctx context.Context, o *connectOptions) error {
 	hub, err := f.Hub(ctx)
 	if err != nil {
 		return err
+	}
+	if len(ts) == 1 && ts[0].Derived && ts[0].Server.Transport != events.TransportStdio {
+		// As mcpc: without @name, an open session of the same server is reused, whatever
+		// its name (connect URL @docs, then connect URL, is @docs).
+		if name, err := openSessionOf(ctx, hub, ts[0].Server); err != nil {
+			return err
+		} else if name != "" {
+			ts[0].Name = name
+		}
 	}
 	var results []connectResult
 	var errs []error
