@@ -17,6 +17,9 @@ func TestRewriteSessionArgs_HelpOnASessionIsTheSessionsHelp(t *testing.T) {
 		{"@s --json --help", "help @s --json"},
 		{"@s tools-list --help", "tools-list @s --help"},
 		{"@s tools-call help", "tools-call @s help"}, // a tool named help
+		{"--help @s", "help @s"},
+		{"-v --help @s", "-v help @s"},
+		{"--help @s tools-list", "--help tools-list @s"},
 	} {
 		got := strings.Join(cmdkit.RewriteSessionArgs(strings.Fields(tc.in), takes), " ")
 		if got != tc.want {
@@ -26,7 +29,7 @@ func TestRewriteSessionArgs_HelpOnASessionIsTheSessionsHelp(t *testing.T) {
 }
 
 func TestHelp_SessionListsItsCommands(t *testing.T) {
-	for _, args := range [][]string{{"@s", "--help"}, {"@s", "help"}, {"help", "@s"}} {
+	for _, args := range [][]string{{"@s", "--help"}, {"@s", "help"}, {"help", "@s"}, {"--help", "@s"}} {
 		code, out, errOut := runCLI(t, args...)
 		if code != 0 || errOut != "" {
 			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)

@@ -2,6 +2,7 @@ package cmdkit
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,10 @@ func RewriteSessionArgs(args []string, takesValue func(flag string) (known, valu
 		} else if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
 			out = append(out, args[i+1], a)
 			out = append(out, args[i+2:]...)
+		} else if k := slices.IndexFunc(out, func(w string) bool { return w == "--help" || w == "-h" }); k >= 0 {
+			// `mcpctl --help @s`: as `mcpctl @s --help`.
+			out = append(append(out[:k:k], "help", a), out[k+1:]...)
+			out = append(out, args[i+1:]...)
 		} else {
 			out = append(out, "info", a)
 			out = append(out, args[i+1:]...)
