@@ -472,9 +472,13 @@ func commandTarget(argv []string) (serverTarget, error) {
 
 // nameFromHost is the session name connect derives from a URL's host when no @name is
 // given, as mcpc does (mcp.apify.com → apify): the first label that is not www, api or mcp.
-// An IP address keeps all of itself (127.0.0.1 → 127-0-0-1: "127" alone says nothing).
+// An IP address keeps all of itself (127.0.0.1 → 127-0-0-1: "127" alone says nothing; an
+// IPv6 one says so, ::1 → ip6-1).
 func nameFromHost(host string) string {
-	if net.ParseIP(host) != nil {
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.To4() == nil {
+			return sanitizeName("ip6-" + strings.Trim(host, ":")) // ::1 → ip6-1, not "1"
+		}
 		return sanitizeName(host)
 	}
 	labels := strings.Split(strings.ToLower(host), ".")

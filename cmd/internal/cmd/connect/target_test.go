@@ -143,7 +143,8 @@ func TestNameFromHost_AsMcpcDerivesIt(t *testing.T) {
 		{"Docs.Example.com", "docs"},
 		{"localhost", "localhost"},
 		{"127.0.0.1", "127-0-0-1"},
-		{"::1", "1"},
+		{"::1", "ip6-1"},
+		{"fe80::1", "ip6-fe80--1"},
 		{"mcp", "mcp"},
 	} {
 		got := nameFromHost(tc.in)
