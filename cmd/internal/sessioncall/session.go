@@ -331,7 +331,7 @@ func ConnectBridge(ctx context.Context, f *cmdkit.Factory, name, command string)
 		}
 	}
 	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts%s",
-		name, MaxSessionAttempts, clierr.Paren(strings.TrimSuffix("status "+string(s.Status)+": "+s.Error, ": "))), Hint: "mcpctl @" + name + " logs"}
+		name, MaxSessionAttempts, statusParen(string(s.Status), s.Error)), Hint: "mcpctl @" + name + " logs"}
 }
 
 func exitText(x *projector.Exit) string {
@@ -517,4 +517,16 @@ func withClientCaps(params, caps json.RawMessage) (json.RawMessage, error) {
 	}
 	fields["_meta"] = b
 	return json.Marshal(fields)
+}
+
+// statusParen is " (status S: detail)" with what of it is known, and "" when neither is.
+func statusParen(status, detail string) string {
+	var parts []string
+	if status != "" {
+		parts = append(parts, "status "+status)
+	}
+	if detail != "" {
+		parts = append(parts, detail)
+	}
+	return clierr.Paren(strings.Join(parts, ": "))
 }
