@@ -41,7 +41,11 @@ func Main() int {
 func Run(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
 	return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: func(root *cobra.Command, args []string) []string {
 		takes := cmdkit.GlobalFlagTakesValue(root.PersistentFlags())
-		args = cmdkit.HelpForUnknownCommand(args, takes, func(w string) bool { c, _, err := root.Find([]string{w}); return err == nil && c != root })
+		isCommand := func(w string) bool {
+			c, _, err := root.Find([]string{w})
+			return err == nil && c != root
+		}
+		args = cmdkit.HelpForUnknownCommand(args, takes, isCommand)
 		return cmdkit.RewriteSessionArgs(args, takes)
 	}, Streams: StrictCompletion})
 }
