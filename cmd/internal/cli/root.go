@@ -40,7 +40,13 @@ func Main() int {
 // Run runs mcpctl with args on the given streams.
 func Run(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
 	return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: func(root *cobra.Command, args []string) []string {
-		return cmdkit.RewriteSessionArgs(args, cmdkit.GlobalFlagTakesValue(root.PersistentFlags()))
+		takes := cmdkit.GlobalFlagTakesValue(root.PersistentFlags())
+		isCommand := func(w string) bool {
+			c, _, err := root.Find([]string{w})
+			return err == nil && c != root
+		}
+		args = cmdkit.HelpForUnknownCommand(args, takes, isCommand)
+		return cmdkit.RewriteSessionArgs(args, takes)
 	}, Streams: StrictCompletion})
 }
 
@@ -101,6 +107,7 @@ durable log that you can tail with 'mcpctl events'.
 		top.NewCmdTop(f, nil),
 	)
 	root.AddCommand(mcp.NewMCPCommands(f)...)
+	root.SetHelpCommand(newHelpCmd(root))
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &clierr.Error{Code: clierr.ExitUsage, Err: err, Hint: cmd.CommandPath() + " --help"}
 	})
