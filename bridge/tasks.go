@@ -80,6 +80,7 @@ type taskState struct {
 	TaskID         string          `json:"taskId"`
 	Status         string          `json:"status"`
 	StatusMessage  string          `json:"statusMessage"`
+	LastUpdatedAt  string          `json:"lastUpdatedAt"`
 	PollInterval   *int64          `json:"pollInterval"`
 	PollIntervalMs *int64          `json:"pollIntervalMs"`
 	ResultType     string          `json:"resultType"`
@@ -133,6 +134,7 @@ type trackedTask struct {
 	tool    string
 	status  string
 	message string
+	updated string // lastUpdatedAt of the status known
 	polling bool
 }
 
@@ -202,6 +204,13 @@ func (t *taskTracker) notified(method string, params json.RawMessage) {
 	}
 }
 
+// olderTimestamp reports whether ISO 8601 time a is before b (both set and readable).
+func olderTimestamp(a, b string) bool {
+	ta, err1 := time.Parse(time.RFC3339Nano, a)
+	tb, err2 := time.Parse(time.RFC3339Nano, b)
+	return err1 == nil && err2 == nil && ta.Before(tb)
+}
+
 func taskIDOf(params json.RawMessage) string {
 	var p struct {
 		TaskID string `json:"taskId"`
@@ -223,7 +232,7 @@ func (t *taskTracker) created(tool string, st taskState) {
 		t.mu.Unlock()
 		return
 	}
-	tt := &trackedTask{tool: tool, status: st.Status, message: st.StatusMessage}
+	tt := &trackedTask{tool: tool, status: st.Status, message: st.StatusMessage, updated: st.LastUpdatedAt}
 	t.tasks[st.TaskID] = tt
 	t.mu.Unlock()
 	t.report(TaskRecord{Kind: TaskCreated, TaskID: st.TaskID, Tool: tool, Status: st.Status, StatusMessage: truncateMessage(st.StatusMessage)})
@@ -252,11 +261,17 @@ func (t *taskTracker) Follow(id, tool, status, lostWhy string) {
 func (t *taskTracker) update(st taskState) {
 	t.mu.Lock()
 	tt, ok := t.tasks[st.TaskID]
-	if !ok || isTerminal(tt.status) || (tt.status == st.Status && tt.message == st.StatusMessage) {
+	if !ok || isTerminal(tt.status) || (tt.status == st.Status && tt.message == st.StatusMessage) ||
+		(!isTerminal(st.Status) && olderTimestamp(st.LastUpdatedAt, tt.updated)) {
+		// Unknown, finished, unchanged, or older than what is known: a poll's answer
+		// overtaken by a notification.
 		t.mu.Unlock()
 		return
 	}
 	tt.status, tt.message = st.Status, st.StatusMessage
+	if st.LastUpdatedAt != "" {
+		tt.updated = st.LastUpdatedAt
+	}
 	tool := tt.tool
 	t.mu.Unlock()
 	kind := TaskChanged

@@ -36,6 +36,11 @@ type mcpSpec struct {
 	// listKey names the items array of a paginated list result ("tools", …): the command
 	// follows nextCursor to the end (listAll) unless --cursor asks for one page.
 	listKey string
+	// flags adds the command's own flags (tools-call: --task, --detach).
+	flags func(cmd *cobra.Command, o *mcpOptions)
+	// call, when set, makes the request instead of one plain call (tools-call as a task,
+	// the tasks commands: tasks.go); done says it printed the answer itself.
+	call func(ctx context.Context, o *mcpOptions, params json.RawMessage, asks *sessioncall.Asks) (res json.RawMessage, done bool, err error)
 }
 
 // name is the command's name, the first word of its use line.
@@ -54,6 +59,8 @@ type mcpOptions struct {
 	resource string
 	// requests that may make the server ask back: --elicit answers without asking
 	elicit string
+	// tools-call as a task: wait for it (--task) or print its id (--detach)
+	task, detach bool
 }
 
 func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
@@ -65,6 +72,9 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 		}
 		if spec.listKey != "" && spec.nargs == 0 {
 			cmd.Flags().StringVar(&o.cursor, "cursor", "", "get one page, the one at this cursor (\"\": the first), with its nextCursor; default: every page")
+		}
+		if spec.flags != nil {
+			spec.flags(cmd, o)
 		}
 		if spec.listKey == "" && spec.method != "ping" {
 			cmd.Flags().StringVar(&o.elicit, "elicit", "", "answer the server's elicitations during this call without asking: "+ask.ElicitFlagUsage+
@@ -115,7 +125,14 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 		if asks, err = o.asks(); err != nil {
 			return err
 		}
-		res, _, err = sessioncall.CallSessionAsks(ctx, o.f, o.session, o.spec.method, params, asks)
+		if o.spec.call != nil {
+			var done bool
+			if res, done, err = o.spec.call(ctx, o, params, asks); done && err == nil {
+				return nil
+			}
+		} else {
+			res, _, err = sessioncall.CallSessionAsks(ctx, o.f, o.session, o.spec.method, params, asks)
+		}
 	}
 	if err != nil {
 		return err
@@ -217,7 +234,7 @@ func printContents(w io.Writer, cs []content) {
 
 // mcpSpecs is every MCP request command, one file per noun (tools.go, resources.go, …).
 func mcpSpecs() []*mcpSpec {
-	return slices.Concat(toolSpecs(), resourceSpecs(), promptSpecs(), serverSpecs())
+	return slices.Concat(toolSpecs(), resourceSpecs(), promptSpecs(), serverSpecs(), taskSpecs())
 }
 
 // NewMCPCommands makes the MCP request commands.
