@@ -80,14 +80,30 @@ type taskCaller struct {
 	o *mcpOptions
 	c *rpc.Client
 	s projector.Session
+	// gone: the bridge went away during a request
+	gone bool
 }
 
-func dialTasks(ctx context.Context, o *mcpOptions, method string) (*taskCaller, error) {
-	c, s, err := sessioncall.ConnectBridge(ctx, o.f, o.session, method)
-	if err != nil {
-		return nil, err
+// dialTasks connects to the session's bridge and reads the server's task capabilities
+// (the bridge's cached initialize result: nothing reaches the server). A bridge that went
+// away under that first request (killed a moment ago, its socket still there) is dialed
+// again, once: the session's next bridge answers.
+func dialTasks(ctx context.Context, o *mcpOptions, method string) (*taskCaller, serverTasks, error) {
+	for attempt := 0; ; attempt++ {
+		c, s, err := sessioncall.ConnectBridge(ctx, o.f, o.session, method)
+		if err != nil {
+			return nil, serverTasks{}, err
+		}
+		tc := &taskCaller{o: o, c: c, s: s}
+		st, err := tc.tasks(ctx)
+		if err == nil {
+			return tc, st, nil
+		}
+		tc.Close()
+		if attempt > 0 || !tc.gone {
+			return nil, serverTasks{}, err
+		}
 	}
-	return &taskCaller{o: o, c: c, s: s}, nil
 }
 
 func (t *taskCaller) Close() { t.c.Close() }
@@ -101,6 +117,7 @@ func (t *taskCaller) call(ctx context.Context, method string, params json.RawMes
 		return nil, rpcErr, nil
 	}
 	if err != nil {
+		t.gone = errors.Is(err, rpc.ErrDisconnected)
 		return nil, nil, sessioncall.CallFailed(ctx, t.o.f, t.s, t.o.session, method, err)
 	}
 	return res, nil, nil
@@ -223,15 +240,11 @@ func callTool(ctx context.Context, o *mcpOptions, params json.RawMessage, asks *
 	}
 	ctx, cancel := cmdkit.CommandContext(ctx, o.f)
 	defer cancel()
-	tc, err := dialTasks(ctx, o, "tools/call")
+	tc, st, err := dialTasks(ctx, o, "tools/call")
 	if err != nil {
 		return nil, false, err
 	}
 	defer tc.Close()
-	st, err := tc.tasks(ctx)
-	if err != nil {
-		return nil, false, err
-	}
 	if !st.toolCall {
 		return nil, false, o.noTasksErr(st)
 	}
@@ -543,7 +556,7 @@ func tasksGet(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *ses
 	if err := o.checkTaskID(ctx, o.tool); err != nil {
 		return nil, false, err
 	}
-	tc, err := dialTasks(ctx, o, "tasks/get")
+	tc, _, err := dialTasks(ctx, o, "tasks/get")
 	if err != nil {
 		return nil, false, err
 	}
@@ -576,15 +589,11 @@ func tasksResult(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *
 	if err := o.checkTaskID(ctx, o.tool); err != nil {
 		return nil, false, err
 	}
-	tc, err := dialTasks(ctx, o, "tasks/result")
+	tc, st, err := dialTasks(ctx, o, "tasks/result")
 	if err != nil {
 		return nil, false, err
 	}
 	defer tc.Close()
-	st, err := tc.tasks(ctx)
-	if err != nil {
-		return nil, false, err
-	}
 	// Its state first: an unknown or lost task is said so, and a finished one at once.
 	res, rerr, err := tc.call(ctx, "tasks/get", params)
 	if err != nil {
@@ -613,7 +622,7 @@ func tasksCancel(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *
 	if err := o.checkTaskID(ctx, o.tool); err != nil {
 		return nil, false, err
 	}
-	tc, err := dialTasks(ctx, o, "tasks/cancel")
+	tc, _, err := dialTasks(ctx, o, "tasks/cancel")
 	if err != nil {
 		return nil, false, err
 	}
@@ -649,15 +658,11 @@ func tasksCancel(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *
 func tasksList(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *sessioncall.Asks) (json.RawMessage, bool, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, o.f)
 	defer cancel()
-	tc, err := dialTasks(ctx, o, "tasks/list")
+	tc, st, err := dialTasks(ctx, o, "tasks/list")
 	if err != nil {
 		return nil, false, err
 	}
-	st, err := tc.tasks(ctx)
 	tc.Close()
-	if err != nil {
-		return nil, false, err
-	}
 	logged := map[string]*events.Task{}
 	if !sessioncall.RemoteTarget(o.f, o.session) {
 		if a, _, err := sessioncall.Load(ctx, o.f, o.session); err == nil {
