@@ -226,3 +226,67 @@ func TestTasks_DetachedTaskAcrossABridgeKill(t *testing.T) {
 		})
 	}
 }
+
+// The 2026-07-28 Tasks extension (our test server's --tasks-ext): the bridge declares the
+// extension on a task's requests, a task-required tool is called as one, tasks/get carries
+// the result or the error inline, there is no tasks/list (the log lists), and a failed
+// task is a specific error, exit 2.
+func TestTasks_TasksExtension2026(t *testing.T) {
+	t.Parallel()
+	skipIfServerSpeaks(t, protocolLegacy, "the Tasks extension is 2026-07-28's")
+	e := shared(t)
+	name := uniqueName(t)
+	e.ok("connect", "@"+name, "--", serverBin, "--modern", "--tasks-ext")
+	t.Cleanup(func() { e.run("close", "@"+name) })
+	if s, _ := e.session(name); s.ProtocolVersion != "2026-07-28" {
+		t.Fatalf("@%s negotiated %q, want 2026-07-28", name, s.ProtocolVersion)
+	}
+
+	t.Run("a required task, attached and detached", func(t *testing.T) {
+		t.Parallel()
+		if r := e.ok("@"+name, "tools-call", "job", "text:=attached", "ms:=300"); strings.TrimSpace(r.Stdout) != "job done: attached" {
+			t.Fatalf("tools-call job:\n%s", r)
+		}
+		r := e.ok("@"+name, "tools-call", "job", "text:=detached", "ms:=300", "--detach")
+		id := strings.TrimSpace(r.Stdout)
+		if r := e.ok("@"+name, "tasks-result", id); strings.TrimSpace(r.Stdout) != "job done: detached" {
+			t.Fatalf("tasks-result %s:\n%s", id, r)
+		}
+		if r := e.ok("@"+name, "tasks-list"); !strings.Contains(r.Stdout, id) || !strings.Contains(r.Stdout, "job") {
+			t.Fatalf("tasks-list (from the log) does not list %s:\n%s", id, r)
+		}
+		e.ok("@"+name, "wait", "--for", "task:"+id)
+	})
+
+	t.Run("a failed task: exit 2 with the server's error, recorded", func(t *testing.T) {
+		t.Parallel()
+		r := e.run("@"+name, "tools-call", "job", "fail:=true", "ms:=100")
+		if r.Code != 2 || !strings.Contains(r.Stderr, "failed: server error -32603: job failed on purpose") {
+			t.Fatalf("tools-call of a failing task: want exit 2 and the error:\n%s", r)
+		}
+		id := strings.TrimSpace(e.ok("@"+name, "tools-call", "job", "fail:=true", "ms:=100", "--detach").Stdout)
+		r = e.run("@"+name, "tasks-result", id)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "task "+id+" on @"+name+" failed") {
+			t.Fatalf("tasks-result of a failed task: want exit 2:\n%s", r)
+		}
+		testwait.For(t, 10*time.Second, func() error {
+			evs := e.taskEvents(name, id)
+			if len(evs) == 0 || evs[len(evs)-1].TaskStatus != "failed" || evs[len(evs)-1].Error != "job failed on purpose" {
+				return fmt.Errorf("task %s events: %+v", id, evs)
+			}
+			return nil
+		})
+	})
+
+	t.Run("a cancelled task", func(t *testing.T) {
+		t.Parallel()
+		id := strings.TrimSpace(e.ok("@"+name, "tools-call", "job", "ms:=60000", "--detach").Stdout)
+		e.ok("@"+name, "tasks-cancel", id)
+		if r := e.run("@"+name, "tasks-result", id); r.Code != 2 || !strings.Contains(r.Stderr, "was cancelled") {
+			t.Fatalf("tasks-result of a cancelled task: want exit 2:\n%s", r)
+		}
+		if r := e.run("@"+name, "tasks-get", "nope"); r.Code != 1 {
+			t.Fatalf("tasks-get of an unknown id: want exit 1:\n%s", r)
+		}
+	})
+}
