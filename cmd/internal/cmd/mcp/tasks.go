@@ -370,6 +370,12 @@ func waitTask(ctx context.Context, o *mcpOptions, tc *taskCaller, st serverTasks
 		return nil, &clierr.Error{Code: clierr.ExitServer, Err: fmt.Errorf("tasks/result %s on @%s: server error %d: %s", t.TaskID, o.session, rerr.Code, rerr.Message)}
 	}
 	for cur := t; ; {
+		if cur.Status == "input_required" {
+			// The extension's inputRequests are answered with tasks/update, which mcpctl
+			// does not send yet: say so rather than wait for ever.
+			return nil, clierr.WithHint(fmt.Errorf("task %s on @%s needs input (its inputRequests), which mcpctl cannot give over tasks/update yet; it is still waiting",
+				t.TaskID, o.session), clierr.ExitServer, "mcpctl @"+o.session+" tasks-cancel "+t.TaskID)
+		}
 		if terminal(cur.Status) {
 			if e := endedErr(o, cur); e != nil {
 				return nil, e
