@@ -57,7 +57,8 @@ type Config struct {
 	// runs on the upstream's reader: it must not block for long.
 	OnNotification func(method string, params json.RawMessage)
 	// OnTask, when set, is told of each change of the MCP tasks created through this
-	// bridge (tasks.go). It runs on the caller's or a poller's goroutine: it must not block.
+	// bridge (tasks.go). It runs on the call's goroutine (before the call is answered) or
+	// a poller's: it must not block for long.
 	OnTask func(TaskRecord)
 	// OnCall, when set, is told of each request forwarded to the server (Server.OnCall).
 	OnCall func(method string, took time.Duration, err error)

@@ -249,6 +249,10 @@ func TestTasks_TasksExtension2026(t *testing.T) {
 		}
 		r := e.ok("@"+name, "tools-call", "job", "text:=detached", "ms:=300", "--detach")
 		id := strings.TrimSpace(r.Stdout)
+		// Once --detach printed the id, the log has the task: another process waits for it.
+		if r := e.ok("@"+name, "wait", "--for", "task:"+id); !strings.Contains(r.Stdout, "completed") {
+			t.Fatalf("wait --for task:%s right after --detach:\n%s", id, r)
+		}
 		if r := e.ok("@"+name, "tasks-result", id); strings.TrimSpace(r.Stdout) != "job done: detached" {
 			t.Fatalf("tasks-result %s:\n%s", id, r)
 		}

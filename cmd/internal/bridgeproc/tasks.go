@@ -16,6 +16,9 @@ import (
 // taskQueue bounds the task events a bridge holds while the log is slow.
 const taskQueue = 256
 
+// taskCreatedWait bounds the append of a task_created, which the call's answer waits for.
+const taskCreatedWait = 2 * time.Second
+
 // taskRecorder appends the task events of a bridge (task_created, task_status,
 // task_finished), in the order the bridge saw the changes, off the answer's path.
 //
@@ -43,8 +46,19 @@ func newTaskRecorder(log events.Log, node, session string, gen uint64, logger *s
 	return r
 }
 
-// Record queues a task's change; it never blocks.
+// Record queues a task's change; it never blocks, but for a creation: that one is appended
+// before the bridge answers the call that created the task (the tracker reports it from
+// there), so that once a client has the task id, task_created is in the log (`--detach`
+// then `wait --for task:ID` finds it), bounded by taskCreatedWait.
 func (r *taskRecorder) Record(t bridge.TaskRecord) {
+	if t.Kind == bridge.TaskCreated {
+		ctx, cancel := context.WithTimeout(context.Background(), taskCreatedWait)
+		defer cancel()
+		if _, err := r.log.Append(ctx, taskEvent(r.node, r.session, r.gen, t), events.Unconditional()); err != nil {
+			r.logger.Warn("record task event", "task", t.TaskID, "status", t.Status, "err", err)
+		}
+		return
+	}
 	select {
 	case r.ch <- t:
 	default:
