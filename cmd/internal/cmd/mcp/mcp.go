@@ -36,11 +36,13 @@ type mcpSpec struct {
 	// listKey names the items array of a paginated list result ("tools", …): the command
 	// follows nextCursor to the end (listAll) unless --cursor asks for one page.
 	listKey string
+	// progress asks the server for progress notifications and shows them (tools-call).
+	progress bool
 	// flags adds the command's own flags (tools-call: --task, --detach).
 	flags func(cmd *cobra.Command, o *mcpOptions)
 	// call, when set, makes the request instead of one plain call (tools-call as a task,
 	// the tasks commands: tasks.go); done says it printed the answer itself.
-	call func(ctx context.Context, o *mcpOptions, params json.RawMessage, asks *sessioncall.Asks) (res json.RawMessage, done bool, err error)
+	call func(ctx context.Context, o *mcpOptions, params json.RawMessage, call sessioncall.CallOptions) (res json.RawMessage, done bool, err error)
 }
 
 // name is the command's name, the first word of its use line.
@@ -57,6 +59,7 @@ type mcpOptions struct {
 	// complete
 	prompt   string
 	resource string
+	context  []string // --context k=v: arguments already given, for dependent completions
 	// requests that may make the server ask back: --elicit answers without asking
 	elicit string
 	// tools-call as a task: wait for it (--task) or print its id (--detach)
@@ -69,6 +72,7 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 		if spec.method == "completion/complete" {
 			cmd.Flags().StringVar(&o.prompt, "prompt", "", "complete an argument of this prompt")
 			cmd.Flags().StringVar(&o.resource, "resource", "", "complete an argument of this resource template URI")
+			cmd.Flags().StringArrayVar(&o.context, "context", nil, "an argument already given, `NAME=VALUE`, which completions may depend on (repeatable)")
 		}
 		if spec.listKey != "" && spec.nargs == 0 {
 			cmd.Flags().StringVar(&o.cursor, "cursor", "", "get one page, the one at this cursor (\"\": the first), with its nextCursor; default: every page")
@@ -125,13 +129,20 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 		if asks, err = o.asks(); err != nil {
 			return err
 		}
+		call, done := sessioncall.CallOptions{Asks: asks}, func() {}
+		if o.spec.progress {
+			call.Progress, done = o.progressSink(asks)
+		}
 		if o.spec.call != nil {
-			var done bool
-			if res, done, err = o.spec.call(ctx, o, params, asks); done && err == nil {
+			var printed bool
+			res, printed, err = o.spec.call(ctx, o, params, call)
+			done()
+			if printed && err == nil {
 				return nil
 			}
 		} else {
-			res, _, err = sessioncall.CallSessionAsks(ctx, o.f, o.session, o.spec.method, params, asks)
+			res, _, err = sessioncall.CallSessionWith(ctx, o.f, o.session, o.spec.method, params, call)
+			done() // the progress line goes before the result is printed
 		}
 	}
 	if err != nil {

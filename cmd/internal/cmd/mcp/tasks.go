@@ -217,10 +217,11 @@ func terminal(status string) bool {
 
 // callTool is tools-call: a plain call, or a task (--task, --detach, or a tool that
 // requires it). done: the answer is printed already (--detach).
-func callTool(ctx context.Context, o *mcpOptions, params json.RawMessage, asks *sessioncall.Asks) (res json.RawMessage, done bool, err error) {
+func callTool(ctx context.Context, o *mcpOptions, params json.RawMessage, call sessioncall.CallOptions) (res json.RawMessage, done bool, err error) {
+	asks := call.Asks
 	asTask := o.task || o.detach
 	if !asTask {
-		res, _, err = sessioncall.CallSessionAsks(ctx, o.f, o.session, "tools/call", params, asks)
+		res, _, err = sessioncall.CallSessionWith(ctx, o.f, o.session, "tools/call", params, call)
 		if err == nil {
 			if _, ok := createdTask(res); !ok && !refusedForTask(res) {
 				return res, false, nil
@@ -556,7 +557,7 @@ func statusColor(s string) string {
 	return "36"
 }
 
-func tasksGet(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *sessioncall.Asks) (json.RawMessage, bool, error) {
+func tasksGet(ctx context.Context, o *mcpOptions, params json.RawMessage, _ sessioncall.CallOptions) (json.RawMessage, bool, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, o.f)
 	defer cancel()
 	if err := o.checkTaskID(ctx, o.tool); err != nil {
@@ -589,7 +590,7 @@ func (o *mcpOptions) taskErr(ctx context.Context, s projector.Session, method st
 	return &clierr.Error{Code: clierr.ExitServer, Err: fmt.Errorf("%s %s on @%s: server error %d: %s", method, o.tool, o.session, rerr.Code, rerr.Message)}
 }
 
-func tasksResult(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *sessioncall.Asks) (json.RawMessage, bool, error) {
+func tasksResult(ctx context.Context, o *mcpOptions, params json.RawMessage, _ sessioncall.CallOptions) (json.RawMessage, bool, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, o.f)
 	defer cancel()
 	if err := o.checkTaskID(ctx, o.tool); err != nil {
@@ -622,7 +623,7 @@ func tasksResult(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *
 	return res, false, err
 }
 
-func tasksCancel(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *sessioncall.Asks) (json.RawMessage, bool, error) {
+func tasksCancel(ctx context.Context, o *mcpOptions, params json.RawMessage, _ sessioncall.CallOptions) (json.RawMessage, bool, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, o.f)
 	defer cancel()
 	if err := o.checkTaskID(ctx, o.tool); err != nil {
@@ -661,7 +662,7 @@ func tasksCancel(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *
 // then the tasks the log knows and the server does not list (lost with a stdio server, or
 // forgotten), as the log last saw them; a server without tasks/list (the 2026-07-28
 // extension has none) gets the log's list alone.
-func tasksList(ctx context.Context, o *mcpOptions, params json.RawMessage, _ *sessioncall.Asks) (json.RawMessage, bool, error) {
+func tasksList(ctx context.Context, o *mcpOptions, params json.RawMessage, _ sessioncall.CallOptions) (json.RawMessage, bool, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, o.f)
 	defer cancel()
 	tc, st, err := dialTasks(ctx, o, "tasks/list")

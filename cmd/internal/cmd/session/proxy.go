@@ -18,6 +18,9 @@ import (
 func NewCmdProxy(f *cmdkit.Factory) *cobra.Command {
 	return sessionCmd("proxy @session", "Serve the session as a stdio MCP server, so any MCP host can share it", 0,
 		func(ctx context.Context, name string, _ []string) error {
+			if sessioncall.RemoteTarget(f, name) {
+				return proxyRemote(ctx, f, name)
+			}
 			c, s, err := sessioncall.ConnectBridge(ctx, f, name, "proxy")
 			if err != nil {
 				return err
