@@ -56,6 +56,10 @@ type Config struct {
 	// OnNotification, when set, sees every server notification (for the event log). It
 	// runs on the upstream's reader: it must not block for long.
 	OnNotification func(method string, params json.RawMessage)
+	// OnTask, when set, is told of each change of the MCP tasks created through this
+	// bridge (tasks.go). It runs on the call's goroutine (before the call is answered) or
+	// a poller's: it must not block for long.
+	OnTask func(TaskRecord)
 	// OnCall, when set, is told of each request forwarded to the server (Server.OnCall).
 	OnCall func(method string, took time.Duration, err error)
 	// AnswerInput, when set, answers what a 2026-07-28 server asks for in an
@@ -104,6 +108,8 @@ type Bridge struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	tasks atomic.Pointer[taskTracker] // nil without Config.OnTask
 }
 
 type serverInfo struct {
@@ -163,13 +169,19 @@ func (b *Bridge) Open(ctx context.Context) error {
 	srv.Logger = b.logger
 	srv.MaxConns = b.cfg.MaxConns
 	srv.OnCall = b.cfg.OnCall
+	runCtx, cancel := context.WithCancel(context.Background())
+	if b.cfg.OnTask != nil {
+		t := newTaskTracker(runCtx, up, b.cfg.OnTask)
+		b.tasks.Store(t)
+		srv.onResult = t.observe
+	}
 	if err := srv.Listen(b.cfg.SocketPath); err != nil {
+		cancel()
 		_ = up.Close(context.Background(), CloseOptions{})
 		return fmt.Errorf("bridge: %w", err)
 	}
 	b.srv.Store(srv)
 
-	runCtx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.wg.Add(1)
 	go b.watch(runCtx)
@@ -248,6 +260,9 @@ func (b *Bridge) dial(ctx context.Context, protocol string) (Upstream, error) {
 func (b *Bridge) notification(method string, params json.RawMessage) {
 	if srv := b.srv.Load(); srv != nil {
 		srv.Notify(method, params)
+	}
+	if t := b.tasks.Load(); t != nil {
+		t.notified(method, params)
 	}
 	if b.cfg.OnNotification != nil {
 		b.cfg.OnNotification(method, params)
@@ -345,6 +360,9 @@ func (b *Bridge) CloseWith(ctx context.Context, opts CloseOptions) error {
 			errs = append(errs, b.up.Close(ctx, opts))
 		}
 		b.wg.Wait()
+		if t := b.tasks.Load(); t != nil {
+			t.wait()
+		}
 		b.closeErr = errors.Join(errs...)
 	})
 	return b.closeErr
@@ -376,6 +394,16 @@ func (b *Bridge) MCPSessionID() string {
 		return ""
 	}
 	return b.up.SessionID()
+}
+
+// FollowTask makes the bridge follow a task of the session created before it (by an
+// earlier generation, as the log says) until it finishes or is found lost. No-op without
+// Config.OnTask or before Open. lostWhy is why the task may be gone, should the server
+// not know it.
+func (b *Bridge) FollowTask(id, tool, status, lostWhy string) {
+	if t := b.tasks.Load(); t != nil {
+		t.Follow(id, tool, status, lostWhy)
+	}
 }
 
 // Upstream returns the bridge's upstream connection (nil before Open).

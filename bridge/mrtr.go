@@ -65,7 +65,8 @@ func (u *rawUpstream) complete(ctx context.Context, method string, params, resul
 			InputRequests map[string]json.RawMessage `json:"inputRequests"`
 			RequestState  json.RawMessage            `json:"requestState"`
 		}
-		if err := json.Unmarshal(result, &r); err != nil || r.ResultType.IsComplete() {
+		if err := json.Unmarshal(result, &r); err != nil || r.ResultType.IsComplete() || r.ResultType == resultTypeTask {
+			// A task handle (the Tasks extension) is the answer too: the client follows it.
 			return result, nil
 		}
 		if r.ResultType != mcp.ResultTypeInputRequired {

@@ -49,6 +49,8 @@ type Server struct {
 	// OnCall, when set, is told of each request forwarded to the server: its method, how
 	// long the server took, and its error. It runs on the call's goroutine: keep it cheap.
 	OnCall func(method string, took time.Duration, err error)
+	// onResult, when set, sees each forwarded request with its answer (the task tracker).
+	onResult func(method string, params, result json.RawMessage, err error)
 
 	up    Upstream
 	init  json.RawMessage
@@ -562,6 +564,9 @@ func (c *serverConn) request(m incoming) {
 		result, err := c.s.up.Call(ctx, m.Method, params)
 		if c.s.OnCall != nil {
 			c.s.OnCall(m.Method, time.Since(start), err)
+		}
+		if c.s.onResult != nil {
+			c.s.onResult(m.Method, params, result, err)
 		}
 		if cacheable && err == nil && len(result) <= c.s.MaxLine {
 			c.s.cache.put(ticket, result)

@@ -533,13 +533,28 @@ func (u *rawUpstream) send(ctx context.Context, method string, params json.RawMe
 	}
 	if modern {
 		var err error
+		var tasks bool
+		params, tasks = modernTaskParams(method, params)
 		if params, err = u.withMeta(params); err != nil {
 			return nil, &rpc.RPCError{Code: mcp.INVALID_PARAMS, Message: method + ": " + err.Error()}
+		}
+		if tasks {
+			params = declareTasksExtension(params)
 		}
 	}
 	id := mcp.NewRequestId(u.nextID.Add(1))
 	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method,
 		Header: u.standardHeaders(method, params)}
+	if modern && u.http && isTasksMethod(method) {
+		// The Tasks extension routes tasks/* by the task id (Mcp-Name), so that an
+		// intermediary reaches the server instance holding the task.
+		if id := taskIDOf(params); id != "" {
+			if req.Header == nil {
+				req.Header = http.Header{}
+			}
+			req.Header.Set(mcp.HeaderName, id)
+		}
+	}
 	if len(params) > 0 {
 		req.Params = params
 	}

@@ -61,6 +61,16 @@ const (
 	// session can have, and change no session's state.
 	KindLoggedIn  Kind = "logged_in"
 	KindLoggedOut Kind = "logged_out"
+	// KindTaskCreated, KindTaskStatus and KindTaskFinished follow an MCP task (a
+	// task-augmented tools/call) of the session: the server created it, its status changed
+	// (working, input_required), it reached a terminal status (completed, failed, cancelled)
+	// or was lost (the server no longer knows it). Written by the bridge, which sees the
+	// CreateTaskResult, the status notifications and every tasks/* answer. They carry the
+	// task id, the tool, the status and its message, never arguments or results, and change
+	// no session state.
+	KindTaskCreated  Kind = "task_created"
+	KindTaskStatus   Kind = "task_status"
+	KindTaskFinished Kind = "task_finished"
 )
 
 // ProfilesSession is the reserved session name of the events about OAuth profiles
@@ -72,7 +82,17 @@ var kinds = []Kind{
 	KindCreated, KindRestartRequested, KindBridgeSpawned, KindBridgeReady, KindBridgeStopping,
 	KindBridgeExited, KindServerLost, KindExpired, KindUnauthorized, KindFailed, KindSpawnFailed,
 	KindClosed, KindCleaned, KindServerAsked, KindTokenRefreshed, KindLoggedIn, KindLoggedOut,
+	KindTaskCreated, KindTaskStatus, KindTaskFinished,
 }
+
+// IsTask reports whether k is one of the task kinds.
+func (k Kind) IsTask() bool {
+	return k == KindTaskCreated || k == KindTaskStatus || k == KindTaskFinished
+}
+
+// TaskLost is the task_status of a task_finished whose task the server no longer knows:
+// its process died with a stdio bridge, or it expired. Not an MCP status.
+const TaskLost = "lost"
 
 // Kinds returns every kind this build knows, in lifecycle order.
 func Kinds() []Kind { return append([]Kind(nil), kinds...) }
@@ -244,6 +264,14 @@ type Event struct {
 	Origin  string    `json:"origin,omitempty"`
 	Scopes  []string  `json:"scopes,omitempty"`
 	Expiry  time.Time `json:"expiry,omitzero"`
+
+	// task_created, task_status, task_finished: the MCP task id, the tool it runs, its
+	// status (working, input_required, completed, failed, cancelled, or lost) and the
+	// server's status message. task_finished of a failed or lost task: error.
+	TaskID        string `json:"task_id,omitempty"`
+	Tool          string `json:"tool,omitempty"`
+	TaskStatus    string `json:"task_status,omitempty"`
+	StatusMessage string `json:"status_message,omitempty"`
 }
 
 // Subject returns the subject the event is stored under.
@@ -271,6 +299,9 @@ func (e Event) Validate() error {
 	}
 	if (e.Session == ProfilesSession) != (e.Type == KindLoggedIn || e.Type == KindLoggedOut) {
 		return fmt.Errorf("%w: %s under %s (profile events, and only they, are recorded there)", ErrInvalidEvent, e.Type, e.Session)
+	}
+	if e.Type.IsTask() && (e.TaskID == "" || e.TaskStatus == "") {
+		return fmt.Errorf("%w: %s without a task id or status", ErrInvalidEvent, e.Type)
 	}
 	if (e.Type == KindCreated || e.Type == KindRestartRequested) && e.Generation == 0 {
 		// Generations start at 1; 0 is what g+1 wraps around to after the largest.

@@ -49,6 +49,7 @@ type options struct {
 	stderrLines  int
 	printEnv     string
 	modern       bool
+	tasksExt     bool         // --tasks-ext (tasks.go)
 	extras       bool         // --extras: the steps tool, the order prompt, the menu template (steps.go, menu.go)
 	only         protocolOnly // --protocol-only (protocol.go)
 	paging       pagingOptions
@@ -88,6 +89,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Var(headerFlag{&o.query}, "require-query", "HTTP: answer 401 unless the URL's query has `NAME=VALUE` (repeatable)")
 	fs.BoolVar(&o.garbage, "garbage", false, "print non-JSON junk on stdout and exit 1")
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
+	fs.BoolVar(&o.tasksExt, "tasks-ext", false, "serve the 2026-07-28 Tasks extension (a job tool that runs as a task; stdio, with --modern)")
 	fs.StringVar(&o.printEnv, "print-env", "", "write the value of environment variable `NAME` to stderr at start (a server that logs its configuration)")
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
 	fs.BoolVar(&o.extras, "extras", false, "also serve the steps tool (progress), the order prompt and the test://menu template (completion that depends on its context)")
@@ -116,6 +118,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.httpAddr != "" && o.sseAddr != "" {
 		return o, errors.New("--http and --sse are exclusive")
+	}
+	if o.tasksExt && (!(o.modern || o.only.modern()) || o.httpAddr != "" || o.sseAddr != "") {
+		return o, errors.New("--tasks-ext: stdio, with --modern or --protocol-only 2026-07-28")
 	}
 	for _, a := range []string{o.httpAddr, o.sseAddr} {
 		if a != "" {
@@ -169,6 +174,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 	}
 	opts.listTTL.apply(ts.mcp)
 	switch {
+	case opts.tasksExt:
+		err = serveTasksExt(ctx, ts, stdin, stdout, stderr)
 	case opts.only != "" && opts.sseAddr == "":
 		err = serveProtocolOnly(ctx, ts, opts, stdin, stdout, stderr)
 	case opts.httpAddr != "":

@@ -170,6 +170,8 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 	defer asked.Close()
 	refreshed := newRefreshRecorder(log, node, o.session, o.generation, logger)
 	defer refreshed.Close()
+	tasksRec := newTaskRecorder(log, node, o.session, o.generation, logger)
+	defer tasksRec.Close()
 	br.authFacts = unauthorizedFacts(home, server, sec)
 	asks := askPolicy(s.Server.Asks, sec)
 	asks.Stderr, asks.OnAsk = logw, asked.Record
@@ -188,6 +190,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		ClientInfo:     bridge.ClientInfo{Name: "mcpctl", Version: cmdkit.Version},
 		OnNotification: notes.Publish,
 		OnCall:         calls.Record,
+		OnTask:         tasksRec.Record,
 		Asks:           asks,
 		// The revision the session's last bridge negotiated: only its first connect probes.
 		KnownProtocol: s.ProtocolVersion,
@@ -285,6 +288,7 @@ func runBridge(ctx context.Context, o *bridgeOptions) error {
 		return nil
 	}
 	logger.Info("ready", "socket", b.SocketPath(), "server", b.ServerName(), "protocol", b.ProtocolVersion())
+	followOpenTasks(ctx, log, node, o.session, server.Transport, o.generation, b, logger)
 
 	select {
 	case <-watchCtx.Done():

@@ -99,7 +99,7 @@ Times for --since/--until: RFC 3339 (2026-11-27T10:00:00Z) or a duration before 
 	fl.IntVarP(&o.last, "lines", "n", 0, "only the last N matching events (then follow, with -f)")
 	fl.StringArrayVar(&o.Sessions, "session", nil, "only this session: name, or name@node for another node's (repeat for several)")
 	fl.StringVar(&o.Node, "node", "", "only this node (default: every node in the log)")
-	fl.StringArrayVar(&o.types, "type", nil, "only events of this kind (repeat for several): "+KindList())
+	fl.StringArrayVar(&o.types, "type", nil, "only events of this kind (repeat for several; a trailing * takes every kind it starts, e.g. task_*): "+KindList())
 	fl.StringVar(&o.format, "format", "", "print each event with a Go template, e.g. '{{.Seq}} {{.Type}}'")
 	fl.BoolVar(&o.notifications, "notifications", false, "merge in the server notifications (type \"notification\": .Method, .Params)")
 	fl.Uint64Var(&o.afterNotifySeq, "after-notify-seq", 0, "with --notifications: only notifications with a sequence greater than N")
@@ -159,6 +159,19 @@ func (o *EventsOptions) Parse(now time.Time) error {
 				continue
 			}
 			o.wantEvents = true
+			if prefix, ok := strings.CutSuffix(k, "*"); ok {
+				// task_*: every kind with the prefix
+				n := len(o.query.Kinds)
+				for _, known := range events.Kinds() {
+					if strings.HasPrefix(string(known), prefix) {
+						o.query.Kinds = append(o.query.Kinds, known)
+					}
+				}
+				if len(o.query.Kinds) == n {
+					return clierr.WithHint(fmt.Errorf("--type %q: no event type starts with %q", k, prefix), clierr.ExitUsage, "one of: "+KindList())
+				}
+				continue
+			}
 			if !events.Kind(k).Known() {
 				return clierr.WithHint(fmt.Errorf("unknown event type %q", k), clierr.ExitUsage, "one of: "+KindList())
 			}
@@ -391,6 +404,12 @@ func details(e events.Event) string {
 		add("method", e.Method)
 		add("action", e.Action)
 		add("took", (time.Duration(e.DurationMS) * time.Millisecond).String())
+	}
+	if e.Type.IsTask() {
+		add("task", e.TaskID)
+		add("tool", e.Tool)
+		add("status", e.TaskStatus)
+		add("message", quoteIfSpace(e.StatusMessage))
 	}
 	if e.Profile != "" {
 		// An OAuth profile's fact (token_refreshed, logged_in, logged_out, unauthorized):

@@ -34,13 +34,16 @@ type mcpSpec struct {
 	check func(res json.RawMessage) error
 	// post transforms the result before it is printed (tools-get picks one tool).
 	post func(o *mcpOptions, res json.RawMessage) (json.RawMessage, error)
-	// flags adds the command's own flags.
+	// flags adds the command's own flags (tools-list: --full; tools-call: --task, --detach).
 	flags func(o *mcpOptions, fl *pflag.FlagSet)
 	// listKey names the items array of a paginated list result ("tools", …): the command
 	// follows nextCursor to the end (listAll) unless --cursor asks for one page.
 	listKey string
 	// progress asks the server for progress notifications and shows them (tools-call).
 	progress bool
+	// call, when set, makes the request instead of one plain call (tools-call as a task,
+	// the tasks commands: tasks.go); done says it printed the answer itself.
+	call func(ctx context.Context, o *mcpOptions, params json.RawMessage, call sessioncall.CallOptions) (res json.RawMessage, done bool, err error)
 }
 
 // name is the command's name, the first word of its use line.
@@ -62,6 +65,8 @@ type mcpOptions struct {
 	elicit string
 	// tools-list --full
 	full bool
+	// tools-call as a task: wait for it (--task) or print its id (--detach)
+	task, detach bool
 }
 
 func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
@@ -131,8 +136,17 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 		if o.spec.progress {
 			call.Progress, done = o.progressSink(asks)
 		}
-		res, _, err = sessioncall.CallSessionWith(ctx, o.f, o.session, o.spec.method, params, call)
-		done() // the progress line goes before the result is printed
+		if o.spec.call != nil {
+			var printed bool
+			res, printed, err = o.spec.call(ctx, o, params, call)
+			done()
+			if printed && err == nil {
+				return nil
+			}
+		} else {
+			res, _, err = sessioncall.CallSessionWith(ctx, o.f, o.session, o.spec.method, params, call)
+			done() // the progress line goes before the result is printed
+		}
 	}
 	if err != nil {
 		return err
@@ -234,7 +248,7 @@ func printContents(w io.Writer, cs []content) {
 
 // mcpSpecs is every MCP request command, one file per noun (tools.go, resources.go, …).
 func mcpSpecs() []*mcpSpec {
-	return slices.Concat(toolSpecs(), resourceSpecs(), promptSpecs(), serverSpecs())
+	return slices.Concat(toolSpecs(), resourceSpecs(), promptSpecs(), serverSpecs(), taskSpecs())
 }
 
 // NewMCPCommands makes the MCP request commands.

@@ -28,7 +28,8 @@ func TestMCPCommands_EveryRequestHasACommand(t *testing.T) {
 		"resources-read": "resources/read", "resources-subscribe": "resources/subscribe",
 		"resources-unsubscribe": "resources/unsubscribe", "prompts-list": "prompts/list",
 		"prompts-get": "prompts/get", "ping": "ping", "logging-set-level": "logging/setLevel",
-		"complete": "completion/complete",
+		"complete":   "completion/complete",
+		"tasks-list": "tasks/list", "tasks-get": "tasks/get", "tasks-result": "tasks/result", "tasks-cancel": "tasks/cancel",
 	}
 	got := map[string]string{}
 	for _, s := range mcpSpecs() {

@@ -35,7 +35,9 @@ func toolSpecs() []*mcpSpec {
 			nargs: 1, maxArgs: -1, progress: true,
 			example: `  mcpctl @docs tools-call search query:=nats limit:=5
   mcpctl @docs tools-call search '{"query": "nats"}'
-  echo '{"query": "nats"}' | mcpctl @docs tools-call search`,
+  echo '{"query": "nats"}' | mcpctl @docs tools-call search
+  mcpctl @docs tools-call reindex --detach        # a task: prints its id`,
+			flags: taskFlags, call: callTool,
 			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
 				a, err := parseToolArgs(args[1:], o.f.IO.In, stdinIsData(o.f.IO.In))
 				if err != nil {

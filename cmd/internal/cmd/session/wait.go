@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	eventscmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/events"
@@ -24,11 +25,14 @@ func NewCmdWait(f *cmdkit.Factory) *cobra.Command {
 			defer cancel()
 			return runWait(ctx, f, name, forWhat)
 		})
-	cmd.Flags().StringVar(&forWhat, "for", "ready", "ready, exited, or an event kind ("+eventscmd.KindList()+")")
+	cmd.Flags().StringVar(&forWhat, "for", "ready", "ready, exited, task:ID (the task's end), or an event kind ("+eventscmd.KindList()+")")
 	return cmd
 }
 
 func runWait(ctx context.Context, f *cmdkit.Factory, name, forWhat string) error {
+	if id, ok := strings.CutPrefix(forWhat, "task:"); ok {
+		return waitTask(ctx, f, name, id)
+	}
 	if forWhat != "ready" && forWhat != "exited" && !events.Kind(forWhat).Known() {
 		return clierr.WithHint(fmt.Errorf("--for %q: not ready, exited, nor an event kind", forWhat), clierr.ExitUsage, "one of: ready, exited, "+eventscmd.KindList())
 	}
