@@ -18,6 +18,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/clean"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/connect"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/doctor"
+	grepcmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/grep"
 	eventscmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/events"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/hub"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/login"
@@ -99,6 +100,7 @@ durable log that you can tail with 'mcpctl events'.
 		logout.NewCmdLogout(f, nil),
 		profiles.NewCmdProfiles(f, nil),
 		top.NewCmdTop(f, nil),
+		grepcmd.NewCmdGrep(f, nil),
 	)
 	root.AddCommand(mcp.NewMCPCommands(f)...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
