@@ -18,8 +18,8 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/clean"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/connect"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/doctor"
-	grepcmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/grep"
 	eventscmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/events"
+	grepcmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/grep"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/hub"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/login"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/logout"
@@ -27,6 +27,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/profiles"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/session"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
+	shellcmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/shell"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/top"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 
@@ -43,6 +44,20 @@ func Run(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
 	return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: func(root *cobra.Command, args []string) []string {
 		return cmdkit.RewriteSessionArgs(args, cmdkit.GlobalFlagTakesValue(root.PersistentFlags()))
 	}, Streams: StrictCompletion})
+}
+
+// lineRunner runs a shell line through the same command tree and grammar as Run, on the
+// shell's factory: the hub connection is made once, for the whole shell.
+func lineRunner(f *cmdkit.Factory) shellcmd.Exec {
+	return func(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
+		return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: func(root *cobra.Command, args []string) []string {
+			return cmdkit.RewriteSessionArgs(args, cmdkit.GlobalFlagTakesValue(root.PersistentFlags()))
+		}, Streams: StrictCompletion, Factory: func(io *cmdkit.IOStreams) *cmdkit.Factory {
+			line := *f
+			line.IO = io
+			return &line
+		}})
+	}
 }
 
 // NewRootCmd builds the command tree.
@@ -101,6 +116,7 @@ durable log that you can tail with 'mcpctl events'.
 		profiles.NewCmdProfiles(f, nil),
 		top.NewCmdTop(f, nil),
 		grepcmd.NewCmdGrep(f, nil),
+		shellcmd.NewCmdShell(f, lineRunner(f), nil),
 	)
 	root.AddCommand(mcp.NewMCPCommands(f)...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
