@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,6 +66,8 @@ func startPtyShell(t *testing.T, e *env, args ...string) *ptyShell {
 	t.Cleanup(cancel)
 	cmd := e.cmd(ctx, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	// The pty is the shell's controlling terminal, so that Ctrl-C is SIGINT, as for a person.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +110,19 @@ func (p *ptyShell) waitScreen(t *testing.T, want string, after int) {
 	t.Helper()
 	testwait.For(t, 30*time.Second, func() error {
 		if n := strings.Count(p.screen.String(), want); n <= after {
-			return fmt.Errorf("the terminal shows %q %d times, want more than %d:\n%q", want, n, after, p.screen.String())
+			screen := p.screen.String()
+			return fmt.Errorf("the terminal shows %q %d times, want more than %d; it ends:\n%q", want, n, after, screen[max(0, len(screen)-1500):])
 		}
 		return nil
 	})
+}
+
+// typeKeys2 types s at once, whatever the screen shows.
+func (p *ptyShell) typeKeys2(t *testing.T, s string) {
+	t.Helper()
+	if _, err := p.ptmx.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // typeKeys types s once the prompt waits for keys (the cursor shown again, last): keys
@@ -120,7 +132,8 @@ func (p *ptyShell) typeKeys(t *testing.T, s string) {
 	t.Helper()
 	testwait.For(t, 30*time.Second, func() error {
 		if !strings.HasSuffix(p.screen.String(), "\x1b[?25h") {
-			return fmt.Errorf("the prompt is not waiting for keys:\n%q", p.screen.String())
+			screen := p.screen.String()
+			return fmt.Errorf("the prompt is not waiting for keys; the terminal ends:\n%q", screen[max(0, len(screen)-1500):])
 		}
 		return nil
 	})
@@ -166,6 +179,31 @@ func TestShell_OnATerminal(t *testing.T) {
 	t.Run("a restart's events show as they happen", func(t *testing.T) {
 		p.typeKeys(t, "restart\r")
 		p.waitScreen(t, "bridge_ready generation 2", 0)
+	})
+
+	t.Run("an event while the prompt waits is printed above it; the shell goes on", func(t *testing.T) {
+		e := e.on(t)
+		p.typeKeys(t, "") // the prompt is back
+		e.ok("restart", "@sh")
+		p.waitScreen(t, "bridge_ready generation 3", 0)
+		p.typeKeys(t, "tools-call add a:=20 b:=3\r")
+		p.waitScreen(t, "23\r\n", 0)
+	})
+
+	t.Run("Ctrl-C cancels the running call, not the shell", func(t *testing.T) {
+		p.typeKeys(t, "tools-call sleep ms:=60000\r")
+		testwait.For(t, 30*time.Second, func() error {
+			for _, c := range toolCalls(t, calls) {
+				if strings.HasPrefix(c, "sleep ") {
+					return nil
+				}
+			}
+			return fmt.Errorf("sleep not called yet")
+		})
+		p.typeKeys2(t, "\x03")
+		p.waitScreen(t, "cancelled", 0)
+		p.typeKeys(t, "tools-call add a:=30 b:=4\r")
+		p.waitScreen(t, "34\r\n", 0)
 	})
 
 	t.Run("Ctrl-D leaves; the history file is 0600 and has the lines", func(t *testing.T) {
