@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/reeflective/readline"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/mcpctl/mcpctl/events"
 )
@@ -140,7 +142,8 @@ func RunShell(ctx context.Context, o *ShellOptions) error {
 	}
 	out := &printer{w: f.IO.ErrOut}
 
-	interactive := f.IO.InTTY
+	// The line editor draws on the process's own stdout: both ends must be the terminal.
+	interactive := f.IO.InTTY && isTTY(os.Stdout)
 	if interactive {
 		// The session's events, above the prompt, from the newest one on.
 		wctx, stop := context.WithCancel(lineCtx)
@@ -238,6 +241,11 @@ func RunShell(ctx context.Context, o *ShellOptions) error {
 			return nil
 		}
 	}
+}
+
+func isTTY(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // printer writes the shell's own lines: above the prompt while it is read, else on stderr.
