@@ -260,4 +260,11 @@ func TestShell_LinesFromStdin(t *testing.T) {
 	if r := e.run("@nosuch", "shell"); r.Code != 1 || !strings.Contains(r.Stderr, "nosuch") {
 		t.Errorf("shell on a session that does not exist: exit %d, %q", r.Code, r.Stderr)
 	}
+	e.ok("close", "@lines")
+	if r := e.runIn([]byte("tools-call add a:=1 b:=2\n"), "@lines", "shell"); r.Code != 1 || !strings.Contains(r.Stderr, "closed") {
+		t.Errorf("shell on a closed session: exit %d, %q; want exit 1 saying it is closed", r.Code, r.Stderr)
+	}
+	if got := toolCalls(t, calls); len(got) != 3 {
+		t.Errorf("calls %q after the shell on a closed session, want still 3", got)
+	}
 }

@@ -6,7 +6,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
+
+// completionTimeout bounds the list requests a Tab makes: the editor waits for them.
+const completionTimeout = 10 * time.Second
 
 // completer completes a shell line: the command (first word), then a tool or prompt name,
 // then its arguments as k:= from the tool's input schema (or the prompt's arguments).
@@ -88,6 +92,8 @@ func (c *completer) fetch(ctx context.Context, kind string) map[string][]string 
 	if kind == "prompts" {
 		method = "prompts/list"
 	}
+	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
+	defer cancel()
 	items, err := c.list(ctx, method, kind)
 	if err != nil {
 		return got // not cached: the next tab asks again

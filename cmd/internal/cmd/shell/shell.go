@@ -110,6 +110,10 @@ func RunShell(ctx context.Context, o *ShellOptions) error {
 	if s.Status == "" || s.Cleaned {
 		return sessioncall.NotFoundErr(o.Session)
 	}
+	if !s.IsOpen() {
+		return clierr.WithHint(&events.SessionError{Op: "shell", Session: o.Session, Err: events.ErrClosed}, clierr.ExitUsage,
+			"open it again with: mcpctl connect <server> @"+o.Session)
+	}
 	home, err := f.Home()
 	if err != nil {
 		return err
