@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,6 +163,26 @@ func TestGrep_FindsItemsOnLaterPagesInEverySession(t *testing.T) {
 		}
 		if s, _ := e.session("gone"); s.Status != "crashed" || s.Generation != 1 {
 			t.Errorf("@gone after grep: %s generation %d; grep must not restart it", s.Status, s.Generation)
+		}
+	})
+
+	t.Run("a live session that does not answer: the others' matches, a note, exit 3", func(t *testing.T) {
+		e := e.on(t)
+		s, _ := e.session("other")
+		if s.Bridge == nil {
+			t.Fatalf("@other has no bridge: %+v", s)
+		}
+		if err := syscall.Kill(s.Bridge.PID, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Kill(s.Bridge.PID, syscall.SIGCONT)
+		g, r := grepJSON(e, "--timeout", "5s", "grep", "^page_tool_02$")
+		if r.Code != 3 || !slices.Equal(g.found(), []string{"paged/tool/page_tool_02"}) || !strings.Contains(r.Stderr, "could not search @other") {
+			t.Errorf("grep with @other stopped: exit %d, found %q, stderr %q; want exit 3, @paged's match and a note", r.Code, g.found(), r.Stderr)
+		}
+		// (@gone was closed at the end of its subtest: a closed session is not listed.)
+		if !slices.Equal(g.Searched, []string{"paged"}) || len(g.Skipped) != 1 || g.Skipped[0].Session != "other" || g.Skipped[0].Status != "error" {
+			t.Errorf("searched %q, skipped %+v; want @paged searched, @other skipped with its error", g.Searched, g.Skipped)
 		}
 	})
 }
