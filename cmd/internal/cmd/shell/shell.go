@@ -252,31 +252,53 @@ func isTTY(f *os.File) bool {
 	return err == nil
 }
 
-// printer writes the shell's own lines: above the prompt while it is read, else on stderr.
+// printer writes the shell's own lines. While a command runs they go to stderr at once.
+// While the prompt is read, the line editor owns the terminal: drawing over it from this
+// goroutine would race with its render loop, so events go to its status lane under the
+// input line (made to be written from any goroutine: it wakes the loop), shown at once,
+// and are printed for good above the next prompt when the line is accepted.
 type printer struct {
-	mu   sync.Mutex
-	w    io.Writer
-	rl   *readline.Shell
-	read bool
+	mu      sync.Mutex
+	w       io.Writer
+	rl      *readline.Shell
+	read    bool
+	pending []string
 }
+
+// statusLines is how many of the newest events the status lane shows.
+const statusLines = 5
 
 func (p *printer) reading(on bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.read = on
-	p.mu.Unlock()
+	if on || p.rl == nil {
+		return
+	}
+	if len(p.pending) > 0 {
+		p.rl.Hint.ClearTransient()
+		for _, l := range p.pending {
+			fmt.Fprintln(p.w, l)
+		}
+		p.pending = nil
+	}
 }
 
-func (p *printer) event(s string) { p.line(s) }
-
-func (p *printer) line(s string) {
+func (p *printer) event(s string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.read && p.rl != nil {
-		// The terminal is raw while the prompt is read: a line feed alone does not
-		// return the cursor.
-		_, _ = p.rl.PrintTransientf("%s\r", s)
+		p.pending = append(p.pending, s)
+		p.rl.Hint.SetTransient(strings.Join(p.pending[max(0, len(p.pending)-statusLines):], "\n"))
 		return
 	}
+	fmt.Fprintln(p.w, s)
+}
+
+// line is a message of the shell's own, written between two prompts.
+func (p *printer) line(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	fmt.Fprintln(p.w, s)
 }
 
