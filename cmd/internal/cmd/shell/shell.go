@@ -52,7 +52,7 @@ A line is split as a shell would split it (quotes, backslashes) and runs as
 'mcpctl @session WORDS…' would: 'tools-call echo text:="hi there"'. A line that starts
 with @other names another session; commands without a session (sessions, events, grep
 PATTERN of one session…) run as they are. The session's events (restarts, bridges ready or
-lost) are printed above the prompt as they happen. exit, quit or Ctrl-D leaves.
+lost) are shown as they happen: under the line being typed, then above the next prompt. exit, quit or Ctrl-D leaves.
 Without a terminal, lines are read from stdin one by one, without the prompt.`,
 		Example: `  mcpctl @docs shell
   @docs> tools-call search query:=nats
