@@ -206,6 +206,20 @@ func TestShell_OnATerminal(t *testing.T) {
 		p.waitScreen(t, "34\r\n", 0)
 	})
 
+	t.Run("Up brings back the last line", func(t *testing.T) {
+		n := len(toolCalls(t, calls))
+		p.typeKeys(t, "\x1b[A")
+		p.waitScreen(t, "tools-call add a:=30 b:=4", 1) // typed once, recalled once
+		p.typeKeys(t, "\r")
+		testwait.For(t, 30*time.Second, func() error {
+			got := toolCalls(t, calls)
+			if len(got) != n+1 || got[n] != `add {"a":30,"b":4}` {
+				return fmt.Errorf("calls %q, want the recalled add after the first %d", got, n)
+			}
+			return nil
+		})
+	})
+
 	t.Run("Ctrl-D leaves; the history file is 0600 and has the lines", func(t *testing.T) {
 		p.typeKeys(t, "\x04")
 		done := make(chan error, 1)
