@@ -83,9 +83,10 @@ func badInputCases() []badCase {
 		{name: "restart another node's unknown session", args: []string{"restart", "@st@othernode"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
 		{name: "close another node's unknown session", args: []string{"@st@othernode", "close"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
 		{name: "call another node's unknown session", args: []string{"@st@othernode", "ping"}, code: 1, msg: []string{"@st@othernode: not found"}, hint: "@st@othernode"},
-		{name: "wait for another node's unknown session", args: []string{"@st@othernode", "wait", "--for", "exited"}, code: 1, msg: []string{"@st@othernode: not found"}},
-		{name: "history of another node's unknown session", args: []string{"@st@othernode", "history"}, code: 1, msg: []string{"@st@othernode: not found"}},
-		{name: "logs of another node's session", args: []string{"@st@othernode", "logs"}, code: 1, msg: []string{"@st@othernode is another node's"}, hint: "on node othernode: mcpctl @st logs"},
+		// wait, history, logs, info, proxy ask the session's node first: nobody answers for a node without a hub
+		{name: "wait for another node's unknown session", args: []string{"@st@othernode", "wait", "--for", "exited"}, code: 3, msg: []string{"no hub of node othernode answers"}},
+		{name: "history of another node's unknown session", args: []string{"@st@othernode", "history"}, code: 3, msg: []string{"no hub of node othernode answers"}},
+		{name: "logs of another node's session", args: []string{"@st@othernode", "logs"}, code: 3, msg: []string{"logs @st@othernode: no hub of node othernode answers"}, hint: "is node othernode on this cluster"},
 		// ---- commands and flags in the wrong place
 		{name: "unknown command", args: []string{"bogus"}, code: 1, msg: []string{`unknown command "bogus"`}, hint: "--help"},
 		{name: "unknown session command", args: []string{"@t", "bogus"}, code: 1, msg: []string{`unknown command "bogus"`}, hint: "--help"},
@@ -124,6 +125,8 @@ func badInputCases() []badCase {
 		{name: "prompt unknown", args: []string{"@t", "prompts-get", "nosuch"}, code: 2, msg: []string{"nosuch"}},
 		{name: "resource unknown (-32002)", args: []string{"@t", "resources-read", "test://nope/x"}, code: 2, msg: []string{"server error " + resourceNotFound(), "resource not found"}},
 		{name: "log level unknown", args: []string{"@t", "logging-set-level", "loud"}, code: 1, msg: []string{"loud"}},
+		{name: "complete --context without =", args: []string{"@t", "complete", "--prompt", "greet", "style", "--context", "formal"}, code: 1, msg: []string{`--context "formal" is not NAME=VALUE`}, hint: "--context cuisine=japanese"},
+		{name: "complete --context empty name", args: []string{"@t", "complete", "--resource", "test://items/{id}", "id", "--context", "=4"}, code: 1, msg: []string{`--context "=4" has an empty name`}, hint: "--context cuisine=japanese"},
 		// ---- URLs
 		{name: "URL scheme ftp", args: []string{"connect", "ftp://x/y", "@u"}, code: 1, msg: []string{`unsupported URL scheme "ftp"`}, hint: "http:// or https://"},
 		{name: "URL scheme file", args: []string{"connect", "file:///etc/passwd", "@u"}, code: 1, msg: []string{`unsupported URL scheme "file"`}, hint: "http:// or https://"},

@@ -47,7 +47,9 @@ type options struct {
 	query        []headerRequirement // --require-query: URL query parameters
 	garbage      bool
 	stderrLines  int
+	printEnv     string
 	modern       bool
+	extras       bool         // --extras: the steps tool, the order prompt, the menu template (steps.go, menu.go)
 	only         protocolOnly // --protocol-only (protocol.go)
 	paging       pagingOptions
 	listTTL      listTTLOptions
@@ -86,7 +88,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Var(headerFlag{&o.query}, "require-query", "HTTP: answer 401 unless the URL's query has `NAME=VALUE` (repeatable)")
 	fs.BoolVar(&o.garbage, "garbage", false, "print non-JSON junk on stdout and exit 1")
 	fs.IntVar(&o.stderrLines, "stderr-lines", 0, "write `N` lines to stderr at start")
+	fs.StringVar(&o.printEnv, "print-env", "", "write the value of environment variable `NAME` to stderr at start (a server that logs its configuration)")
 	fs.BoolVar(&o.modern, "modern", false, "also serve protocol 2026-07-28 (server/discover; stdio only: stateful HTTP cannot); default: initialize handshake only")
+	fs.BoolVar(&o.extras, "extras", false, "also serve the steps tool (progress), the order prompt and the test://menu template (completion that depends on its context)")
 	o.paging.register(fs)
 	o.listTTL.register(fs)
 	o.only.register(fs)
@@ -140,6 +144,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 		fmt.Fprint(stdout, "Hello! I am definitely not an MCP server.\n<html>{oops\n")
 		return exitGarbage
 	}
+	if opts.printEnv != "" {
+		fmt.Fprintf(stderr, "mcptestserver: %s is %s\n", opts.printEnv, os.Getenv(opts.printEnv))
+	}
 	for i := 1; i <= opts.stderrLines; i++ {
 		fmt.Fprintf(stderr, "mcptestserver stderr line %d/%d\n", i, opts.stderrLines)
 	}
@@ -156,6 +163,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, exit func(int
 
 	ts := newTestServer(opts.name, opts.modern || opts.only.modern(), opts.paging, calls, exit)
 	ts.stderr = stderr
+	if opts.extras {
+		ts.addSteps()
+		ts.addMenu()
+	}
 	opts.listTTL.apply(ts.mcp)
 	switch {
 	case opts.only != "" && opts.sseAddr == "":

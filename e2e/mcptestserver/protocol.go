@@ -162,7 +162,8 @@ func serveProtocolOnly(ctx context.Context, ts *testServer, opts options, stdin 
 			return server.WithSupportedProtocolVersions(ctx, []string{modernOnly})
 		})
 	}
-	err := ss.Listen(ctx, in, out)
+	ts.progressOut = &progressLines{w: out, n: map[string]int{}}
+	err := ss.Listen(ctx, in, ts.progressOut)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}

@@ -51,6 +51,9 @@ type testServer struct {
 
 	subsMu sync.Mutex
 	subs   map[string]map[string]bool // session id → subscribed URIs
+
+	// progressOut counts the progress notifications written on stdout (stdio only; steps.go).
+	progressOut *progressLines
 }
 
 // newTestServer builds the server; paging says how it pages its lists. Unless modern, it answers server/discover
@@ -480,7 +483,10 @@ func (ts *testServer) addPrompts() {
 // the items template's id.
 type completer struct{}
 
-func (completer) CompletePromptArgument(_ context.Context, prompt string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
+func (completer) CompletePromptArgument(_ context.Context, prompt string, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	if c, ok := completeMenu(arg, cc); ok && prompt == "order" {
+		return c, nil
+	}
 	if prompt != "greet" {
 		return &mcp.Completion{Values: []string{}}, nil
 	}
@@ -493,7 +499,10 @@ func (completer) CompletePromptArgument(_ context.Context, prompt string, arg mc
 	return &mcp.Completion{Values: []string{}}, nil
 }
 
-func (completer) CompleteResourceArgument(_ context.Context, uri string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
+func (completer) CompleteResourceArgument(_ context.Context, uri string, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	if c, ok := completeMenu(arg, cc); ok && uri == menuTemplate {
+		return c, nil
+	}
 	if uri != itemsTemplate || arg.Name != "id" {
 		return &mcp.Completion{Values: []string{}}, nil
 	}

@@ -22,7 +22,8 @@ const (
 func serveStdio(ctx context.Context, ts *testServer, stdin io.Reader, stdout, stderr io.Writer) error {
 	ss := server.NewStdioServer(ts.mcp)
 	ss.SetErrorLogger(log.New(stderr, "mcptestserver: ", log.LstdFlags))
-	err := ss.Listen(ctx, stdin, stdout)
+	ts.progressOut = &progressLines{w: stdout, n: map[string]int{}}
+	err := ss.Listen(ctx, stdin, ts.progressOut)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,9 +24,16 @@ const (
 	// (a few seconds after a node died), a request to the old one goes unanswered, and a
 	// short attempt followed by a retry beats one long wait.
 	DefaultAttemptTimeout = 2 * time.Second
-	// retryPause is the first pause between attempts; it doubles up to retryPauseMax.
+	// retryPause is the first pause between attempts; it doubles up to retryPauseMax. An
+	// attempt that failed fast ("no responders": no leader yet) costs the cluster next to
+	// nothing, and the pause is what an append waits after the election ends.
 	retryPause    = 25 * time.Millisecond
-	retryPauseMax = 400 * time.Millisecond
+	retryPauseMax = 100 * time.Millisecond
+	// hedgeDelay: an attempt unanswered this long gets a twin (see Hedged), the next one
+	// after hedgeDelayMax, with at most maxHedged attempts waiting at once.
+	hedgeDelay    = 250 * time.Millisecond
+	hedgeDelayMax = 500 * time.Millisecond
+	maxHedged     = 4
 )
 
 // JetStream error codes beyond the ones nats.go names.
@@ -169,38 +177,51 @@ func ConnectCluster(ctx context.Context, o ClusterOptions, longLived bool) (*nat
 	if err != nil {
 		return fail(err)
 	}
-	err = Retry(ctx, func(ctx context.Context) error {
-		// The common case costs one stream info; only a missing stream is created.
-		if _, err := js.Stream(ctx, events.EventsStream); err == nil {
-			if _, err := js.KeyValue(ctx, events.SessionBucket); err == nil {
-				return nil
-			}
-		}
-		return EnsureStreams(ctx, js, o.StreamConfig())
+	// The common case costs one stream info and one bucket info, asked side by side, and
+	// each retried while its stream elects a leader; only a missing stream is created.
+	var (
+		st  njs.Stream
+		kv  njs.KeyValue
+		wg  sync.WaitGroup
+		kvE error
+	)
+	wg.Go(func() {
+		kv, kvE = Hedged(ctx, func(ctx context.Context) (njs.KeyValue, error) {
+			return js.KeyValue(ctx, events.SessionBucket)
+		})
 	})
+	st, err = Hedged(ctx, func(ctx context.Context) (njs.Stream, error) {
+		return js.Stream(ctx, events.EventsStream)
+	})
+	wg.Wait()
+	if errors.Is(err, njs.ErrStreamNotFound) || errors.Is(kvE, njs.ErrBucketNotFound) {
+		err = Retry(ctx, func(ctx context.Context) error { return EnsureStreams(ctx, js, o.StreamConfig()) })
+		if err != nil {
+			return fail(fmt.Errorf("nats cluster: %w", err))
+		}
+		if st, err = Hedged(ctx, func(ctx context.Context) (njs.Stream, error) {
+			return js.Stream(ctx, events.EventsStream)
+		}); err == nil {
+			kv, kvE = Hedged(ctx, func(ctx context.Context) (njs.KeyValue, error) {
+				return js.KeyValue(ctx, events.SessionBucket)
+			})
+		}
+	}
+	if err == nil {
+		err = kvE
+	}
 	if err != nil {
 		return fail(fmt.Errorf("nats cluster: %w", err))
 	}
-	var log *Log
-	if err := Retry(ctx, func(ctx context.Context) error {
-		log, err = NewLog(ctx, nc)
-		return err
-	}); err != nil {
-		return fail(err)
-	}
-	var store *Store
-	if err := Retry(ctx, func(ctx context.Context) error {
-		store, err = OpenStore(ctx, log.JetStream())
-		return err
-	}); err != nil {
-		return fail(err)
-	}
+	log := newLog(nc, js, st)
+	store := &Store{kv: kv, js: js}
 	return nc, log, store, nil
 }
 
 // Retry runs op with a short per-attempt timeout until it succeeds, fails with an error
 // that a retry cannot fix, or ctx ends. It is for requests that a leader election
-// interrupts: they are retried with the same content, so op must be idempotent.
+// interrupts: they are retried with the same content, so op must be idempotent. Attempts
+// run one at a time; Hedged is the faster form for operations that return their result.
 func Retry(ctx context.Context, op func(ctx context.Context) error) error {
 	pause := backoff.New(retryPause, retryPauseMax)
 	for {
@@ -215,6 +236,76 @@ func Retry(ctx context.Context, op func(ctx context.Context) error) error {
 		}
 		if pause.Wait(ctx) != nil {
 			return fmt.Errorf("%w (last attempt: %v)", context.Cause(ctx), err)
+		}
+	}
+}
+
+// Hedged is Retry for an idempotent op that returns its result, with hedged attempts: while
+// an attempt is unanswered for hedgeDelay (growing to hedgeDelayMax), another one is sent
+// beside it, and the first answer wins. A request sent to a leader that has just died, or
+// to a group that is electing one, is never answered; Retry waits out its attempt
+// (DefaultAttemptTimeout) before the next, which is answered at once by the new leader,
+// so the end of an election cost up to a whole attempt more. Hedging cuts that to the
+// hedge delay, and costs nothing while requests are answered faster than it.
+func Hedged[T any](ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	var zero T
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the attempts still waiting
+	results := make(chan result)
+	inFlight := 0
+	launch := func() {
+		inFlight++
+		go func() {
+			actx, acancel := context.WithTimeout(hctx, DefaultAttemptTimeout)
+			v, err := op(actx)
+			acancel()
+			select {
+			case results <- result{v, err}:
+			case <-hctx.Done():
+			}
+		}()
+	}
+	ended := func(last error) error {
+		if last == nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("%w (last attempt: %v)", context.Cause(ctx), last)
+	}
+	pause := backoff.New(retryPause, retryPauseMax)
+	hedge := backoff.New(hedgeDelay, hedgeDelayMax)
+	var last error
+	launch()
+	timer := time.NewTimer(hedge.Next())
+	defer timer.Stop()
+	for {
+		select {
+		case r := <-results:
+			inFlight--
+			if r.err == nil || !Transient(r.err) {
+				return r.v, r.err
+			}
+			last = r.err
+			if inFlight > 0 {
+				continue
+			}
+			// Every attempt failed fast (no responders: no leader yet): pause, then again.
+			if pause.Wait(ctx) != nil {
+				return zero, ended(last)
+			}
+			launch()
+			hedge.Reset()
+			timer.Reset(hedge.Next())
+		case <-timer.C:
+			if inFlight < maxHedged {
+				launch()
+			}
+			timer.Reset(hedge.Next())
+		case <-ctx.Done():
+			return zero, ended(last)
 		}
 	}
 }

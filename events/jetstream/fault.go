@@ -87,17 +87,16 @@ func ServeFaults(nc *nats.Conn, current func() Fault) (*nats.Subscription, error
 	})
 }
 
-// retry is Retry for the log's requests: a transient failure is first checked against the
-// hub's storage fault, which ends the retries with its cause.
-func (l *Log) retry(ctx context.Context, op func(ctx context.Context) error) error {
-	return Retry(ctx, func(ctx context.Context) error {
-		err := op(ctx)
+// hedged is Hedged for the log's requests, with the storage-fault check of retry.
+func hedged[T any](ctx context.Context, l *Log, op func(ctx context.Context) (T, error)) (T, error) {
+	return Hedged(ctx, func(ctx context.Context) (T, error) {
+		v, err := op(ctx)
 		if err != nil && Transient(err) {
 			if f := AskFault(ctx, l.nc); f != nil {
-				return f
+				return v, f
 			}
 		}
-		return err
+		return v, err
 	})
 }
 

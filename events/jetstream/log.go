@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,8 +55,13 @@ func NewLog(ctx context.Context, nc *nats.Conn) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event log: stream %s: %w", events.EventsStream, orFault(ctx, nc, err))
 	}
+	return newLog(nc, js, st), nil
+}
+
+// newLog returns the log over nc, its stream's configuration read from st.
+func newLog(nc *nats.Conn, js njs.JetStream, st njs.Stream) *Log {
 	cfg := st.CachedInfo().Config
-	return &Log{nc: nc, js: js, direct: cfg.AllowDirect && cfg.Replicas <= 1}, nil
+	return &Log{nc: nc, js: js, direct: cfg.AllowDirect && cfg.Replicas <= 1}
 }
 
 // JetStream returns the JetStream context the log uses (for OpenStore and tools).
@@ -87,20 +94,25 @@ func (l *Log) Append(ctx context.Context, e events.Event, cond events.Expect) (u
 	// Attempts are short and retried with the same message id: on a cluster, a publish
 	// that a leader election swallowed may or may not have been stored, and the id makes
 	// the retry land once (a duplicate ack carries the original's sequence).
-	var ack *njs.PubAck
-	attempts := 0
-	err = l.retry(ctx, func(ctx context.Context) error {
-		attempts++
-		var perr error
-		ack, perr = l.js.PublishMsg(ctx, msg)
-		return perr
+	// Hedged attempts may run side by side: each its own copy of the message (nats.go
+	// writes to it), all with one id. nats.go's own retry on "no responders" is off: Hedged
+	// paces those retries.
+	var attempts atomic.Int32
+	ack, err := hedged(ctx, l, func(ctx context.Context) (*njs.PubAck, error) {
+		attempts.Add(1)
+		m := nats.NewMsg(msg.Subject)
+		m.Data = msg.Data
+		for k, v := range msg.Header {
+			m.Header[k] = slices.Clone(v)
+		}
+		return l.js.PublishMsg(ctx, m, njs.WithRetryAttempts(0))
 	})
 	if err != nil {
 		if isConflict(err) {
 			// The server checks the expected sequence before the duplicate window, so a
 			// retried append that was already stored looks like a lost race. Recognize our
 			// own earlier write among the events that beat us.
-			if cond.MsgID != "" || attempts > 1 {
+			if cond.MsgID != "" || attempts.Load() > 1 {
 				if seq, ok := l.findMsgID(ctx, filter, cond.LastSeq+1, id); ok {
 					return seq, nil
 				}
@@ -187,11 +199,8 @@ func (l *Log) NotifyInfo(ctx context.Context) (StreamState, error) {
 }
 
 func (l *Log) streamState(ctx context.Context, name string) (StreamState, error) {
-	var st njs.Stream
-	err := l.retry(ctx, func(ctx context.Context) error {
-		var err error
-		st, err = l.js.Stream(ctx, name)
-		return err
+	st, err := hedged(ctx, l, func(ctx context.Context) (njs.Stream, error) {
+		return l.js.Stream(ctx, name)
 	})
 	if err != nil {
 		return StreamState{}, fmt.Errorf("stream %s: %w", name, err)
@@ -415,6 +424,9 @@ func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint6
 			}
 		}
 	}
+	if follow {
+		return l.follow(ctx, stream, filter, start, fn)
+	}
 	cfg := njs.OrderedConsumerConfig{DeliverPolicy: njs.DeliverByStartSequencePolicy, OptStartSeq: start}
 	// A filter the stream's own subjects already imply costs the server a subject match
 	// per message: leave it out.
@@ -457,6 +469,105 @@ func (l *Log) consume(ctx context.Context, stream, filter string, afterSeq uint6
 	}
 }
 
+// Follow tuning. A follower's consumer lives on one node: when that node dies the
+// follower learns it from missed heartbeats, and creates a new consumer from where it was.
+const (
+	// followHeartbeat: the server sends one while there is nothing to deliver; two missed
+	// ones mean the consumer is gone (nats.go's default is 5 s for pulls this long).
+	followHeartbeat = time.Second
+	// followInactive: a consumer nobody pulls from (its follower died with its node) is
+	// removed by the server after this.
+	followInactive = time.Minute
+	// followDeleteTimeout bounds the removal of a consumer the follower leaves.
+	followDeleteTimeout = 500 * time.Millisecond
+)
+
+// follow delivers the messages of stream matching filter from start on until ctx ends.
+// nats.go's ordered consumer would do the same, but recreates a lost consumer with
+// requests of 10 s and pauses of 1 to 10 s between them: after the meta leader died that
+// is 11 s or more in which a hub sees no restart request. Here the consumer is recreated
+// with Hedged requests, right after the election.
+func (l *Log) follow(ctx context.Context, stream, filter string, start uint64, fn func(m rawMsg, caughtUp bool) error) error {
+	next := start
+	for {
+		err := l.followConsumer(ctx, stream, filter, &next, fn)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, errConsumerLost) {
+			return err
+		}
+	}
+}
+
+// errConsumerLost: the follower's consumer is gone or skipped messages; make a new one.
+var errConsumerLost = errors.New("consumer lost")
+
+// followConsumer follows with one consumer, from *next on, and advances *next past every
+// message fn took. It returns errConsumerLost when a new consumer should go on.
+func (l *Log) followConsumer(ctx context.Context, stream, filter string, next *uint64, fn func(m rawMsg, caughtUp bool) error) error {
+	cfg := njs.ConsumerConfig{
+		Name:              "f" + newID(),
+		DeliverPolicy:     njs.DeliverByStartSequencePolicy,
+		OptStartSeq:       *next,
+		AckPolicy:         njs.AckNonePolicy,
+		MaxDeliver:        -1,
+		InactiveThreshold: followInactive,
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
+	if filter != streamSubjects(stream) && filter != events.Filter("", "") {
+		cfg.FilterSubjects = []string{filter}
+	}
+	// The name makes a hedged twin of the creation the same consumer.
+	cons, err := hedged(ctx, l, func(ctx context.Context) (njs.Consumer, error) {
+		return l.js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, orFault(ctx, l.nc, err))
+	}
+	defer func() {
+		// Best effort: a consumer on a dead node goes with its inactivity threshold.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), followDeleteTimeout)
+		defer cancel()
+		_ = l.js.DeleteConsumer(dctx, stream, cfg.Name)
+	}()
+	it, err := cons.Messages(njs.PullMaxMessagesWithBytesLimit(readBatch, readBatchBytes),
+		njs.PullHeartbeat(followHeartbeat), njs.WithMessagesErrOnMissingHeartbeat(true))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	defer it.Stop()
+	var delivered uint64
+	for {
+		msg, err := it.Next(njs.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return fmt.Errorf("read %s: %w", stream, err)
+			}
+			return errConsumerLost // missed heartbeats, the consumer deleted, no responders
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		// Without acks the consumer does not redeliver: a message lost on the way (its
+		// node died mid-delivery) shows as a gap in the consumer's sequence.
+		if meta.Sequence.Consumer != delivered+1 {
+			return errConsumerLost
+		}
+		delivered = meta.Sequence.Consumer
+		m := rawMsg{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers(), Data: msg.Data()}
+		if err := fn(m, meta.NumPending == 0); err != nil {
+			return err
+		}
+		*next = meta.Sequence.Stream + 1
+	}
+}
+
 func streamSubjects(stream string) string {
 	if stream == events.NotifyStream {
 		return events.NotifyPrefix + ".>"
@@ -475,13 +586,9 @@ type msgRequest struct {
 // getMsg fetches one message: a direct get where that is exact, else through the stream
 // leader. A missing message is an error wrapping events.ErrNotFound.
 func (l *Log) getMsg(ctx context.Context, stream string, req msgRequest) (rawMsg, error) {
-	var m rawMsg
-	err := l.retry(ctx, func(ctx context.Context) error {
-		var err error
-		m, err = l.getMsgOnce(ctx, stream, req)
-		return err
+	return hedged(ctx, l, func(ctx context.Context) (rawMsg, error) {
+		return l.getMsgOnce(ctx, stream, req)
 	})
-	return m, err
 }
 
 func (l *Log) getMsgOnce(ctx context.Context, stream string, req msgRequest) (rawMsg, error) {

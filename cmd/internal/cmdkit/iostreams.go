@@ -25,6 +25,9 @@ type IOStreams struct {
 	OutTTY bool
 	ErrTTY bool
 	InTTY  bool
+	// ErrTerminal says stderr is a terminal whatever NO_COLOR says (which only turns
+	// colour off): progress shows then.
+	ErrTerminal bool
 	// CanPrompt says a person can be asked: stdin and stderr are terminals (whatever
 	// NO_COLOR says, which only turns colour off).
 	CanPrompt bool
@@ -35,7 +38,7 @@ func System() *IOStreams {
 	return &IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		OutTTY: isTerminal(os.Stdout), ErrTTY: isTerminal(os.Stderr), InTTY: isTerminal(os.Stdin),
-		CanPrompt: isTTY(os.Stdin) && isTTY(os.Stderr),
+		CanPrompt: isTTY(os.Stdin) && isTTY(os.Stderr), ErrTerminal: isTTY(os.Stderr),
 	}
 }
 

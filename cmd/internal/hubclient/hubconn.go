@@ -100,9 +100,12 @@ type Notifications interface {
 	FollowNotifications(ctx context.Context, q jetstream.NotifyQuery, fn func(jetstream.Notification) error) error
 }
 
-// Remote sends one MCP request to the bridge of a session on another node.
+// Remote sends one MCP request to the bridge of a session on another node, and asks that
+// node's hub about the session (Session) and for its log (Logs).
 type Remote interface {
 	Request(ctx context.Context, node, session, method string, params json.RawMessage) (json.RawMessage, error)
+	Session(ctx context.Context, what, node, session string) (projector.Session, error)
+	Logs(ctx context.Context, node, session string, lines int, follow bool, w io.Writer) error
 }
 
 // Admin is what doctor, hub status and waits ask of the hub beyond the log.

@@ -134,6 +134,11 @@ func (h *hub) serve(ctx context.Context, log *jetstream.Log, store *jetstream.St
 		return err
 	}
 	defer sup.Close()
+	rs := h.remoteSessions(log, follower)
+	if err := rs.Open(); err != nil {
+		return err
+	}
+	defer rs.Close()
 
 	addr := jetstream.Address{URL: url, PID: os.Getpid(), Build: h.build, Started: time.Now().UTC()}
 	if err := jetstream.WriteAddress(h.home.AddressFile(), addr); err != nil {

@@ -58,42 +58,17 @@ var ErrNoResponder = errors.New("no bridge answers")
 // server's JSON-RPC error is returned as *rpc.RPCError; a subject this client may not publish
 // to is an authentication error (exit 4).
 func (c Client) Request(ctx context.Context, node, session, method string, params json.RawMessage) (json.RawMessage, error) {
-	nc := c.NC
 	name := session + "@" + node
 	body, err := json.Marshal(RemoteRequest{Method: method, Params: params})
 	if err != nil {
 		return nil, err
 	}
-	msg := nats.NewMsg(RPCSubject(node, session))
-	msg.Data = body
-	deadline := DefaultRemoteCallTimeout
-	if d, ok := ctx.Deadline(); ok {
-		deadline = time.Until(d)
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, deadline)
-		defer cancel()
-	}
-	msg.Header.Set(RemoteDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
-	// A publish the server's permissions refuse is reported asynchronously, and the request
-	// would only time out: watch for the refusal of this subject and end the request.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), msg.Subject) {
-			cancel(err)
-		}
-	})
-	resp, err := nc.RequestMsgWithContext(ctx, msg)
-	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
-		err = cause
-	}
+	resp, err := c.request(ctx, RPCSubject(node, session), body)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, fmt.Errorf("%w: %w", ErrNoResponder, err)
-	case errors.Is(err, nats.ErrPermissionViolation) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation")):
-		return nil, &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%s on @%s: the NATS server does not allow this client to call node %s's sessions (%v)", method, name, node, err),
-			Hint: "see docs/cluster.md, \"Who may call a session\""}
+	case isPermission(err):
+		return nil, permissionErr(method, name, node, err)
 	case err != nil:
 		return nil, err
 	}
@@ -105,4 +80,49 @@ func (c Client) Request(ctx context.Context, node, session, method string, param
 		return nil, r.Error
 	}
 	return r.Result, nil
+}
+
+// request sends body to subject and waits for the answer, with the caller's remaining time
+// in RemoteDeadlineHeader (DefaultRemoteCallTimeout when ctx has no deadline).
+func (c Client) request(ctx context.Context, subject string, body []byte) (*nats.Msg, error) {
+	nc := c.NC
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	deadline := DefaultRemoteCallTimeout
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, deadline)
+		defer cancel()
+	}
+	msg.Header.Set(RemoteDeadlineHeader, strconv.FormatInt(deadline.Milliseconds(), 10))
+	ctx, stop := watchPermission(ctx, nc, subject)
+	defer stop()
+	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		err = cause
+	}
+	return resp, err
+}
+
+// watchPermission ends ctx when the server refuses a publish on subject: such a refusal is
+// reported asynchronously, and a request would only time out.
+func watchPermission(ctx context.Context, nc *nats.Conn, subject string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), subject) {
+			cancel(err)
+		}
+	})
+	return ctx, func() { cancel(nil) }
+}
+
+func isPermission(err error) bool {
+	return errors.Is(err, nats.ErrPermissionViolation) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation"))
+}
+
+func permissionErr(what, name, node string, err error) error {
+	return &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%s on @%s: the NATS server does not allow this client to call node %s's sessions (%v)", what, name, node, err),
+		Hint: "see docs/cluster.md, \"Who may call a session\""}
 }

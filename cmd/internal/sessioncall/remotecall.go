@@ -49,8 +49,7 @@ func CallRemote(ctx context.Context, f *cmdkit.Factory, name, method string, par
 			return nil, s, &events.SessionError{Op: method, Node: rh.Node, Session: session, Err: events.ErrClosed}
 		}
 		if !s.Server.Remote {
-			return nil, s, clierr.WithHint(fmt.Errorf("@%s is not open to calls from other nodes", name), clierr.ExitUsage,
-				"on node "+rh.Node+": mcpctl connect --remote … @"+session)
+			return nil, s, NotRemoteErr(name)
 		}
 		switch s.Status {
 		case projector.StatusReady:
@@ -84,6 +83,14 @@ func CallRemote(ctx context.Context, f *cmdkit.Factory, name, method string, par
 		}
 	}
 	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s)", name, MaxSessionAttempts, s.Status)}
+}
+
+// NotRemoteErr refuses a command on another node's session that was not opened with
+// `connect --remote`: remote calls, and every other session command on @name@node.
+func NotRemoteErr(name string) error {
+	session, node := hubclient.SplitTarget(name)
+	return clierr.WithHint(fmt.Errorf("@%s is not open to calls from other nodes", name), clierr.ExitUsage,
+		"on node "+node+": mcpctl connect --remote … @"+session)
 }
 
 // retarget names the session in an error the way the user wrote it (@name@node) when a

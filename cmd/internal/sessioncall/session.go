@@ -404,13 +404,36 @@ type Asks struct {
 }
 
 // CallSessionAsks is CallSession, answering the asks the call causes with asks (nil: the
-// session's policy answers them). A call to another node's session cannot take asks: its
-// session's policy answers them.
+// session's policy answers them).
 func CallSessionAsks(ctx context.Context, f *cmdkit.Factory, name, method string, params json.RawMessage, asks *Asks) (json.RawMessage, projector.Session, error) {
+	return CallSessionWith(ctx, f, name, method, params, CallOptions{Asks: asks})
+}
+
+// CallOptions are what a call does besides sending its request.
+type CallOptions struct {
+	// Asks answers the asks the call causes (nil: the session's policy answers them).
+	Asks *Asks
+	// Progress, when set, asks the server for progress (a progressToken in the request's
+	// _meta) and receives its notifications while the call runs; it is no longer called
+	// once CallSessionWith returns.
+	Progress ProgressSink
+}
+
+// CallSessionWith makes one MCP request on a session with options. A call to another
+// node's session cannot take asks (its session's policy answers them) nor show progress.
+func CallSessionWith(ctx context.Context, f *cmdkit.Factory, name, method string, params json.RawMessage, o CallOptions) (json.RawMessage, projector.Session, error) {
 	ctx, cancel := cmdkit.CommandContext(ctx, f)
 	defer cancel()
 	if RemoteTarget(f, name) {
 		return CallRemote(ctx, f, name, method, params)
+	}
+	asks := o.Asks
+	if o.Progress != nil {
+		with, err := WithProgressToken(params)
+		if err != nil {
+			return nil, projector.Session{}, err
+		}
+		params = with
 	}
 	c, s, err := ConnectBridge(ctx, f, name, method)
 	if err != nil {
@@ -424,6 +447,10 @@ func CallSessionAsks(ctx context.Context, f *cmdkit.Factory, name, method string
 		}
 		params = with
 		c.HandleRequests(asks.Handle)
+	}
+	if o.Progress != nil {
+		progress := ReadProgress(c, o.Progress)
+		defer progress.Stop()
 	}
 	cctx, ccancel := CallContext(ctx, f, s, name)
 	defer ccancel()
@@ -498,6 +525,11 @@ func Load(ctx context.Context, f *cmdkit.Factory, name string) (Addressed, proje
 // withClientCaps declares caps in the request's _meta, as a 2026-07-28 client declares its
 // capabilities on each request; the bridge takes them out before the server sees the call.
 func withClientCaps(params, caps json.RawMessage) (json.RawMessage, error) {
+	return withMeta(params, rpc.MetaClientCapabilities, caps)
+}
+
+// withMeta sets one key of the request's _meta.
+func withMeta(params json.RawMessage, key string, value json.RawMessage) (json.RawMessage, error) {
 	fields := map[string]json.RawMessage{}
 	if len(params) > 0 && string(params) != "null" {
 		if err := json.Unmarshal(params, &fields); err != nil {
@@ -510,7 +542,7 @@ func withClientCaps(params, caps json.RawMessage) (json.RawMessage, error) {
 			return nil, clierr.UsageErr("the request's _meta is not a JSON object")
 		}
 	}
-	meta[rpc.MetaClientCapabilities] = caps
+	meta[key] = value
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return nil, err

@@ -176,6 +176,21 @@ type Cluster struct {
 // leader. It is stopped when the test ends.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	token, nodes, confs := writeConfs(t)
+	c := &Cluster{Token: token, Nodes: nodes, Confs: confs, t: t}
+	c.Servers = make([]*server.Server, Size)
+	t.Cleanup(c.Shutdown)
+	for i := range Size {
+		c.Start(i)
+	}
+	c.WaitReady(30 * time.Second)
+	return c
+}
+
+// writeConfs writes the loopback configuration of every node (fresh ports, stores under a
+// test directory) and returns the token, the nodes and the configuration files.
+func writeConfs(t testing.TB) (string, []Node, []string) {
+	t.Helper()
 	path, err := FindCompose()
 	if err != nil {
 		t.Fatal(err)
@@ -189,14 +204,16 @@ func StartCluster(t testing.TB) *Cluster {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	c := &Cluster{Token: "test-token-" + strconv.FormatInt(time.Now().UnixNano(), 36), t: t}
+	token := "test-token-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var nodes []Node
+	var confs []string
 	ports := freePorts(t, 3*Size)
 	for i := range Size {
-		c.Nodes = append(c.Nodes, Node{Name: fmt.Sprintf("nats-%d", i+1), ClientPort: ports[3*i],
+		nodes = append(nodes, Node{Name: fmt.Sprintf("nats-%d", i+1), ClientPort: ports[3*i],
 			HTTPPort: ports[3*i+1], ClusterPort: ports[3*i+2], StoreDir: filepath.Join(dir, fmt.Sprintf("data-%d", i+1))})
 	}
 	for i := range Size {
-		lc, err := LoopbackConf(conf, c.Nodes, i, c.Token)
+		lc, err := LoopbackConf(conf, nodes, i, token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,15 +221,9 @@ func StartCluster(t testing.TB) *Cluster {
 		if err := os.WriteFile(p, []byte(lc), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c.Confs = append(c.Confs, p)
+		confs = append(confs, p)
 	}
-	c.Servers = make([]*server.Server, Size)
-	t.Cleanup(c.Shutdown)
-	for i := range Size {
-		c.Start(i)
-	}
-	c.WaitReady(30 * time.Second)
-	return c
+	return token, nodes, confs
 }
 
 // Start starts node i (again) from its configuration file and store.

@@ -393,6 +393,20 @@ func connectOne(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn, 
 		// secrets file until it is undone, or the session could never start again.
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, err2 := hub.Log.Append(bg, *create, events.Expect{LastSeq: expected, MsgID: msgID})
+		if errors.Is(err2, events.ErrConflict) {
+			// A conflict is no verdict either: the log checks the expected sequence before
+			// the duplicate window, and recognizing our own stored write needs a read that a
+			// stalled hub can fail as well. The session itself tells: a create of ours (and
+			// every generation restarted from it) names our file.
+			switch cur, rerr := projector.Refresh(bg, hub.Log, s); {
+			case rerr != nil:
+				err2 = rerr // unknown
+			case cur.Server.Secrets == ref:
+				err2 = nil // stored
+			default:
+				s = cur // not stored: the deferred cleanup removes our file
+			}
+		}
 		switch {
 		case err2 == nil:
 			undoCreate(bg, hub, t.Name, create.Generation, ref, err) // removes the file once undone

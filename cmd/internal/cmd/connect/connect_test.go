@@ -12,6 +12,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit/cmdtest"
 	"github.com/mcpctl/mcpctl/cmd/internal/homedir"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/mcpctl/mcpctl/projector"
 )
 
 // secret is a header value no event, output or error message may carry.
@@ -569,4 +570,64 @@ func mustGetwd(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return wd
+}
+
+// lostAckLog stores the first created event it is given and reports the append as failed
+// without a verdict (a stalled hub: timed out), then reports every retry of it as a lost
+// compare-and-set, as the JetStream log does when the expected-sequence check runs before
+// the duplicate window and its read for our own stored write fails too.
+type lostAckLog struct {
+	events.Log
+	stored uint64
+}
+
+func (l *lostAckLog) Append(ctx context.Context, e events.Event, cond events.Expect) (uint64, error) {
+	if e.Type != events.KindCreated {
+		return l.Log.Append(ctx, e, cond)
+	}
+	if l.stored == 0 {
+		seq, err := l.Log.Append(ctx, e, cond)
+		if err != nil {
+			return 0, err
+		}
+		l.stored = seq
+		return 0, &events.SessionError{Op: "append created", Session: e.Session, Err: context.DeadlineExceeded}
+	}
+	return 0, &events.SessionError{Op: "append created", Session: e.Session, Err: events.ErrConflict}
+}
+
+// A create that was stored although its append reported a timeout, and whose retry reported
+// a conflict, must not leave an open session naming a secrets file that the failed connect
+// removed: every later start of it would fail on the missing file (found by the chaos soak).
+func TestConnect_AStoredCreateReportedLostKeepsItsSecrets(t *testing.T) {
+	h := cmdtest.New(t)
+	lossy := &lostAckLog{Log: h.Log}
+	h.Conn.Log = lossy
+	r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "-H", "Authorization: Bearer "+secret, "--no-wait")
+	if r.Code == 0 {
+		t.Fatalf("connect with a lost acknowledgement: exit 0, want a failure; stdout %q", r.Out)
+	}
+	if lossy.stored == 0 {
+		t.Fatal("the create was never appended")
+	}
+	var created events.Event
+	for _, e := range logged(t, h) {
+		if e.Type == events.KindCreated {
+			created = e
+		}
+	}
+	p, err := projector.Fold(context.Background(), h.Log, events.Query{}, nil)
+	if err != nil {
+		t.Fatalf("fold: %v", err)
+	}
+	s, _ := p.Get(cmdtest.Node, "docs")
+	if s.IsOpen() {
+		if _, err := homedir.ReadSecrets(h.Home, s.Server.Secrets); err != nil {
+			t.Fatalf("@docs is left %s naming secrets %s, which are gone: %v", s.Status, s.Server.Secrets, err)
+		}
+		return
+	}
+	if files := secretFiles(t, h); slices.Contains(files, created.Server.Secrets) {
+		t.Errorf("@docs was undone (%s) but its secrets file %s is left behind", s.Status, created.Server.Secrets)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
+	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +43,8 @@ type EventsOptions struct {
 	untilTime time.Time
 	tmpl      *template.Template
 	sessSet   map[string]bool
+	// remote are the sessions named name@node, checked with their node's hub before reading.
+	remote []string
 	// wantEvents and wantNotes say which streams --type (and --notifications) select.
 	wantEvents, wantNotes bool
 }
@@ -94,7 +97,7 @@ Times for --since/--until: RFC 3339 (2026-11-27T10:00:00Z) or a duration before 
 	fl.StringVar(&o.until, "until", "", "only events up to this time; with -f, stop following when it passes")
 	fl.Uint64Var(&o.afterSeq, "after-seq", 0, "only events with a sequence greater than N (resume from the last one you saw)")
 	fl.IntVarP(&o.last, "lines", "n", 0, "only the last N matching events (then follow, with -f)")
-	fl.StringArrayVar(&o.Sessions, "session", nil, "only this session (repeat for several)")
+	fl.StringArrayVar(&o.Sessions, "session", nil, "only this session: name, or name@node for another node's (repeat for several)")
 	fl.StringVar(&o.Node, "node", "", "only this node (default: every node in the log)")
 	fl.StringArrayVar(&o.types, "type", nil, "only events of this kind (repeat for several): "+KindList())
 	fl.StringVar(&o.format, "format", "", "print each event with a Go template, e.g. '{{.Seq}} {{.Type}}'")
@@ -171,6 +174,17 @@ func (o *EventsOptions) Parse(now time.Time) error {
 	o.sessSet = map[string]bool{}
 	for _, s := range o.Sessions {
 		s = strings.TrimPrefix(s, "@")
+		if name, node, ok := strings.Cut(s, "@"); ok { // name@node: another node's session
+			if err := events.ValidateNode(node); err != nil {
+				return err
+			}
+			if o.Node != "" && o.Node != node {
+				return clierr.UsageErr("--session %s is a session of node %s, and the events asked for are node %s's (one node at a time)", s, node, o.Node)
+			}
+			o.Node, o.query.Node = node, node
+			o.remote = append(o.remote, s)
+			s = name
+		}
 		if err := events.ValidateSession(s); err != nil {
 			return err
 		}
@@ -216,6 +230,13 @@ func RunEvents(ctx context.Context, o *EventsOptions) error {
 	hub, err := o.F.Hub(ctx)
 	if err != nil {
 		return err
+	}
+	for _, name := range o.remote {
+		if sessioncall.RemoteTarget(o.F, name) {
+			if _, err := sessioncall.CheckRemote(ctx, o.F, name, "events"); err != nil {
+				return err
+			}
+		}
 	}
 	pr := &eventPrinter{io: o.F.IO, json: o.F.JSON, tmpl: o.tmpl, sessionWidth: minSessionColumn}
 	if !o.F.JSON && o.tmpl == nil {

@@ -23,6 +23,7 @@ import (
 // answer is what the fake bridge does with one request: a result, a JSON-RPC error, or
 // hang up without answering (a bridge that went away during the call).
 type answer struct {
+	notes  []json.RawMessage // notifications/progress params sent before the result
 	result json.RawMessage
 	err    *rpc.RPCError
 	hangUp bool
@@ -101,6 +102,11 @@ func (b *fakeBridge) serve(c net.Conn) {
 			continue
 		}
 		a := b.answer(m.Method, m.Params)
+		for _, n := range a.notes {
+			if _, err := c.Write(rpc.AppendNotification(nil, "notifications/progress", n)); err != nil {
+				return
+			}
+		}
 		var line []byte
 		switch {
 		case a.hangUp:
@@ -235,6 +241,22 @@ func serverAnswer(method string, params json.RawMessage) answer {
 			return ok(`{"content":[],"structuredContent":{"count":3}}`)
 		case "hangup":
 			return answer{hangUp: true}
+		case "progress":
+			// Three steps for the call's own token, and one for a token it never sent.
+			var m struct {
+				Meta struct {
+					Token json.RawMessage `json:"progressToken"`
+				} `json:"_meta"`
+			}
+			_ = json.Unmarshal(params, &m)
+			a := ok(`{"content":[{"type":"text","text":"indexed"}]}`)
+			for i, step := range []string{`"progress":1,"total":3,"message":"indexing a"`, `"progress":2,"total":3,"message":"indexing b"`, `"progress":3,"total":3,"message":"indexing c"`} {
+				if i == 1 {
+					a.notes = append(a.notes, json.RawMessage(`{"progressToken":"someone-else","progress":9,"message":"not yours"}`))
+				}
+				a.notes = append(a.notes, json.RawMessage(`{"progressToken":`+string(m.Meta.Token)+`,`+step+`}`))
+			}
+			return a
 		}
 		return answer{err: &rpc.RPCError{Code: -32602, Message: "Unknown tool: " + p.Name}}
 	case "resources/list":

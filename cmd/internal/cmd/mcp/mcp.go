@@ -36,6 +36,8 @@ type mcpSpec struct {
 	// listKey names the items array of a paginated list result ("tools", …): the command
 	// follows nextCursor to the end (listAll) unless --cursor asks for one page.
 	listKey string
+	// progress asks the server for progress notifications and shows them (tools-call).
+	progress bool
 }
 
 // name is the command's name, the first word of its use line.
@@ -52,6 +54,7 @@ type mcpOptions struct {
 	// complete
 	prompt   string
 	resource string
+	context  []string // --context k=v: arguments already given, for dependent completions
 	// requests that may make the server ask back: --elicit answers without asking
 	elicit string
 }
@@ -62,6 +65,7 @@ func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 		if spec.method == "completion/complete" {
 			cmd.Flags().StringVar(&o.prompt, "prompt", "", "complete an argument of this prompt")
 			cmd.Flags().StringVar(&o.resource, "resource", "", "complete an argument of this resource template URI")
+			cmd.Flags().StringArrayVar(&o.context, "context", nil, "an argument already given, `NAME=VALUE`, which completions may depend on (repeatable)")
 		}
 		if spec.listKey != "" && spec.nargs == 0 {
 			cmd.Flags().StringVar(&o.cursor, "cursor", "", "get one page, the one at this cursor (\"\": the first), with its nextCursor; default: every page")
@@ -115,7 +119,12 @@ func runMCP(ctx context.Context, o *mcpOptions, params json.RawMessage) error {
 		if asks, err = o.asks(); err != nil {
 			return err
 		}
-		res, _, err = sessioncall.CallSessionAsks(ctx, o.f, o.session, o.spec.method, params, asks)
+		call, done := sessioncall.CallOptions{Asks: asks}, func() {}
+		if o.spec.progress {
+			call.Progress, done = o.progressSink(asks)
+		}
+		res, _, err = sessioncall.CallSessionWith(ctx, o.f, o.session, o.spec.method, params, call)
+		done() // the progress line goes before the result is printed
 	}
 	if err != nil {
 		return err

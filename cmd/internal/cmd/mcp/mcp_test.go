@@ -1,13 +1,16 @@
 package mcp
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit/cmdtest"
 	"github.com/mcpctl/mcpctl/events"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes the commands promise (clierr): the tests spell them out as the user sees them.
@@ -189,15 +192,15 @@ func TestToolsCall_ArgumentsReachTheServer(t *testing.T) {
 		name  string
 		args  []string
 		stdin string
-		want  string // the params the bridge gets
+		want  string // the params the bridge gets: every call asks for progress
 	}{
 		{"k:=v words, JSON values typed", []string{"query:=nats", "limit:=5", "exact:=true", "tags:=[\"a\"]"}, "",
-			`{"name":"echo","arguments":{"query":"nats","limit":5,"exact":true,"tags":["a"]}}`},
+			`{"_meta":{"progressToken":"mcpctl-progress"},"name":"echo","arguments":{"query":"nats","limit":5,"exact":true,"tags":["a"]}}`},
 		{"inline JSON object", []string{`{"query": "nats", "limit": 5}`}, "",
-			`{"name":"echo","arguments":{"query":"nats","limit":5}}`},
+			`{"_meta":{"progressToken":"mcpctl-progress"},"name":"echo","arguments":{"query":"nats","limit":5}}`},
 		{"JSON on stdin with -", []string{"-"}, `{"query":"from stdin"}`,
-			`{"name":"echo","arguments":{"query":"from stdin"}}`},
-		{"no arguments: an empty object", nil, "", `{"name":"echo","arguments":{}}`},
+			`{"_meta":{"progressToken":"mcpctl-progress"},"name":"echo","arguments":{"query":"from stdin"}}`},
+		{"no arguments: an empty object", nil, "", `{"_meta":{"progressToken":"mcpctl-progress"},"name":"echo","arguments":{}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, b := newSessionWithBridge(t)
@@ -466,6 +469,10 @@ func TestComplete_NeedsAPromptOrAResource(t *testing.T) {
 			`{"ref":{"type":"ref/prompt","name":"greet"},"argument":{"name":"style","value":"fr"}}`},
 		{"--resource without a value", []string{"--resource", "file:///{path}", "path"},
 			`{"ref":{"type":"ref/resource","uri":"file:///{path}"},"argument":{"name":"path","value":""}}`},
+		{"--context: the arguments already given", []string{"--prompt", "order", "dish", "t", "--context", "cuisine=japanese", "--context", "note=a=b", "--context", "empty="},
+			`{"ref":{"type":"ref/prompt","name":"order"},"argument":{"name":"dish","value":"t"},"context":{"arguments":{"cuisine":"japanese","note":"a=b","empty":""}}}`},
+		{"--context with --resource", []string{"--resource", "test://menu/{cuisine}/{dish}", "dish", "--context", "cuisine=mexican"},
+			`{"ref":{"type":"ref/resource","uri":"test://menu/{cuisine}/{dish}"},"argument":{"name":"dish","value":""},"context":{"arguments":{"cuisine":"mexican"}}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(b.requests())
@@ -493,6 +500,9 @@ func TestComplete_NeedsAPromptOrAResource(t *testing.T) {
 	}{
 		{"neither", []string{"style"}, "complete needs --prompt NAME or --resource URI"},
 		{"both", []string{"--prompt", "greet", "--resource", "file:///x", "style"}, "give --prompt or --resource, not both"},
+		{"--context without =", []string{"--prompt", "order", "dish", "--context", "cuisine"}, `--context "cuisine" is not NAME=VALUE`},
+		{"--context with an empty name", []string{"--prompt", "order", "dish", "--context", "=japanese"}, `--context "=japanese" has an empty name`},
+		{"--context twice for one name", []string{"--prompt", "order", "dish", "--context", "cuisine=a", "--context", "cuisine=b"}, "--context cuisine given twice"},
 	} {
 		t.Run(tc.name+" is a usage error", func(t *testing.T) {
 			before := len(b.requests())
@@ -519,4 +529,53 @@ func TestPromptsGet_DashReadsTheArgumentsFromStdin(t *testing.T) {
 	if req := b.onlyRequest(t); !jsonEqual(t, req.Params, []byte(want)) {
 		t.Errorf("prompts-get -: bridge got %s, want %s", req.Params, want)
 	}
+}
+
+// tools-call hands the progress notifications of its own call to the progress bar, on
+// stderr and only on a terminal; stdout has the result alone.
+func TestToolsCall_ShowsItsProgressOnATerminalOnly(t *testing.T) {
+	h, b := newSessionWithBridge(t)
+	runOn := func(errTerminal bool) (code int, out, errOut string) {
+		io, o, e := cmdkit.Test("")
+		io.ErrTerminal = errTerminal
+		code = cmdkit.Run(context.Background(), []string{"tools-call", "@docs", "progress"}, io, cmdkit.Program{
+			Factory: h.Factory,
+			Root: func(f *cmdkit.Factory) *cobra.Command {
+				root := &cobra.Command{Use: "mcpctl", SilenceUsage: true, SilenceErrors: true}
+				cmdkit.AddGlobalFlags(root.PersistentFlags(), f)
+				root.AddCommand(cmdNamed(t, "tools-call")(f))
+				return root
+			},
+		})
+		return code, o.String(), e.String()
+	}
+	t.Run("on a terminal: a bar with each step's message, and nothing of other tokens", func(t *testing.T) {
+		code, out, errOut := runOn(true)
+		if code != exitOK || out != "indexed\n" {
+			t.Fatalf("tools-call progress: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		for _, want := range []string{"indexing a 1/3", "indexing b 2/3", "indexing c 3/3"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("stderr does not show %q:\n%q", want, errOut)
+			}
+		}
+		if strings.Contains(errOut, "not yours") {
+			t.Errorf("stderr shows another call's progress:\n%q", errOut)
+		}
+		req := b.requests()[len(b.requests())-1]
+		var p struct {
+			Meta struct {
+				Token string `json:"progressToken"`
+			} `json:"_meta"`
+		}
+		if json.Unmarshal(req.Params, &p) != nil || p.Meta.Token == "" {
+			t.Errorf("tools/call params %s carry no progressToken", req.Params)
+		}
+	})
+	t.Run("stderr not a terminal: no progress at all", func(t *testing.T) {
+		code, out, errOut := runOn(false)
+		if code != exitOK || out != "indexed\n" || errOut != "" {
+			t.Errorf("tools-call progress: exit %d, stdout %q, stderr %q; want the result and an empty stderr", code, out, errOut)
+		}
+	})
 }

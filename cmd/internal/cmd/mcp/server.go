@@ -37,9 +37,10 @@ func serverSpecs() []*mcpSpec {
 			},
 		},
 		{
-			use: "complete @session (--prompt P | --resource URI) ARG [VALUE]", short: "Ask the server to complete an argument",
+			use: "complete @session (--prompt P | --resource URI) ARG [VALUE] [--context NAME=VALUE …]", short: "Ask the server to complete an argument",
 			method: "completion/complete", nargs: 1, maxArgs: 2,
-			example: `  mcpctl @s complete --prompt greet style fr`,
+			example: `  mcpctl @s complete --prompt greet style fr
+  mcpctl @s complete --prompt order dish t --context cuisine=japanese`,
 			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
 				var ref map[string]string
 				switch {
@@ -57,7 +58,15 @@ func serverSpecs() []*mcpSpec {
 				if len(args) > 1 {
 					value = args[1]
 				}
-				return MustJSON(map[string]any{"ref": ref, "argument": map[string]string{"name": args[0], "value": value}}), nil
+				params := map[string]any{"ref": ref, "argument": map[string]string{"name": args[0], "value": value}}
+				if len(o.context) > 0 {
+					given, err := parseCompleteContext(o.context)
+					if err != nil {
+						return nil, err
+					}
+					params["context"] = map[string]any{"arguments": given}
+				}
+				return MustJSON(params), nil
 			},
 			human: func(o *mcpOptions, res json.RawMessage) error {
 				var r struct {
@@ -73,4 +82,27 @@ func serverSpecs() []*mcpSpec {
 			},
 		},
 	}
+}
+
+// parseCompleteContext reads the --context NAME=VALUE flags of complete: the arguments
+// already given, sent as context.arguments. A value may be empty or hold '='; a name may
+// not be empty nor given twice.
+func parseCompleteContext(flags []string) (map[string]string, error) {
+	given := map[string]string{}
+	for _, kv := range flags {
+		k, v, ok := strings.Cut(kv, "=")
+		switch {
+		case !ok:
+			return nil, clierr.WithHint(fmt.Errorf("complete: --context %q is not NAME=VALUE", kv), clierr.ExitUsage,
+				"mcpctl @s complete --prompt order dish t --context cuisine=japanese")
+		case k == "":
+			return nil, clierr.WithHint(fmt.Errorf("complete: --context %q has an empty name", kv), clierr.ExitUsage,
+				"mcpctl @s complete --prompt order dish t --context cuisine=japanese")
+		}
+		if _, dup := given[k]; dup {
+			return nil, clierr.UsageErr("complete: --context %s given twice", k)
+		}
+		given[k] = v
+	}
+	return given, nil
 }

@@ -52,7 +52,7 @@ func toolSpecs() []*mcpSpec {
 		},
 		{
 			use: "tools-call @session TOOL [k:=v …|'{json}'|-]", short: "Call a tool", method: "tools/call",
-			nargs: 1, maxArgs: -1,
+			nargs: 1, maxArgs: -1, progress: true,
 			example: `  mcpctl @docs tools-call search query:=nats limit:=5
   mcpctl @docs tools-call search '{"query": "nats"}'
   echo '{"query": "nats"}' | mcpctl @docs tools-call search`,

@@ -174,6 +174,15 @@ func NewCmdHistory(f *cmdkit.Factory) *cobra.Command {
 	var pic pictureFiles
 	cmd := sessionCmd("history @session", "Why the session restarted: each generation, who asked and why, how its bridge ended", 0,
 		func(ctx context.Context, name string, _ []string) error {
+			if sessioncall.RemoteTarget(f, name) {
+				// Another node's session: the rule of remote calls (its node's hub answers,
+				// the session was opened with --remote), then its events from the shared log.
+				ctx, cancel := cmdkit.CommandContext(ctx, f)
+				defer cancel()
+				if _, err := sessioncall.CheckRemote(ctx, f, name, "history"); err != nil {
+					return err
+				}
+			}
 			if raw {
 				session, node := hubclient.SplitTarget(name) // @name@node: that node's events
 				o := &eventscmd.EventsOptions{F: f, Sessions: []string{session}, Node: node}

@@ -30,17 +30,43 @@ func NewCmdInfo(f *cmdkit.Factory) *cobra.Command {
 		func(ctx context.Context, name string, _ []string) error {
 			ctx, cancel := cmdkit.CommandContext(ctx, f)
 			defer cancel()
-			c, s, err := sessioncall.ConnectBridge(ctx, f, name, "info")
-			if err != nil {
-				return err
+			var s projector.Session
+			var call func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+			if sessioncall.RemoteTarget(f, name) {
+				// Another node's session: its bridge answers over NATS (connect --remote).
+				var err error
+				if s, err = sessioncall.CheckRemote(ctx, f, name, "info"); err != nil {
+					return err
+				}
+				call = func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+					res, rs, err := sessioncall.CallRemote(ctx, f, name, method, params)
+					if rs.Status != "" {
+						s = rs
+					}
+					return res, err
+				}
+			} else {
+				c, ls, err := sessioncall.ConnectBridge(ctx, f, name, "info")
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				s = ls
+				var ccancel context.CancelFunc
+				ctx, ccancel = sessioncall.CallContext(ctx, f, s, name)
+				defer ccancel()
+				call = func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+					res, err := c.Call(ctx, method, params)
+					if err != nil {
+						return nil, sessioncall.CallFailed(ctx, f, s, name, method, err)
+					}
+					return res, nil
+				}
 			}
-			defer c.Close()
-			ctx, ccancel := sessioncall.CallContext(ctx, f, s, name)
-			defer ccancel()
-			init, err := c.Call(ctx, "initialize", mcp.MustJSON(map[string]any{"protocolVersion": sessioncall.FirstNonEmpty(s.ProtocolVersion, "2025-11-25"),
+			init, err := call(ctx, "initialize", mcp.MustJSON(map[string]any{"protocolVersion": sessioncall.FirstNonEmpty(s.ProtocolVersion, "2025-11-25"),
 				"capabilities": map[string]any{}, "clientInfo": map[string]string{"name": "mcpctl", "version": cmdkit.Version}}))
 			if err != nil {
-				return sessioncall.CallFailed(ctx, f, s, name, "initialize", err)
+				return err
 			}
 			r := infoResult{Session: s, Initialize: init, Tools: []string{}}
 			var caps struct {
@@ -50,13 +76,13 @@ func NewCmdInfo(f *cmdkit.Factory) *cobra.Command {
 			_ = json.Unmarshal(init, &caps)
 			if _, ok := caps.Capabilities["tools"]; ok {
 				res, err := sessioncall.ListAll(ctx, "tools", func(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-					return c.Call(ctx, "tools/list", params)
+					return call(ctx, "tools/list", params)
 				})
 				var pe *sessioncall.PageError
 				if errors.As(err, &pe) {
 					return &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("tools/list on @%s: %w", name, err)}
 				} else if err != nil {
-					return sessioncall.CallFailed(ctx, f, s, name, "tools/list", err)
+					return err
 				}
 				var tl struct{ Tools []mcp.ToolInfo }
 				_ = json.Unmarshal(res, &tl)

@@ -212,11 +212,11 @@ func TestInfo_ExitCodes(t *testing.T) {
 			t.Errorf("info of a closed @s: exit %d, stderr %q; want 1, session closed", r.Code, r.ErrOut)
 		}
 	})
-	t.Run("another node's session: exit 1, info is for this node's", func(t *testing.T) {
+	t.Run("another node's session not opened --remote: exit 1, refused as a remote call", func(t *testing.T) {
 		h := cmdtest.New(t)
 		r := h.Run(t, NewCmdInfo, "", "info", "@s@n2")
-		if r.Code != 1 || !strings.Contains(r.ErrOut, "info works on this node's sessions") {
-			t.Errorf("info @s@n2: exit %d, stderr %q; want 1, this node's sessions only", r.Code, r.ErrOut)
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "@s@n2 is not open to calls from other nodes") {
+			t.Errorf("info @s@n2: exit %d, stderr %q; want 1, not open to calls from other nodes", r.Code, r.ErrOut)
 		}
 	})
 }

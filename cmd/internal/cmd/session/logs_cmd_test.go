@@ -91,11 +91,11 @@ func TestLogs_Refuses(t *testing.T) {
 			t.Errorf("logs @s without a log: exit %d, stdout %q, stderr %q; want 1, %q and a hint", r.Code, r.Out, r.ErrOut, want)
 		}
 	})
-	t.Run("another node's session: exit 1, its log is on that machine", func(t *testing.T) {
+	t.Run("another node's session not opened --remote: exit 1, refused as a remote call", func(t *testing.T) {
 		h := cmdtest.New(t)
 		r := h.Run(t, NewCmdLogs, "", "logs", "@s@n2")
-		if r.Code != 1 || !strings.Contains(r.ErrOut, "its log is on that machine") || !strings.Contains(r.ErrOut, "Try: on node n2: mcpctl @s logs") {
-			t.Errorf("logs @s@n2: exit %d, stderr %q; want 1, on that machine, with where to run it", r.Code, r.ErrOut)
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "@s@n2 is not open to calls from other nodes") || !strings.Contains(r.ErrOut, "Try: on node n2: mcpctl connect --remote … @s") {
+			t.Errorf("logs @s@n2: exit %d, stderr %q; want 1, not open to other nodes, with what to do on n2", r.Code, r.ErrOut)
 		}
 	})
 	t.Run("a bad -n: exit 1", func(t *testing.T) {

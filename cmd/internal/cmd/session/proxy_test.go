@@ -57,11 +57,11 @@ func TestProxy_Refuses(t *testing.T) {
 			t.Errorf("proxy @nosuch: exit %d, stdout %q, stderr %q; want 1, not found", r.Code, r.Out, r.ErrOut)
 		}
 	})
-	t.Run("another node's session: exit 1", func(t *testing.T) {
+	t.Run("another node's session not opened --remote: exit 1, refused as a remote call", func(t *testing.T) {
 		h := cmdtest.New(t)
 		r := h.Run(t, NewCmdProxy, "", "proxy", "@s@n2")
-		if r.Code != 1 || !strings.Contains(r.ErrOut, "proxy works on this node's sessions") {
-			t.Errorf("proxy @s@n2: exit %d, stderr %q; want 1, this node's sessions only", r.Code, r.ErrOut)
+		if r.Code != 1 || !strings.Contains(r.ErrOut, "@s@n2 is not open to calls from other nodes") {
+			t.Errorf("proxy @s@n2: exit %d, stderr %q; want 1, not open to calls from other nodes", r.Code, r.ErrOut)
 		}
 	})
 	t.Run("without a session: exit 1, usage", func(t *testing.T) {

@@ -38,6 +38,11 @@ func runWait(ctx context.Context, f *cmdkit.Factory, name, forWhat string) error
 	}
 	target := name // @name or @name@node: what the user wrote, for messages
 	remote := sessioncall.RemoteTarget(f, name)
+	if remote {
+		if _, err := sessioncall.CheckRemote(ctx, f, name, "wait"); err != nil {
+			return err
+		}
+	}
 	hub, name = hub.Target(name)
 	s, err := sessioncall.LoadSession(ctx, hub, name)
 	if err != nil {

@@ -6,6 +6,8 @@ package cmdtest
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 	"github.com/mcpctl/mcpctl/cmd/internal/homedir"
 	"github.com/mcpctl/mcpctl/cmd/internal/hubclient"
+	"github.com/mcpctl/mcpctl/cmd/internal/remote"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
 	"github.com/mcpctl/mcpctl/projector"
@@ -48,7 +51,7 @@ func New(t testing.TB) *Hub {
 		t.Fatalf("cmdtest: follower: %v", err)
 	}
 	t.Cleanup(func() { _ = h.Follower.Close() })
-	h.Conn = &hubclient.HubConn{Log: h.Log, Store: h.Store, Notes: noNotes{}, Node: Node, Home: home}
+	h.Conn = &hubclient.HubConn{Log: h.Log, Store: h.Store, Notes: noNotes{}, Remote: &Remote{}, Node: Node, Home: home}
 	return h
 }
 
@@ -116,4 +119,41 @@ func (noNotes) ReadNotifications(context.Context, jetstream.NotifyQuery, func(je
 func (noNotes) FollowNotifications(ctx context.Context, _ jetstream.NotifyQuery, _ func(jetstream.Notification) error) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// Remote stands for the other nodes: each function field answers what the CLI asks a
+// session of another node; a nil field answers as a node whose hub refuses (the session
+// was not opened with --remote).
+type Remote struct {
+	RequestFn func(ctx context.Context, node, session, method string, params json.RawMessage) (json.RawMessage, error)
+	SessionFn func(ctx context.Context, what, node, session string) (projector.Session, error)
+	LogsFn    func(ctx context.Context, node, session string, lines int, follow bool, w io.Writer) error
+}
+
+var _ hubclient.Remote = (*Remote)(nil)
+
+func notRemote(node, session string) error {
+	return &remote.HubError{Kind: remote.KindNotRemote, Node: node, Session: session,
+		Message: "@" + session + "@" + node + " is not open to calls from other nodes"}
+}
+
+func (r *Remote) Request(ctx context.Context, node, session, method string, params json.RawMessage) (json.RawMessage, error) {
+	if r.RequestFn == nil {
+		return nil, notRemote(node, session)
+	}
+	return r.RequestFn(ctx, node, session, method, params)
+}
+
+func (r *Remote) Session(ctx context.Context, what, node, session string) (projector.Session, error) {
+	if r.SessionFn == nil {
+		return projector.Session{}, notRemote(node, session)
+	}
+	return r.SessionFn(ctx, what, node, session)
+}
+
+func (r *Remote) Logs(ctx context.Context, node, session string, lines int, follow bool, w io.Writer) error {
+	if r.LogsFn == nil {
+		return notRemote(node, session)
+	}
+	return r.LogsFn(ctx, node, session, lines, follow, w)
 }
