@@ -73,11 +73,13 @@ func TestCluster_SessionCommandsOnAnotherNode(t *testing.T) {
 	t.Run("logs", func(t *testing.T) {
 		a.appendLog("s", "first marker line", "second marker line")
 		local := a.ok("@s", "logs", "-n", "2")
-		for _, args := range [][]string{{"@s@na", "logs", "-n", "2"}, {"--json", "@s@na", "logs", "-n", "2"}} {
-			r := b.ok(args...)
-			if r.Stdout != "first marker line\nsecond marker line\n" || r.Stdout != local.Stdout {
-				t.Errorf("mcpctl %v printed %q, the owner's logs -n 2 %q", args, r.Stdout, local.Stdout)
-			}
+		if r := b.ok("@s@na", "logs", "-n", "2"); r.Stdout != "first marker line\nsecond marker line\n" || r.Stdout != local.Stdout {
+			t.Errorf("mcpctl @s@na logs -n 2 printed %q, the owner's logs -n 2 %q", r.Stdout, local.Stdout)
+		}
+		// --json: JSON Lines, as for a local session.
+		want := `{"session":"s@na","line":"first marker line"}` + "\n" + `{"session":"s@na","line":"second marker line"}` + "\n"
+		if r := b.ok("--json", "@s@na", "logs", "-n", "2"); r.Stdout != want {
+			t.Errorf("mcpctl --json @s@na logs -n 2 printed %q, want %q", r.Stdout, want)
 		}
 		if r := b.ok("@s@na", "logs", "-n", "0"); !strings.HasSuffix(r.Stdout, "second marker line\n") || strings.Count(r.Stdout, "\n") < 3 {
 			t.Errorf("logs -n 0 @s@na (the whole log):\n%s", r)
@@ -104,8 +106,12 @@ func TestCluster_SessionCommandsOnAnotherNode(t *testing.T) {
 			})
 			appended := time.Now()
 			a.appendLog("s", marker)
+			printed := marker + "\n"
+			if withJSON {
+				printed = `"line":"` + marker + `"}` + "\n"
+			}
 			testwait.For(t, 20*time.Second, func() error {
-				if !strings.Contains(out.String(), marker+"\n") {
+				if !strings.Contains(out.String(), printed) {
 					return fmt.Errorf("logs -f has not printed the appended line: %q", out.String())
 				}
 				return nil

@@ -81,7 +81,8 @@ func TestPagination_EveryPageIsListedAndUsable(t *testing.T) {
 		r := e.ok(s, "tools-list")
 		var names []string
 		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
-			names = append(names, strings.Fields(line)[0])
+			name, _, _ := strings.Cut(strings.Fields(line)[0], "(") // name(params…)
+			names = append(names, name)
 		}
 		if len(names) != 20 {
 			t.Errorf("tools-list printed %d tools, want 20:\n%s", len(names), r.Stdout)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ import (
 //	                                numbers index arrays) exists, and equals the JSON literal
 //	                                when given; with ! the field is absent or different
 //	httpserver start VAR [flags...] the test server on Streamable HTTP, its URL in $VAR
+//	                                (and without its scheme, 127.0.0.1:PORT/mcp, in $VAR_BARE)
 //	httpserver stop VAR             stop it (it is stopped at the end of the script anyway)
 func TestScripts(t *testing.T) {
 	t.Parallel()
@@ -66,6 +68,10 @@ func setupScript(e *testscript.Env) error {
 	e.Setenv("NO_COLOR", "1")
 	e.Setenv("MCPTESTSERVER", serverBin)
 	e.Setenv("RESOURCE_NOT_FOUND", resourceNotFound()) // its code depends on the server's revision
+	// server-everything's entry point, for scripts that need its tools (they check it exists).
+	if entry, err := filepath.Abs(filepath.Join("node_modules", everythingPkg, "dist", "index.js")); err == nil {
+		e.Setenv("EVERYTHING", entry)
+	}
 	// testscript passes on almost nothing of the test's environment: the markers the
 	// leftover check looks for must be set again (stdio servers get them from connect).
 	e.Setenv(runMarker, workDir)
@@ -247,6 +253,7 @@ func cmdHTTPServer(ts *testscript.TestScript, neg bool, args []string) {
 	select {
 	case u := <-urls:
 		ts.Setenv(name, u)
+		ts.Setenv(name+"_BARE", strings.TrimPrefix(u, "http://"))
 	case <-s.done:
 		ts.Fatalf("httpserver %s ended without a listening line (see %s)", name, logf.Name())
 	case <-time.After(10 * time.Second):

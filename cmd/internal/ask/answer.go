@@ -228,8 +228,8 @@ func (a *Answerer) field(f elicit.Field) (json.RawMessage, error) {
 	if f.Required {
 		label += " *"
 	}
-	if f.Description != "" {
-		label += " (" + oneLine(f.Description) + ")"
+	if d := oneLine(f.Description); strings.TrimSpace(d) != "" {
+		label += " (" + d + ")"
 	}
 	hint := ""
 	switch f.Kind {

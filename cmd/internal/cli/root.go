@@ -41,18 +41,26 @@ func Main() int {
 
 // Run runs mcpctl with args on the given streams.
 func Run(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
-	return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: func(root *cobra.Command, args []string) []string {
-		return cmdkit.RewriteSessionArgs(args, cmdkit.GlobalFlagTakesValue(root.PersistentFlags()))
-	}, Streams: StrictCompletion})
+	return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: rewriteArgs, Streams: StrictCompletion})
+}
+
+// rewriteArgs reads mcpctl's grammar (help for an unknown command, the session first) into
+// the words cobra parses: for the command line and for each line of the shell alike.
+func rewriteArgs(root *cobra.Command, args []string) []string {
+	takes := cmdkit.GlobalFlagTakesValue(root.PersistentFlags())
+	isCommand := func(w string) bool {
+		c, _, err := root.Find([]string{w})
+		return err == nil && c != root
+	}
+	args = cmdkit.HelpForUnknownCommand(args, takes, isCommand)
+	return cmdkit.RewriteSessionArgs(args, takes)
 }
 
 // lineRunner runs a shell line through the same command tree and grammar as Run, on the
 // shell's factory: the hub connection is made once, for the whole shell.
 func lineRunner(f *cmdkit.Factory) shellcmd.Exec {
 	return func(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
-		return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: func(root *cobra.Command, args []string) []string {
-			return cmdkit.RewriteSessionArgs(args, cmdkit.GlobalFlagTakesValue(root.PersistentFlags()))
-		}, Streams: StrictCompletion, Factory: func(io *cmdkit.IOStreams) *cmdkit.Factory {
+		return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: rewriteArgs, Streams: StrictCompletion, Factory: func(io *cmdkit.IOStreams) *cmdkit.Factory {
 			line := *f
 			line.IO = io
 			return &line
@@ -119,6 +127,7 @@ durable log that you can tail with 'mcpctl events'.
 		shellcmd.NewCmdShell(f, lineRunner(f), nil),
 	)
 	root.AddCommand(mcp.NewMCPCommands(f)...)
+	root.SetHelpCommand(newHelpCmd(root))
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &clierr.Error{Code: clierr.ExitUsage, Err: err, Hint: cmd.CommandPath() + " --help"}
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"syscall"
 
 	"github.com/mcpctl/mcpctl/events"
@@ -94,4 +95,13 @@ func PrintError(w io.Writer, prog string, err error, jsonOut bool) {
 	if hint != "" {
 		fmt.Fprintf(w, "Try: %s\n", hint)
 	}
+}
+
+// Paren is " (detail)" for a detail that says something, and "" for an empty one: a
+// message never ends in "()" (or "( )") because the detail it quotes was empty.
+func Paren(detail string) string {
+	if strings.TrimSpace(detail) == "" {
+		return ""
+	}
+	return " (" + detail + ")"
 }

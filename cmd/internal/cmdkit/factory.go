@@ -35,6 +35,8 @@ type Factory struct {
 	JSON     bool
 	Verbose  bool
 	Timeout  time.Duration
+	// MaxChars cuts human output after this many characters (--max-chars; 0: no limit).
+	MaxChars int
 }
 
 // NewFactory wires the real dependencies.

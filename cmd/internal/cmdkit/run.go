@@ -38,7 +38,8 @@ type Program struct {
 func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 	ctx, stop := notifySignals(ctx)
 	defer stop()
-	out := &OutputWriter{W: io.Out}
+	limit := &charLimitWriter{W: io.Out}
+	out := &OutputWriter{W: limit}
 	streams := *io
 	streams.Out = out
 	io = &streams
@@ -47,6 +48,12 @@ func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 		newFactory = NewFactory
 	}
 	f := newFactory(io)
+	limit.Limit = func() int {
+		if f.JSON {
+			return 0
+		}
+		return f.MaxChars
+	}
 	root := p.Root(f)
 	if p.Args != nil {
 		root.SetArgs(p.Args(root, args))
@@ -129,7 +136,8 @@ func notifySignals(parent context.Context) (context.Context, context.CancelFunc)
 var ErrSilent = errors.New("reported")
 
 // timeoutValue is --timeout: a duration that must be more than 0. "0" used to mean no
-// timeout at all, which turned a typo into a call that could wait forever.
+// timeout at all, which turned a typo into a call that could wait forever. A plain number
+// is seconds, as in mcpc (--timeout 30); a duration with a unit (30s, 1m) still works.
 type TimeoutValue time.Duration
 
 func (v *TimeoutValue) String() string {
@@ -140,12 +148,9 @@ func (v *TimeoutValue) String() string {
 }
 
 func (v *TimeoutValue) Set(s string) error {
-	d, err := time.ParseDuration(s)
+	d, err := ParseTimeout(s)
 	if err != nil {
-		return fmt.Errorf("not a duration (e.g. 30s, 5m)")
-	}
-	if d <= 0 {
-		return fmt.Errorf("must be more than 0 (e.g. 30s, 5m; a long call: --timeout 24h)")
+		return err
 	}
 	*v = TimeoutValue(d)
 	return nil

@@ -61,3 +61,29 @@ var durationSyntax = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?(ns|us|µs|μs|ms|s|
 
 // maxDays is the longest "Nd" a duration ago may be: time.Duration's range.
 const maxDays = int64(math.MaxInt64 / int64(24*time.Hour))
+
+// ParseTimeout reads a --timeout value: a number of seconds ("30", "1.5") as mcpc takes it,
+// or a Go duration with its unit ("30s", "1m30s"). It must be more than 0 (and fit a
+// time.Duration).
+func ParseTimeout(s string) (time.Duration, error) {
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(s, 64); err == nil && plainNumber.MatchString(s) {
+		if secs > float64(math.MaxInt64)/float64(time.Second) {
+			return 0, fmt.Errorf("too long (at most %dd; e.g. 30 for 30 seconds, 5m)", maxDays)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("not a duration (e.g. 30 for 30 seconds, 30s, 5m)")
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be more than 0 (e.g. 30 for 30 seconds, 5m; a long call: --timeout 24h)")
+	}
+	return d, nil
+}
+
+// plainNumber is a number of seconds as --timeout takes it: digits with an optional
+// fraction, no sign, exponent, "Inf" or "NaN" (which ParseFloat would take).
+var plainNumber = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)

@@ -38,3 +38,38 @@ func TestParseTime_DurationsBeyondTheRangeAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTimeout_PlainNumbersAreSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string // in the error when not ""
+	}{
+		{"30", 30 * time.Second, ""},
+		{"1", time.Second, ""},
+		{"1.5", 1500 * time.Millisecond, ""},
+		{"30s", 30 * time.Second, ""},
+		{"1m", time.Minute, ""},
+		{"100ms", 100 * time.Millisecond, ""},
+		{"0", 0, "must be more than 0"},
+		{"0s", 0, "must be more than 0"},
+		{"0.0000000001", 0, "must be more than 0"},
+		{"-5", 0, "not a duration"},
+		{"+5", 0, "not a duration"},
+		{"1e3", 0, "not a duration"},
+		{"NaN", 0, "not a duration"},
+		{"Inf", 0, "not a duration"},
+		{"soon", 0, "not a duration"},
+		{"99999999999999", 0, "too long"},
+	} {
+		got, err := ParseTimeout(tc.in)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("ParseTimeout(%q): %v, want %s", tc.in, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("ParseTimeout(%q) = %v, %v; want an error with %q", tc.in, got, err, tc.err)
+		case tc.err == "" && got != tc.want:
+			t.Errorf("ParseTimeout(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

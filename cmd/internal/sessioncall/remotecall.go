@@ -82,7 +82,7 @@ func CallRemote(ctx context.Context, f *cmdkit.Factory, name, method string, par
 			return nil, s, err
 		}
 	}
-	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s)", name, MaxSessionAttempts, s.Status)}
+	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts%s", name, MaxSessionAttempts, statusParen(string(s.Status), ""))}
 }
 
 // NotRemoteErr refuses a command on another node's session that was not opened with

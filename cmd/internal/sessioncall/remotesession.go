@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
@@ -50,7 +51,7 @@ func RemoteErr(name string, err error) error {
 
 // RemoteLogs prints the log of another node's session, as that node's hub sends it (its
 // secrets redacted): the last lines, then, with follow, what is appended until ctx ends.
-func RemoteLogs(ctx context.Context, f *cmdkit.Factory, name string, lines int, follow bool) error {
+func RemoteLogs(ctx context.Context, f *cmdkit.Factory, name string, lines int, follow bool, w io.Writer) error {
 	if _, err := CheckRemote(ctx, f, name, "logs"); err != nil {
 		return err
 	}
@@ -59,5 +60,5 @@ func RemoteLogs(ctx context.Context, f *cmdkit.Factory, name string, lines int, 
 		return err
 	}
 	session, node := hubclient.SplitTarget(name)
-	return RemoteErr(name, hub.Remote.Logs(ctx, node, session, lines, follow, f.IO.Out))
+	return RemoteErr(name, hub.Remote.Logs(ctx, node, session, lines, follow, w))
 }

@@ -303,7 +303,7 @@ func ConnectBridge(ctx context.Context, f *cmdkit.Factory, name, command string)
 					FirstNonEmpty(s.Error, exitText(s.LastExit))), Hint: "mcpctl @" + name + " logs"}
 			}
 			if s.Status == projector.StatusCrashed && s.Restart == events.RestartNever {
-				return nil, s, clierr.WithHint(fmt.Errorf("@%s crashed (%s) and its restart policy is never", name, s.Error),
+				return nil, s, clierr.WithHint(fmt.Errorf("@%s crashed%s and its restart policy is never", name, clierr.Paren(FirstNonEmpty(s.Error, exitText(s.LastExit)))),
 					clierr.ExitNetwork, "mcpctl restart @"+name)
 			}
 			s, _, err = RequestRestart(ctx, hub, s, fmt.Sprintf("implicit: %s found the session %s", command, s.Status), since)
@@ -330,8 +330,8 @@ func ConnectBridge(ctx context.Context, f *cmdkit.Factory, name, command string)
 			return nil, s, err
 		}
 	}
-	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts (status %s: %s)",
-		name, MaxSessionAttempts, s.Status, s.Error), Hint: "mcpctl @" + name + " logs"}
+	return nil, s, &clierr.Error{Code: clierr.ExitNetwork, Err: fmt.Errorf("@%s: no ready bridge after %d attempts%s",
+		name, MaxSessionAttempts, statusParen(string(s.Status), s.Error)), Hint: "mcpctl @" + name + " logs"}
 }
 
 func exitText(x *projector.Exit) string {
@@ -549,4 +549,16 @@ func withMeta(params json.RawMessage, key string, value json.RawMessage) (json.R
 	}
 	fields["_meta"] = b
 	return json.Marshal(fields)
+}
+
+// statusParen is " (status S: detail)" with what of it is known, and "" when neither is.
+func statusParen(status, detail string) string {
+	var parts []string
+	if status != "" {
+		parts = append(parts, "status "+status)
+	}
+	if detail != "" {
+		parts = append(parts, detail)
+	}
+	return clierr.Paren(strings.Join(parts, ": "))
 }

@@ -47,12 +47,16 @@ func NewCmdConnect(f *cmdkit.Factory) *cobra.Command {
 		Short: "Open a named session to an MCP server (or reuse the one that is open)",
 		Long: `Open a session held by a bridge process. <server> is one of:
   https://host/mcp          Streamable HTTP (a URL ending in /sse uses legacy SSE)
+  host/mcp, host:port/mcp   the same with https:// (http:// for localhost, 127.x.x.x and [::1])
   file.json:entry           one entry of an mcp.json-style file ("mcpServers" or "servers"), ${VAR} expanded
   file.json                 every entry of the file, each as a session named after it
   -- command args…          a stdio server started by the bridge
 
-Without @name the session is named after the entry, host or command. Connecting a name
-that is open with the same server reuses it; with another server it is an error.
+Without @name an open session of the same URL is reused, whatever its name; otherwise the
+session is named after the entry, host or command: the host's first
+label that is not www, api or mcp (mcp.example.com → @example, localhost:8080 → @localhost,
+an IP address with dashes: 127.0.0.1 → @127-0-0-1). Connecting a name that is open with the
+same server reuses it; with another server it is an error (give a name: @other).
 Header and env values are kept in a 0600 file, never in the event log or argv. So that
 header values need not be on this command line either (other users see argv with ps),
 -H @file reads headers from a file, one 'Name: value' a line, and -H - reads them from
@@ -143,6 +147,12 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 	case strings.Contains(o.target, "://"):
 		_, err := parseURLTarget(o.target)
 		return nil, err
+	case bareHostURL(o.target) != "" && !isFile(o.target):
+		t, err := parseURLTarget(bareHostURL(o.target))
+		if err != nil {
+			return nil, err
+		}
+		ts = []serverTarget{t}
 	default:
 		return nil, clierr.WithHint(fmt.Errorf("cannot tell what server %q is", o.target), clierr.ExitUsage,
 			"a URL (https://host/mcp), a config file (file.json:entry), or a command after -- (mcpctl connect @name -- cmd args)")
@@ -186,6 +196,8 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 		t := &ts[i]
 		if o.name != "" {
 			t.Name = o.name
+		} else {
+			t.Derived = true
 		}
 		if err := events.ValidateSessionName(t.Name); err != nil {
 			return nil, err
@@ -219,6 +231,34 @@ func (o *connectOptions) targets() ([]serverTarget, error) {
 		t.ElicitContent = elicitContent
 	}
 	return ts, nil
+}
+
+// openSessionOf is the name of this node's open session of srv (the first by name), or "".
+func openSessionOf(ctx context.Context, hub *hubclient.HubConn, srv events.Server) (string, error) {
+	p, err := projector.LoadAll(ctx, hub.Store, hub.Node)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range p.List(hub.Node) {
+		if s.IsOpen() && sameServer(s.Server, srv) {
+			return s.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// derivedNameHint says how to give a name to a server whose derived name is taken.
+func derivedNameHint(t serverTarget) string {
+	if t.Server.Transport == events.TransportStdio {
+		return "name this one: mcpctl connect @NAME -- " + sessions.ServerLabel(t.Server)
+	}
+	return "name this one: mcpctl connect " + sessions.ServerLabel(t.Server) + " @NAME"
+}
+
+// isFile says whether arg names a file here: "server.py" is then a file, not a host.
+func isFile(arg string) bool {
+	_, err := os.Stat(arg)
+	return err == nil
 }
 
 // undoCreate closes and cleans a session whose first generation failed, unless something
@@ -272,6 +312,15 @@ func runConnect(ctx context.Context, o *connectOptions) error {
 	hub, err := f.Hub(ctx)
 	if err != nil {
 		return err
+	}
+	if len(ts) == 1 && ts[0].Derived && ts[0].Server.Transport != events.TransportStdio {
+		// As mcpc: without @name, an open session of the same server is reused, whatever
+		// its name (connect URL @docs, then connect URL, is @docs).
+		if name, err := openSessionOf(ctx, hub, ts[0].Server); err != nil {
+			return err
+		} else if name != "" {
+			ts[0].Name = name
+		}
 	}
 	var results []connectResult
 	var errs []error
@@ -357,6 +406,13 @@ func connectOne(ctx context.Context, f *cmdkit.Factory, hub *hubclient.HubConn, 
 				return nil, clierr.WithHint(&events.SessionError{Op: "connect", Session: t.Name,
 					Err: fmt.Errorf("%w; a new --elicit answer cannot be given to an open session", events.ErrExists)}, clierr.ExitUsage,
 					"mcpctl close @"+t.Name+", then connect again")
+			}
+			if t.Derived {
+				// The user gave no name: say where this one came from, and never reuse it.
+				return nil, clierr.WithHint(&events.SessionError{Op: "connect", Session: t.Name,
+					Err: fmt.Errorf("%w with another server (%s); @%s is the name derived from %s", events.ErrExists,
+						sessions.ServerLabel(s.Server), t.Name, sessions.ServerLabel(t.Server))}, clierr.ExitUsage,
+					derivedNameHint(t))
 			}
 			return nil, clierr.WithHint(&events.SessionError{Op: "connect", Session: t.Name,
 				Err: fmt.Errorf("%w with another server (%s)", events.ErrExists, sessions.ServerLabel(s.Server))}, clierr.ExitUsage,

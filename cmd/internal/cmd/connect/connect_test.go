@@ -572,6 +572,62 @@ func mustGetwd(t *testing.T) string {
 	return wd
 }
 
+func TestConnect_WithoutAName(t *testing.T) {
+	t.Run("a bare host: https://, named after the host", func(t *testing.T) {
+		h := cmdtest.New(t)
+		r := h.Run(t, NewCmdConnect, "", "connect", "mcp.example.com/mcp", "--no-wait")
+		if r.Code != 0 || !strings.Contains(r.Out, "@example created") {
+			t.Fatalf("connect mcp.example.com/mcp: exit %d, stdout %q, stderr %q; want @example created", r.Code, r.Out, r.ErrOut)
+		}
+		evs := logged(t, h)
+		if len(evs) != 1 || evs[0].Server == nil || evs[0].Server.URL != "https://mcp.example.com/mcp" {
+			t.Errorf("log = %+v, want one created event for https://mcp.example.com/mcp", evs)
+		}
+	})
+
+	t.Run("an open session of the same URL is reused, whatever its name", func(t *testing.T) {
+		h := cmdtest.New(t)
+		if r := h.Run(t, NewCmdConnect, "", "connect", "https://mcp.example.com/mcp", "@docs", "--no-wait"); r.Code != 0 {
+			t.Fatalf("first connect: exit %d, stderr %q", r.Code, r.ErrOut)
+		}
+		// The sessions are looked up in the projection, which follows the log.
+		if err := h.Follower.WaitPos(context.Background(), uint64(len(logged(t, h)))); err != nil {
+			t.Fatal(err)
+		}
+		r := h.Run(t, NewCmdConnect, "", "connect", "mcp.example.com/mcp", "--no-wait")
+		if r.Code != 0 || !strings.Contains(r.Out, "@docs reused") {
+			t.Errorf("connect without a name: exit %d, stdout %q, stderr %q; want @docs reused", r.Code, r.Out, r.ErrOut)
+		}
+		if evs := logged(t, h); len(evs) != 1 {
+			t.Errorf("log after a reuse has %d events, want the one created", len(evs))
+		}
+	})
+
+	t.Run("the derived name taken by another server: exit 1, it says so, nothing appended", func(t *testing.T) {
+		h := cmdtest.New(t)
+		if r := h.Run(t, NewCmdConnect, "", "connect", "https://example.org/mcp", "@example", "--no-wait"); r.Code != 0 {
+			t.Fatalf("first connect: exit %d, stderr %q", r.Code, r.ErrOut)
+		}
+		before := secretFiles(t, h)
+		r := h.Run(t, NewCmdConnect, "", "connect", "mcp.example.com/mcp", "--no-wait")
+		if r.Code != 1 || r.Out != "" {
+			t.Errorf("connect mcp.example.com/mcp: exit %d, stdout %q; want 1 and nothing", r.Code, r.Out)
+		}
+		for _, want := range []string{"exists with another server (https://example.org/mcp)", "@example is the name derived from https://mcp.example.com/mcp",
+			"Try: name this one: mcpctl connect https://mcp.example.com/mcp @NAME"} {
+			if !strings.Contains(r.ErrOut, want) {
+				t.Errorf("stderr = %q, want %q", r.ErrOut, want)
+			}
+		}
+		if evs := logged(t, h); len(evs) != 1 {
+			t.Errorf("log has %d events, want only the first created", len(evs))
+		}
+		if after := secretFiles(t, h); !slices.Equal(after, before) {
+			t.Errorf("secrets dir = %v, want it as before (%v)", after, before)
+		}
+	})
+}
+
 // lostAckLog stores the first created event it is given and reports the append as failed
 // without a verdict (a stalled hub: timed out), then reports every retry of it as a lost
 // compare-and-set, as the JetStream log does when the expected-sequence check runs before

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,7 +27,9 @@ const maxConfigSize = 4 << 20
 // serverTarget is one server to connect to, with its secrets kept apart from the spec that
 // goes into the event log.
 type serverTarget struct {
-	Name    string // suggested session name (config entry, host, command)
+	Name string // suggested session name (config entry, host, command)
+	// Derived says Name was not given (@name) but derived from the server.
+	Derived bool
 	Server  events.Server
 	Headers map[string]string
 	Env     map[string]string
@@ -467,14 +470,66 @@ func commandTarget(argv []string) (serverTarget, error) {
 		Command: argv[0], Args: append([]string(nil), argv[1:]...)}}, nil
 }
 
+// nameFromHost is the session name connect derives from a URL's host when no @name is
+// given, as mcpc does (mcp.apify.com → apify): the first label that is not www, api or mcp.
+// An IP address keeps all of itself (127.0.0.1 → 127-0-0-1: "127" alone says nothing; an
+// IPv6 one says so, ::1 → ip6-1).
 func nameFromHost(host string) string {
-	labels := strings.Split(host, ".")
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.To4() == nil {
+			return sanitizeName("ip6-" + strings.Trim(host, ":")) // ::1 → ip6-1, not "1"
+		}
+		return sanitizeName(host)
+	}
+	labels := strings.Split(strings.ToLower(host), ".")
 	for _, l := range labels {
 		if l != "" && l != "www" && l != "api" && l != "mcp" {
 			return sanitizeName(l)
 		}
 	}
 	return sanitizeName(host)
+}
+
+// bareHostURL is arg with a scheme when arg is a server given without one, as mcpc takes it
+// ("mcp.example.com/mcp", "localhost:8080/mcp"), and "" when arg is not such a host. A host
+// is "localhost", has a dot in its name, or is followed by a port; a name alone ("docs")
+// or a path ("./server.py") is not one. Loopback hosts get http:// (local servers seldom
+// have TLS, and their traffic does not leave the machine), everything else https://.
+func bareHostURL(arg string) string {
+	if arg == "" || strings.Contains(arg, "://") || !(isAlnum(arg[0]) || arg[0] == '[') {
+		return ""
+	}
+	hostport, _, _ := strings.Cut(arg, "/")
+	if strings.ContainsAny(hostport, "?#@ \t") {
+		return ""
+	}
+	u, err := url.Parse("https://" + arg)
+	if err != nil || u.Host != hostport || u.Hostname() == "" {
+		return ""
+	}
+	host := u.Hostname()
+	if !(host == "localhost" || strings.Contains(host, ".") || strings.Contains(host, ":") || u.Port() != "") {
+		return ""
+	}
+	if isLoopback(host) {
+		return "http://" + arg
+	}
+	return "https://" + arg
+}
+
+// isLoopback says whether host names this machine: localhost (and its subdomains, which
+// resolve to loopback by RFC 6761), 127.0.0.0/8, ::1.
+func isLoopback(host string) bool {
+	h := strings.ToLower(host)
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // sanitizeName makes a valid session name out of anything.

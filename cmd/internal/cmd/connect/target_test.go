@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
+
+	"github.com/mcpctl/mcpctl/events"
 )
 
 func TestParseURLTarget_QueryValuesGoToTheSecretsFile(t *testing.T) {
@@ -96,6 +98,61 @@ func TestCheckEnvName(t *testing.T) {
 	for _, bad := range []string{"", "A B", "A=B", "1A", "A-B", "A\x00"} {
 		if err := checkEnvName(bad, "-e"); err == nil {
 			t.Errorf("checkEnvName(%q): accepted", bad)
+		}
+	}
+}
+
+func TestBareHostURL_AHostWithoutASchemeIsHTTPS(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"mcp.example.com/mcp", "https://mcp.example.com/mcp"},
+		{"mcp.example.com", "https://mcp.example.com"},
+		{"example.com:8443/mcp", "https://example.com:8443/mcp"},
+		{"Example.COM/mcp", "https://Example.COM/mcp"},
+		{"myhost:8080/mcp", "https://myhost:8080/mcp"},
+		// Loopback: http://, as mcpc does (local servers seldom have TLS).
+		{"localhost:8080/mcp", "http://localhost:8080/mcp"},
+		{"localhost/mcp", "http://localhost/mcp"},
+		{"127.0.0.1:3000/mcp", "http://127.0.0.1:3000/mcp"},
+		{"127.1.2.3/mcp", "http://127.1.2.3/mcp"},
+		{"[::1]:8080/mcp", "http://[::1]:8080/mcp"},
+		{"app.localhost:8080/mcp", "http://app.localhost:8080/mcp"},
+		{"10.0.0.5:8080/mcp", "https://10.0.0.5:8080/mcp"},
+		// Not hosts.
+		{"docs", ""},
+		{"./server.py", ""},
+		{"/usr/bin/server", ""},
+		{"-x", ""},
+		{"", ""},
+		{"https://h/mcp", ""},
+		{"user@example.com/mcp", ""},
+		{"example.com?x=1", ""},
+		{"exa mple.com/mcp", ""},
+		{"example.com:notaport/mcp", ""},
+	} {
+		if got := bareHostURL(tc.in); got != tc.want {
+			t.Errorf("bareHostURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestNameFromHost_AsMcpcDerivesIt(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"mcp.apify.com", "apify"},
+		{"mcp.example.com", "example"},
+		{"www.api.github.com", "github"},
+		{"Docs.Example.com", "docs"},
+		{"localhost", "localhost"},
+		{"127.0.0.1", "127-0-0-1"},
+		{"::1", "ip6-1"},
+		{"fe80::1", "ip6-fe80--1"},
+		{"mcp", "mcp"},
+	} {
+		got := nameFromHost(tc.in)
+		if got != tc.want {
+			t.Errorf("nameFromHost(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if err := events.ValidateSessionName(got); err != nil {
+			t.Errorf("nameFromHost(%q) = %q: not a valid session name: %v", tc.in, got, err)
 		}
 	}
 }

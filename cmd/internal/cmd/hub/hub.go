@@ -132,7 +132,7 @@ func printHubStatus(f *cmdkit.Factory, st hubStatus) error {
 		return cmdkit.WriteJSON(f.IO.Out, st)
 	}
 	if !st.Running {
-		fmt.Fprintf(f.IO.Out, "hub: not running (%s)\nhome: %s\n", st.Error, st.Home)
+		fmt.Fprintf(f.IO.Out, "hub: not running%s\nhome: %s\n", clierr.Paren(st.Error), st.Home)
 		return nil
 	}
 	cur := ""

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // mcpSpec describes one command that is a single MCP request on a session.
@@ -33,6 +34,8 @@ type mcpSpec struct {
 	check func(res json.RawMessage) error
 	// post transforms the result before it is printed (tools-get picks one tool).
 	post func(o *mcpOptions, res json.RawMessage) (json.RawMessage, error)
+	// flags adds the command's own flags.
+	flags func(o *mcpOptions, fl *pflag.FlagSet)
 	// listKey names the items array of a paginated list result ("tools", …): the command
 	// follows nextCursor to the end (listAll) unless --cursor asks for one page.
 	listKey string
@@ -57,11 +60,16 @@ type mcpOptions struct {
 	context  []string // --context k=v: arguments already given, for dependent completions
 	// requests that may make the server ask back: --elicit answers without asking
 	elicit string
+	// tools-list --full
+	full bool
 }
 
 func newMCPCmd(f *cmdkit.Factory, spec *mcpSpec) (cmd *cobra.Command) {
 	o := &mcpOptions{f: f, spec: spec}
 	defer func() {
+		if spec.flags != nil {
+			spec.flags(o, cmd.Flags())
+		}
 		if spec.method == "completion/complete" {
 			cmd.Flags().StringVar(&o.prompt, "prompt", "", "complete an argument of this prompt")
 			cmd.Flags().StringVar(&o.resource, "resource", "", "complete an argument of this resource template URI")

@@ -135,10 +135,10 @@ func TestToolsList_OneLinePerToolAndTheSpecShapeInJSON(t *testing.T) {
 			t.Fatalf("tools-list printed %q, want 2 lines", r.Out)
 		}
 		// The title wins over the description; without one, the description's first line.
-		if f := strings.Fields(lines[0]); f[0] != "search" || !strings.Contains(lines[0], "Search the docs") {
+		if f := strings.Fields(lines[0]); shownName(f[0]) != "search" || !strings.Contains(lines[0], "Search the docs") {
 			t.Errorf("line 1 = %q, want search and its title", lines[0])
 		}
-		if f := strings.Fields(lines[1]); f[0] != "echo" || !strings.Contains(lines[1], "Echo the arguments back") {
+		if f := strings.Fields(lines[1]); shownName(f[0]) != "echo" || !strings.Contains(lines[1], "Echo the arguments back") {
 			t.Errorf("line 2 = %q, want echo and its description", lines[1])
 		}
 	})

@@ -3,52 +3,32 @@ package mcp
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
-	"github.com/mcpctl/mcpctl/cmd/internal/sessioncall"
+
+	"github.com/spf13/pflag"
 )
 
 // toolSpecs are the tools commands: tools-list, tools-get, tools-call.
 func toolSpecs() []*mcpSpec {
 	return []*mcpSpec{
 		{
-			use: "tools-list @session", short: "List the session's tools", method: "tools/list",
+			use: "tools-list @session", short: "List the session's tools: signatures and annotation hints (--full: descriptions, schemas)", method: "tools/list",
 			params: noParams, listKey: "tools",
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var r struct{ Tools []ToolInfo }
-				if err := json.Unmarshal(res, &r); err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(o.f.IO.Out, 0, 4, 2, ' ', 0)
-				for _, t := range r.Tools {
-					fmt.Fprintf(tw, "%s\t%s\n", o.f.IO.Color("1", t.Name), firstLine(sessioncall.FirstNonEmpty(t.Title, t.Description)))
-				}
-				return tw.Flush()
+			flags: func(o *mcpOptions, fl *pflag.FlagSet) {
+				fl.BoolVar(&o.full, "full", false, "each tool's description, annotations, task support, input and output schemas")
 			},
+			human: func(o *mcpOptions, res json.RawMessage) error { return printToolsList(o.f.IO.Out, o.f.IO, res, o.full) },
 		},
 		{
-			use: "tools-get @session TOOL", short: "Show one tool: description and input schema", method: "tools/list",
+			use: "tools-get @session TOOL", short: "Show one tool: signature, description, annotations, task support, input and output schemas", method: "tools/list",
 			nargs: 1, maxArgs: 1, listKey: "tools",
 			params: func(o *mcpOptions, args []string) (json.RawMessage, error) {
 				o.tool = args[0]
 				return json.RawMessage("{}"), nil
 			},
-			post: func(o *mcpOptions, res json.RawMessage) (json.RawMessage, error) { return toolsGet(res, o.tool) },
-			human: func(o *mcpOptions, res json.RawMessage) error {
-				var t ToolInfo
-				if err := json.Unmarshal(res, &t); err != nil {
-					return err
-				}
-				fmt.Fprintf(o.f.IO.Out, "%s\n", o.f.IO.Color("1", t.Name))
-				if t.Description != "" {
-					fmt.Fprintf(o.f.IO.Out, "%s\n", strings.TrimSpace(t.Description))
-				}
-				fmt.Fprintln(o.f.IO.Out, "input schema:")
-				return writeRawJSON(o.f.IO.Out, t.InputSchema)
-			},
+			post:  func(o *mcpOptions, res json.RawMessage) (json.RawMessage, error) { return toolsGet(res, o.tool) },
+			human: func(o *mcpOptions, res json.RawMessage) error { return printTool(o.f.IO.Out, o.f.IO, res) },
 		},
 		{
 			use: "tools-call @session TOOL [k:=v …|'{json}'|-]", short: "Call a tool", method: "tools/call",

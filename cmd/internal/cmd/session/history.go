@@ -267,7 +267,7 @@ func runHistory(ctx context.Context, f *cmdkit.Factory, name string, pic picture
 func printHistory(w io.Writer, name string, s projector.Session, gens []generationRecord) {
 	fmt.Fprintf(w, "@%s: %s, generation %d, %d restart(s), %d crash(es)\n", name, s.Status, s.Generation, s.Restarts, s.Crashes)
 	for i, r := range gens {
-		fmt.Fprintf(w, "\ngeneration %d  %s  (%s, seq %d)\n", r.Generation, r.RequestedAt.Local().Format("2006-01-02 15:04:05.000"), r.Trigger, r.RequestSeq)
+		fmt.Fprintf(w, "\ngeneration %d  %s  (%sseq %d)\n", r.Generation, r.RequestedAt.Local().Format("2006-01-02 15:04:05.000"), withComma(r.Trigger), r.RequestSeq)
 		fmt.Fprintf(w, "  requested by  %s\n", actorText(r.RequestedBy))
 		if r.Reason != "" {
 			fmt.Fprintf(w, "  reason        %s\n", r.Reason)
@@ -356,4 +356,12 @@ func roundDur(d time.Duration) string {
 		return d.Round(10 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// withComma is "s, " before what follows it, or nothing for an empty s.
+func withComma(s string) string {
+	if s == "" {
+		return ""
+	}
+	return s + ", "
 }

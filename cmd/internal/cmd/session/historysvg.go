@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/projector"
 )
@@ -71,7 +72,7 @@ func writeTimeline(w io.Writer, name string, s projector.Session, gens []generat
 		if i%2 == 1 {
 			fmt.Fprintf(&b, `<rect x="0" y="%d" width="%d" height="%d" fill="#f4f4f4"/>`+"\n", y, svgWidth, svgRowH)
 		}
-		fmt.Fprintf(&b, `<text x="8" y="%d">%s</text>`+"\n", y+12, xmlText(fmt.Sprintf("generation %d (%s)", r.Generation, r.Trigger)))
+		fmt.Fprintf(&b, `<text x="8" y="%d">%s</text>`+"\n", y+12, xmlText(fmt.Sprintf("generation %d%s", r.Generation, clierr.Paren(r.Trigger))))
 		fmt.Fprintf(&b, `<text class="asker" x="8" y="%d" font-size="9" fill="#555">%s</text>`+"\n", y+23, xmlText(clipRunes("by "+askerText(r.RequestedBy), 40)))
 
 		// The phases: waiting for a bridge, starting, ready; each until the next one began

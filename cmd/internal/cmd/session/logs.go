@@ -20,9 +20,20 @@ func NewCmdLogs(f *cmdkit.Factory) *cobra.Command {
 	var follow bool
 	var lines int
 	cmd := sessionCmd("logs @session [-f]", "Print the session's log: its bridge and its stdio server's stderr", 0,
-		func(ctx context.Context, name string, _ []string) error {
+		func(ctx context.Context, name string, _ []string) (err error) {
+			var out io.Writer = f.IO.Out
+			if f.JSON {
+				// JSON Lines, one object a log line: a log is a stream, not one document.
+				jw := &jsonLinesWriter{w: f.IO.Out, session: name}
+				defer func() {
+					if err == nil {
+						err = jw.Close()
+					}
+				}()
+				out = jw
+			}
 			if sessioncall.RemoteTarget(f, name) {
-				return sessioncall.RemoteLogs(ctx, f, name, lines, follow)
+				return sessioncall.RemoteLogs(ctx, f, name, lines, follow, out)
 			}
 			name, _ = hubclient.SplitTarget(name) // @name@<this node>
 			home, err := f.Home()
@@ -37,8 +48,9 @@ func NewCmdLogs(f *cmdkit.Factory) *cobra.Command {
 					}
 				}
 			}
-			return tailLog(ctx, f.IO.Out, path, lines, follow)
+			return tailLog(ctx, out, path, lines, follow)
 		})
+	cmd.Long = "Print the session's log: its bridge and its stdio server's stderr. With --json, JSON Lines:\none object a line, {\"session\", \"time\", \"level\", \"line\"} (a server's stderr line has no time or level)."
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the log grows")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 50, "print the last N lines first (0: all)")
 	return cmd
