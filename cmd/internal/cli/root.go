@@ -19,6 +19,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/connect"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/doctor"
 	eventscmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/events"
+	grepcmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/grep"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/hub"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/login"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/logout"
@@ -26,6 +27,7 @@ import (
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/profiles"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/session"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/sessions"
+	shellcmd "github.com/mcpctl/mcpctl/cmd/internal/cmd/shell"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmd/top"
 	"github.com/mcpctl/mcpctl/cmd/internal/cmdkit"
 
@@ -39,15 +41,31 @@ func Main() int {
 
 // Run runs mcpctl with args on the given streams.
 func Run(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
-	return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: func(root *cobra.Command, args []string) []string {
-		takes := cmdkit.GlobalFlagTakesValue(root.PersistentFlags())
-		isCommand := func(w string) bool {
-			c, _, err := root.Find([]string{w})
-			return err == nil && c != root
-		}
-		args = cmdkit.HelpForUnknownCommand(args, takes, isCommand)
-		return cmdkit.RewriteSessionArgs(args, takes)
-	}, Streams: StrictCompletion})
+	return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: rewriteArgs, Streams: StrictCompletion})
+}
+
+// rewriteArgs reads mcpctl's grammar (help for an unknown command, the session first) into
+// the words cobra parses: for the command line and for each line of the shell alike.
+func rewriteArgs(root *cobra.Command, args []string) []string {
+	takes := cmdkit.GlobalFlagTakesValue(root.PersistentFlags())
+	isCommand := func(w string) bool {
+		c, _, err := root.Find([]string{w})
+		return err == nil && c != root
+	}
+	args = cmdkit.HelpForUnknownCommand(args, takes, isCommand)
+	return cmdkit.RewriteSessionArgs(args, takes)
+}
+
+// lineRunner runs a shell line through the same command tree and grammar as Run, on the
+// shell's factory: the hub connection is made once, for the whole shell.
+func lineRunner(f *cmdkit.Factory) shellcmd.Exec {
+	return func(ctx context.Context, args []string, io *cmdkit.IOStreams) int {
+		return cmdkit.Run(ctx, args, io, cmdkit.Program{Root: NewRootCmd, Args: rewriteArgs, Streams: StrictCompletion, Factory: func(io *cmdkit.IOStreams) *cmdkit.Factory {
+			line := *f
+			line.IO = io
+			return &line
+		}})
+	}
 }
 
 // NewRootCmd builds the command tree.
@@ -105,6 +123,8 @@ durable log that you can tail with 'mcpctl events'.
 		logout.NewCmdLogout(f, nil),
 		profiles.NewCmdProfiles(f, nil),
 		top.NewCmdTop(f, nil),
+		grepcmd.NewCmdGrep(f, nil),
+		shellcmd.NewCmdShell(f, lineRunner(f), nil),
 	)
 	root.AddCommand(mcp.NewMCPCommands(f)...)
 	root.SetHelpCommand(newHelpCmd(root))
