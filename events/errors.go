@@ -33,6 +33,12 @@ var (
 	ErrDiskFull = errors.New("the hub's disk is full")
 	// ErrStoreLost: the hub's store was removed or replaced under it.
 	ErrStoreLost = errors.New("the hub's store was removed")
+	// ErrRefused: the NATS cluster refused this client's credentials or TLS certificate, or
+	// the client refused the server's certificate (exit 4, not a network error: retrying
+	// does not help).
+	ErrRefused = errors.New("refused by the NATS cluster")
+	// ErrDenied: the NATS cluster's permissions do not allow a subject this client needs.
+	ErrDenied = errors.New("not permitted by the NATS cluster")
 )
 
 // SessionError is an error about one session that a caller may need to branch on.

@@ -60,6 +60,10 @@ type ClusterOptions struct {
 	TLSKey    string
 	// Replicas of the streams and the bucket (0: DefaultClusterReplicas).
 	Replicas int
+	// OnDenied, when set, hears of each permissions violation the server reports on the
+	// connection (as a Denied error). A refused publish is reported asynchronously and its
+	// request would only time out and be retried: the CLI ends its command with it.
+	OnDenied func(error)
 }
 
 // ParseURLs splits a comma-separated server list ("nats://a:4222,nats://b:4222").
@@ -77,6 +81,11 @@ func ParseURLs(s string) []string {
 func (o ClusterOptions) Validate() error {
 	if len(o.URLs) == 0 {
 		return errors.New("nats cluster: no server URL")
+	}
+	for _, u := range o.URLs {
+		if err := checkURL(u); err != nil {
+			return err
+		}
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("nats cluster: a TLS client certificate needs its key, and the key its certificate")
@@ -134,6 +143,9 @@ func DialCluster(ctx context.Context, o ClusterOptions, longLived bool, opts ...
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkClientCert(o, time.Now()); err != nil {
+		return nil, err
+	}
 	timeout := DefaultDialTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Until(d), time.Millisecond))
@@ -154,7 +166,17 @@ func DialCluster(ctx context.Context, o ClusterOptions, longLived bool, opts ...
 		base = append(base, nats.ReconnectBufSize(-1))
 	}
 	base = append(base, o.natsOptions()...)
+	if o.OnDenied != nil {
+		base = append(base, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if d := Denied(err); d != nil {
+				o.OnDenied(d)
+			}
+		}))
+	}
 	nc, err := nats.Connect(strings.Join(o.URLs, ","), append(base, opts...)...)
+	if r := Refusal(err, o); r != nil {
+		return nil, fmt.Errorf("connect to the NATS cluster %s: %w", strings.Join(o.URLs, ","), r)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect to the NATS cluster %s: %v", events.ErrNoHub, strings.Join(o.URLs, ","), err)
 	}

@@ -48,6 +48,8 @@ func ExitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.Is(err, events.ErrRefused), errors.Is(err, events.ErrDenied):
+		return ExitAuth
 	case errors.Is(err, events.ErrInvalidName), errors.Is(err, events.ErrInvalidEvent),
 		errors.Is(err, events.ErrExists), errors.Is(err, events.ErrNotFound),
 		errors.Is(err, events.ErrClosed), errors.Is(err, events.ErrUnsafe):

@@ -30,6 +30,10 @@ type Factory struct {
 	// Build identifies this build: a CLI of another build replaces a stale hub.
 	Build func() string
 
+	// OnDenied hears of a subject the NATS cluster's permissions refused this process
+	// (external mode); Run ends the command with it. Nil: nobody listens.
+	OnDenied func(error)
+
 	// Global flags, filled by the root command.
 	External externalFlags // --nats-url and friends (external.go)
 	JSON     bool

@@ -59,6 +59,7 @@ func (f *Factory) ClusterOptions() (jetstream.ClusterOptions, bool, error) {
 		TLSCert:   pick(f.External.tlsCert, hubclient.EnvNATSTLSCert),
 		TLSKey:    pick(f.External.tlsKey, hubclient.EnvNATSTLSKey),
 		Replicas:  f.External.replicas,
+		OnDenied:  f.OnDenied,
 	}
 	if o.Replicas == 0 {
 		if v := os.Getenv(hubclient.EnvNATSReplicas); v != "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/cmd/internal/clierr"
+	"github.com/mcpctl/mcpctl/events"
 
 	"github.com/spf13/cobra"
 )
@@ -38,6 +39,12 @@ type Program struct {
 func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 	ctx, stop := notifySignals(ctx)
 	defer stop()
+	sigCtx := ctx
+	// A publish or subscription the NATS cluster's permissions refuse is reported
+	// asynchronously; whatever waits on it would only time out. It ends the command instead,
+	// and becomes its error (exit 4, naming the subject).
+	ctx, deny := context.WithCancelCause(ctx)
+	defer deny(nil)
 	limit := &charLimitWriter{W: io.Out}
 	out := &OutputWriter{W: limit}
 	streams := *io
@@ -54,6 +61,7 @@ func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 		}
 		return f.MaxChars
 	}
+	f.OnDenied = func(err error) { deny(err) }
 	root := p.Root(f)
 	if p.Args != nil {
 		root.SetArgs(p.Args(root, args))
@@ -67,8 +75,12 @@ func Run(ctx context.Context, args []string, io *IOStreams, p Program) int {
 		p.Streams(root)
 	}
 	cmd, err := root.ExecuteContextC(ctx)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, events.ErrDenied) && !errors.Is(err, events.ErrDenied) {
+		err = &clierr.Error{Code: clierr.ExitAuth, Err: fmt.Errorf("%w (%v)", cause, err),
+			Hint: "ask for the permissions of your role (docs/cluster.md, \"Permissions per role\")"}
+	}
 	var sig *SignalError
-	if errors.As(context.Cause(ctx), &sig) && (cmd == nil || cmd.Annotations[AnnotationStopsOnSignal] == "") {
+	if errors.As(context.Cause(sigCtx), &sig) && (cmd == nil || cmd.Annotations[AnnotationStopsOnSignal] == "") {
 		if err != nil && !errors.Is(err, ErrSilent) {
 			if errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), sig.Error()) {
 				// Whatever was waiting when the signal came says "context canceled": say why.

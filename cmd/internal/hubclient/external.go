@@ -53,7 +53,7 @@ func connectExternal(ctx context.Context, t HubTarget) (*HubConn, error) {
 	}
 	nc, log, store, err := jetstream.ConnectCluster(ctx, o, false)
 	if err != nil {
-		return nil, clierr.WithHint(err, clierr.ExitNetwork, "check "+EnvNATSURL+" and the credentials; see README, \"Running on a cluster\"")
+		return nil, clusterError(err)
 	}
 	addr, err := ensureExternalHub(ctx, t)
 	if err != nil {
@@ -61,6 +61,24 @@ func connectExternal(ctx context.Context, t HubTarget) (*HubConn, error) {
 		return nil, err
 	}
 	return newConn(nc, log, store, addr, node, home), nil
+}
+
+// clusterError is a failure to reach or use the cluster as the CLI reports it: a refusal of
+// the credentials or certificates, or a subject the permissions deny, is exit 4; anything
+// else (an unreachable cluster, streams that are not as mcpctl makes them) keeps its code or
+// is a network error.
+func clusterError(err error) error {
+	switch {
+	case errors.Is(err, events.ErrRefused):
+		return clierr.WithHint(err, clierr.ExitAuth, "check "+EnvNATSCreds+" and the TLS options; see docs/cluster.md, \"Credentials and TLS\"")
+	case errors.Is(err, events.ErrDenied):
+		return clierr.WithHint(err, clierr.ExitAuth, "ask for the permissions of your role (docs/cluster.md, \"Permissions per role\")")
+	}
+	var ce *clierr.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return clierr.WithHint(err, clierr.ExitNetwork, "check "+EnvNATSURL+" and the credentials; see README, \"Running on a cluster\"")
 }
 
 // externalHubRunning returns the address of a live hub of this build serving this cluster.

@@ -470,6 +470,12 @@ func hubStartError(home homedir.Home, pid int, offset int64) error {
 	if strings.Contains(why, events.ErrDiskFull.Error()) {
 		return clierr.WithHint(fmt.Errorf("%w: %w", err, events.ErrDiskFull), clierr.ExitNetwork, "free space on the filesystem of "+home.Dir+" (df -h "+home.Dir+")")
 	}
+	for _, refusal := range []error{events.ErrRefused, events.ErrDenied} {
+		if strings.Contains(why, refusal.Error()) {
+			// The hub's own credentials or permissions: it cannot serve, and a retry cannot help.
+			return clierr.WithHint(fmt.Errorf("%w: %w", err, refusal), clierr.ExitAuth, "check the hub's NATS credentials and permissions (docs/cluster.md, \"Permissions per role\")")
+		}
+	}
 	return clierr.WithHint(err, clierr.ExitNetwork, "mcpctl hub run (in the foreground, to see why)")
 }
 

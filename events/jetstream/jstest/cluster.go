@@ -165,7 +165,9 @@ func LoopbackConf(conf string, nodes []Node, i int, token string) (string, error
 
 // Cluster is a running three-node cluster.
 type Cluster struct {
-	Token   string
+	Token   string   // compose's token (not used with an Operator)
+	Sec     Security // what clients need beyond the token
+	Account string   // the account that holds mcpctl's streams
 	Nodes   []Node
 	Confs   []string // the configuration file of each node
 	Servers []*server.Server
@@ -176,8 +178,18 @@ type Cluster struct {
 // leader. It is stopped when the test ends.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	token, nodes, confs := writeConfs(t)
-	c := &Cluster{Token: token, Nodes: nodes, Confs: confs, t: t}
+	return StartSecureCluster(t, Security{})
+}
+
+// StartSecureCluster is StartCluster with the compose configuration secured further:
+// decentralized authentication instead of the token, mutual TLS, or both.
+func StartSecureCluster(t testing.TB, sec Security) *Cluster {
+	t.Helper()
+	token, nodes, confs := writeConfs(t, sec)
+	c := &Cluster{Token: token, Sec: sec, Account: server.DEFAULT_GLOBAL_ACCOUNT, Nodes: nodes, Confs: confs, t: t}
+	if sec.Operator != nil {
+		c.Account = sec.Operator.AccountPub
+	}
 	c.Servers = make([]*server.Server, Size)
 	t.Cleanup(c.Shutdown)
 	for i := range Size {
@@ -188,8 +200,9 @@ func StartCluster(t testing.TB) *Cluster {
 }
 
 // writeConfs writes the loopback configuration of every node (fresh ports, stores under a
-// test directory) and returns the token, the nodes and the configuration files.
-func writeConfs(t testing.TB) (string, []Node, []string) {
+// test directory), secured by sec, and returns the token, the nodes and the configuration
+// files.
+func writeConfs(t testing.TB, sec Security) (string, []Node, []string) {
 	t.Helper()
 	path, err := FindCompose()
 	if err != nil {
@@ -214,6 +227,9 @@ func writeConfs(t testing.TB) (string, []Node, []string) {
 	}
 	for i := range Size {
 		lc, err := LoopbackConf(conf, nodes, i, token)
+		if err == nil {
+			lc, err = sec.secure(lc)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,7 +59,7 @@ type ProcCluster struct {
 // RunNodeIfAsked) and waits until each answers /healthz. They are killed when the test ends.
 func StartProcCluster(t testing.TB) *ProcCluster {
 	t.Helper()
-	token, nodes, confs := writeConfs(t)
+	token, nodes, confs := writeConfs(t, Security{})
 	c := &ProcCluster{Token: token, Nodes: nodes, Confs: confs, procs: make([]*exec.Cmd, Size), t: t}
 	t.Cleanup(func() {
 		for i := range Size {
