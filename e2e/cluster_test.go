@@ -41,8 +41,40 @@ func newCNode(t testing.TB, node string, extra ...string) *cnode {
 	return n
 }
 
+// clusterNode is a node of cluster c with what c asks of its clients: compose's token, or a
+// .creds file of its own (every node's hub and CLI use it), and with mutual TLS the CA and
+// the client certificate.
 func clusterNode(t testing.TB, c *jstest.Cluster, node string) *cnode {
-	return newCNode(t, node, "MCPCTL_NATS_URL="+c.URL(), "MCPCTL_NATS_TOKEN="+c.Token)
+	t.Helper()
+	env := []string{"MCPCTL_NATS_URL=" + c.URL()}
+	if op := c.Sec.Operator; op != nil {
+		env = append(env, "MCPCTL_NATS_CREDS="+op.Creds(t, node, nil))
+	} else {
+		env = append(env, "MCPCTL_NATS_TOKEN="+c.Token)
+	}
+	if p := c.Sec.PKI; p != nil {
+		env = append(env, "MCPCTL_NATS_TLS_CA="+p.CA, "MCPCTL_NATS_TLS_CERT="+p.ClientCert, "MCPCTL_NATS_TLS_KEY="+p.ClientKey)
+	}
+	return newCNode(t, node, env...)
+}
+
+// clusterSecurities are the ways the cluster suite runs: compose's token, decentralized
+// authentication with a .creds file per node, and mutual TLS (with the token, as compose
+// would add a tls block to its configuration).
+var clusterSecurities = []struct {
+	name string
+	sec  func(t testing.TB) jstest.Security
+}{
+	{"token", func(testing.TB) jstest.Security { return jstest.Security{} }},
+	{"creds", func(t testing.TB) jstest.Security { return jstest.Security{Operator: jstest.NewOperator(t)} }},
+	{"mtls", func(t testing.TB) jstest.Security { return jstest.Security{PKI: jstest.NewPKI(t)} }},
+}
+
+// eachClusterSecurity runs test once per way of securing the cluster, on a cluster of its own.
+func eachClusterSecurity(t *testing.T, test func(t *testing.T, c *jstest.Cluster)) {
+	for _, cs := range clusterSecurities {
+		t.Run(cs.name, func(t *testing.T) { test(t, jstest.StartSecureCluster(t, cs.sec(t))) })
+	}
 }
 
 // sessions lists the sessions as `sessions --json` prints them (with --all-nodes: every node's).
@@ -180,7 +212,10 @@ func restartStorm(t *testing.T, owner *cnode, name string, count int, during fun
 }
 
 func TestCluster_RaceScenariosHoldOnTheCluster(t *testing.T) {
-	c := jstest.StartCluster(t)
+	eachClusterSecurity(t, testRaceScenarios)
+}
+
+func testRaceScenarios(t *testing.T, c *jstest.Cluster) {
 	a := clusterNode(t, c, "na")
 	calls := a.connectTest("s")
 
@@ -219,7 +254,7 @@ func TestCluster_RaceScenariosHoldOnTheCluster(t *testing.T) {
 func streamLeader(t testing.TB, c *jstest.Cluster) int {
 	t.Helper()
 	for i, s := range c.Servers {
-		if s != nil && s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, events.EventsStream) {
+		if s != nil && s.JetStreamIsStreamLeader(c.Account, events.EventsStream) {
 			return i
 		}
 	}
@@ -228,7 +263,10 @@ func streamLeader(t testing.TB, c *jstest.Cluster) int {
 }
 
 func TestCluster_NATSNodeKilledDuringARestartStorm(t *testing.T) {
-	c := jstest.StartCluster(t)
+	eachClusterSecurity(t, testNATSNodeKilled)
+}
+
+func testNATSNodeKilled(t *testing.T, c *jstest.Cluster) {
 	a := clusterNode(t, c, "na")
 	a.connectTest("s")
 	before := a.events("s")
@@ -265,7 +303,10 @@ func TestCluster_NATSNodeKilledDuringARestartStorm(t *testing.T) {
 }
 
 func TestCluster_TwoNodesShareTheCluster(t *testing.T) {
-	c := jstest.StartCluster(t)
+	eachClusterSecurity(t, testTwoNodes)
+}
+
+func testTwoNodes(t *testing.T, c *jstest.Cluster) {
 	a := clusterNode(t, c, "na")
 	b := clusterNode(t, c, "nb")
 	calls := a.connectTest("s")
