@@ -60,8 +60,17 @@ func connectExternal(ctx context.Context, t HubTarget) (*HubConn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return newConn(nc, log, store, addr, node, home), nil
+	h := newConn(nc, log, store, addr, node, home)
+	h.Admin = clusterAdmin{log}
+	return h, nil
 }
+
+// clusterAdmin is the Admin of a cluster connection. A cluster has no hub that owns a store,
+// so there is no storage fault to ask about, and the question (a core NATS request on
+// jetstream.FaultSubject) would need a permission that no role has.
+type clusterAdmin struct{ *jetstream.Log }
+
+func (clusterAdmin) Fault(context.Context) error { return nil }
 
 // clusterError is a failure to reach or use the cluster as the CLI reports it: a refusal of
 // the credentials or certificates, or a subject the permissions deny, is exit 4; anything
