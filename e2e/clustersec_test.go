@@ -150,3 +150,24 @@ func TestCluster_BadInput(t *testing.T) {
 		noTrace(t, n)
 	})
 }
+
+// TestCluster_StreamsOfAnotherReplicaCountAreRefused: a CLI that expects three replicas on a
+// cluster whose streams were made with one is told so (exit 1), and changes nothing there.
+func TestCluster_StreamsOfAnotherReplicaCountAreRefused(t *testing.T) {
+	s := jstest.StartServer(t, "tok", false)
+	url, token := "MCPCTL_NATS_URL="+s.ClientURL(), "MCPCTL_NATS_TOKEN="+s.Token
+	one := newCNode(t, "na", url, token, "MCPCTL_NATS_REPLICAS=1")
+	one.ok("sessions") // makes the streams, with one replica
+	headBefore := one.ok("events", "--json").Stdout
+
+	n := bareCNode(t, "nb", url, token) // expects the default, 3
+	r := n.run("sessions")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "MCPCTL_EVENTS has 1 replicas, mcpctl expects 3") || !strings.Contains(r.Stderr, "nothing was created or changed") {
+		t.Fatalf("want exit 1 naming the replica counts:\n%s", r)
+	}
+	noTrace(t, n)
+	one.ok("sessions") // the streams still serve the node that made them
+	if after := one.ok("events", "--json").Stdout; after != headBefore {
+		t.Errorf("the log changed:\nbefore %s\nafter  %s", headBefore, after)
+	}
+}

@@ -216,8 +216,20 @@ func ConnectCluster(ctx context.Context, o ClusterOptions, longLived bool) (*nat
 		return js.Stream(ctx, events.EventsStream)
 	})
 	wg.Wait()
+	if err == nil {
+		// Streams made otherwise (another replica count or retention) are left alone; the
+		// events stream's info is at hand, the others are checked before anything is created.
+		if d := diffStream(events.EventsStream, st.CachedInfo().Config, o.StreamConfig().Replicas); len(d) > 0 {
+			return fail(mismatch(d))
+		}
+	}
 	if errors.Is(err, njs.ErrStreamNotFound) || errors.Is(kvE, njs.ErrBucketNotFound) {
-		err = Retry(ctx, func(ctx context.Context) error { return EnsureStreams(ctx, js, o.StreamConfig()) })
+		err = Retry(ctx, func(ctx context.Context) error {
+			if _, err := checkExisting(ctx, js, o.StreamConfig()); err != nil {
+				return err
+			}
+			return EnsureStreams(ctx, js, o.StreamConfig())
+		})
 		if err != nil {
 			return fail(fmt.Errorf("nats cluster: %w", err))
 		}

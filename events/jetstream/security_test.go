@@ -2,10 +2,15 @@ package jetstream_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpctl/mcpctl/events"
 	"github.com/mcpctl/mcpctl/events/jetstream"
@@ -85,4 +90,75 @@ func TestClusterOptions_URLWithCredentialsIsRefused(t *testing.T) {
 	if err := (jetstream.ClusterOptions{URLs: []string{"nats://127.0.0.1:4222"}}).Validate(); err != nil {
 		t.Errorf("a plain URL: %v", err)
 	}
+}
+
+// TestConnectCluster_StreamsMadeOtherwiseAreLeftAlone: streams with another replica count or
+// retention than mcpctl expects are an ErrStreamMismatch naming the difference, and nothing
+// is created or changed on the cluster.
+func TestConnectCluster_StreamsMadeOtherwiseAreLeftAlone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	connect := func(t *testing.T, s *jstest.Server, replicas int) error {
+		t.Helper()
+		nc, _, _, err := jetstream.ConnectCluster(ctx, jetstream.ClusterOptions{URLs: []string{s.ClientURL()}, Token: s.Token, Replicas: replicas}, false)
+		if err == nil {
+			nc.Close()
+		}
+		return err
+	}
+	streams := func(t *testing.T, s *jstest.Server) map[string]string {
+		t.Helper()
+		nc, err := nats.Connect(s.ClientURL(), nats.Token(s.Token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := njs.New(nc)
+		out := map[string]string{}
+		for name := range js.StreamNames(ctx).Name() {
+			st, err := js.Stream(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(st.CachedInfo().Config)
+			out[name] = string(b)
+		}
+		return out
+	}
+
+	t.Run("another replica count", func(t *testing.T) {
+		s := jstest.StartServer(t, "tok", false)
+		if err := connect(t, s, 1); err != nil { // made with one replica
+			t.Fatal(err)
+		}
+		before := streams(t, s)
+		err := connect(t, s, 3)
+		if !errors.Is(err, jetstream.ErrStreamMismatch) || !strings.Contains(err.Error(), "MCPCTL_EVENTS has 1 replicas, mcpctl expects 3") {
+			t.Fatalf("got %v, want ErrStreamMismatch naming the replica counts", err)
+		}
+		if after := streams(t, s); !reflect.DeepEqual(after, before) {
+			t.Errorf("the streams changed:\nbefore %v\nafter  %v", before, after)
+		}
+	})
+	t.Run("another retention, and nothing created", func(t *testing.T) {
+		s := jstest.StartServer(t, "tok", false)
+		nc, err := nats.Connect(s.ClientURL(), nats.Token(s.Token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := njs.New(nc)
+		if _, err := js.CreateStream(ctx, njs.StreamConfig{Name: events.EventsStream, Subjects: []string{events.EventsPrefix + ".>"},
+			Retention: njs.WorkQueuePolicy, Storage: njs.FileStorage}); err != nil {
+			t.Fatal(err)
+		}
+		before := streams(t, s)
+		err = connect(t, s, 1)
+		if !errors.Is(err, jetstream.ErrStreamMismatch) || !strings.Contains(err.Error(), "MCPCTL_EVENTS has retention WorkQueue, mcpctl expects limits") {
+			t.Fatalf("got %v, want ErrStreamMismatch naming the retention", err)
+		}
+		if after := streams(t, s); !reflect.DeepEqual(after, before) {
+			t.Errorf("the streams changed (nothing may be created):\nbefore %v\nafter  %v", before, after)
+		}
+	})
 }

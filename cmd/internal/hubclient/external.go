@@ -80,6 +80,10 @@ func clusterError(err error) error {
 	switch {
 	case errors.Is(err, events.ErrRefused):
 		return clierr.WithHint(err, clierr.ExitAuth, "check "+EnvNATSCreds+" and the TLS options; see docs/cluster.md, \"Credentials and TLS\"")
+	case errors.Is(err, jetstream.ErrStreamMismatch):
+		// Not a network fault, and a retry cannot fix it: the user picks the replica count
+		// the streams were made with, or removes them.
+		return clierr.WithHint(err, clierr.ExitUsage, "use the replica count the streams were made with ("+EnvNATSReplicas+"), or another cluster; see docs/cluster.md, \"Credentials and TLS\"")
 	case errors.Is(err, events.ErrDenied):
 		return clierr.WithHint(err, clierr.ExitAuth, "ask for the permissions of your role (docs/cluster.md, \"Permissions per role\")")
 	}
