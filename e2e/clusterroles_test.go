@@ -148,3 +148,25 @@ func TestCluster_PermissionsPerRole(t *testing.T) {
 func t2(n *cnode, t testing.TB) *cnode {
 	return &cnode{&env{t: t, home: n.home, node: n.node, extra: n.extra}}
 }
+
+// TestSampleConfigs_GrantNoWholeJetStreamAPI: no configuration in the compose file, the
+// README or docs/ lets a user publish to the whole JetStream API.
+func TestSampleConfigs_GrantNoWholeJetStreamAPI(t *testing.T) {
+	compose, err := jstest.FindCompose()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Dir(compose)
+	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	files = append(files, compose, filepath.Join(root, "README.md"))
+	grant := regexp.MustCompile(`["']\$+JS\.(API\.)?>["']`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range grant.FindAll(b, -1) {
+			t.Errorf("%s grants %s", f, m)
+		}
+	}
+}
