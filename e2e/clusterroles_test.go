@@ -108,6 +108,17 @@ func TestCluster_PermissionsPerRole(t *testing.T) {
 		add(t2(laptop, t), "@s", 1, 2)
 		laptop.ok("restart", "@s")
 	})
+	t.Run("every role reads the sessions and the log", func(t *testing.T) {
+		for _, n := range []*cnode{laptop, ci, ops} {
+			if s := t2(n, t).session("laptop", "s"); s.Status != "ready" {
+				t.Errorf("%s sees s@laptop %s, want ready", n.node, s.Status)
+			}
+			t2(n, t).ok("events", "--json", "-n", "5")
+			t2(n, t).ok("history", "@s@laptop")
+		}
+		laptop.ok("history", "@s")
+		laptop.ok("wait", "@s", "--for", "ready")
+	})
 	t.Run("caller: calls laptop's session", func(t *testing.T) {
 		add(t2(ci, t), "@s@laptop", 20, 22)
 		if n := countCalls(t, calls, "add"); n != 2 {

@@ -6,12 +6,14 @@ package e2e
 // them starts a hub or leaves a process.
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,6 +64,23 @@ func TestCluster_RefusedCertificatesAndCredentialsExit4(t *testing.T) {
 	t.Run("the right creds and certificate work", func(t *testing.T) {
 		n := newCNode(t, "na", base(nil)...)
 		n.ok("sessions")
+	})
+	t.Run("the same as flags, which reach the hub the CLI starts", func(t *testing.T) {
+		n := bareCNode(t, "nf") // no environment: its cleanup would run in embedded mode
+		flags := []string{"--nats-url", c.URL(), "--nats-creds", creds, "--nats-tls-ca", pki.CA,
+			"--nats-tls-cert", pki.ClientCert, "--nats-tls-key", pki.ClientKey}
+		t.Cleanup(func() {
+			_ = n.cmd(context.Background(), append(flags, "clean", "--all")...).Run()
+			_ = n.cmd(context.Background(), append(flags, "hub", "stop")...).Run()
+			for _, p := range pidsUnder(n.home) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		})
+		n.ok(append(flags, "connect", "@f", "--", serverBin)...)
+		if r := n.ok(append(flags, "@f", "tools-call", "add", "a:=2", "b:=5")...); strings.TrimSpace(r.Stdout) != "7" {
+			t.Errorf("call:\n%s", r)
+		}
+		n.ok(append(flags, "close", "@f")...)
 	})
 	stranger := jstest.NewOperator(t).Creds(t, "stranger", nil)
 	for _, tc := range []struct {
