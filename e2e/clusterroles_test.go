@@ -115,6 +115,7 @@ func TestCluster_PermissionsPerRole(t *testing.T) {
 			}
 			t2(n, t).ok("events", "--json", "-n", "5")
 			t2(n, t).ok("history", "@s@laptop")
+			t2(n, t).ok("logs", "@s@laptop", "-n", "5") // streamed by laptop's hub to n's inbox
 		}
 		laptop.ok("history", "@s")
 		laptop.ok("wait", "@s", "--for", "ready")
@@ -136,6 +137,9 @@ func TestCluster_PermissionsPerRole(t *testing.T) {
 		}
 		if n := countCalls(t, calls, "add"); n != 2 {
 			t.Errorf("calls log has %d add calls, want 2", n)
+		}
+		if r := t2(ops, t).run("--timeout", "20s", "@s@laptop", "info"); r.Code != 4 || !strings.Contains(r.Stderr, "mcpctl.rpc.laptop.s") {
+			t.Errorf("info as ops (it asks the bridge): want exit 4 naming mcpctl.rpc.laptop.s:\n%s", r)
 		}
 	})
 	t.Run("operator: restarts and closes laptop's session", func(t *testing.T) {
