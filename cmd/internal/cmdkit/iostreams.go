@@ -108,3 +108,22 @@ func Test(in string) (io *IOStreams, out, errOut *bytes.Buffer) {
 	out, errOut = &bytes.Buffer{}, &bytes.Buffer{}
 	return &IOStreams{In: strings.NewReader(in), Out: out, ErrOut: errOut}, out, errOut
 }
+
+// OutFile is the file under the writers Run puts on stdout (the error recorder,
+// --max-chars), or nil when stdout is no file: for a command that draws on the terminal
+// itself (top), where neither applies.
+func OutFile(ios *IOStreams) *os.File {
+	w := ios.Out
+	for {
+		switch v := w.(type) {
+		case *os.File:
+			return v
+		case *OutputWriter:
+			w = v.W
+		case *charLimitWriter:
+			w = v.W
+		default:
+			return nil
+		}
+	}
+}

@@ -2,6 +2,7 @@ package cmdkit
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,22 @@ func TestMaxCharsValue_RefusesWhatIsNotACount(t *testing.T) {
 		if err := v.Set(bad); err == nil {
 			t.Errorf("--max-chars %s accepted", bad)
 		}
+	}
+}
+
+// A command that draws on the terminal itself finds the file under Run's stdout writers.
+func TestOutFile_UnderTheWritersRunAdds(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ios := &IOStreams{Out: &OutputWriter{W: &charLimitWriter{W: f}}}
+	if got := OutFile(ios); got != f {
+		t.Errorf("OutFile = %v, want the file under the error recorder and --max-chars", got)
+	}
+	ios.Out = &OutputWriter{W: &bytes.Buffer{}}
+	if got := OutFile(ios); got != nil {
+		t.Errorf("OutFile of a buffer = %v, want nil", got)
 	}
 }

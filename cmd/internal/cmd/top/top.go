@@ -74,7 +74,7 @@ func RunTop(ctx context.Context, o *TopOptions) error {
 			return &clierr.Error{Code: clierr.ExitUsage, Err: fmt.Errorf("top --node: %w", err)}
 		}
 	}
-	in, out := os.Stdin, stdoutFile(f.IO)
+	in, out := os.Stdin, cmdkit.OutFile(f.IO)
 	if out == nil || !isTerminal(out) || !isTerminal(in) {
 		return clierr.WithHint(errNotTerminal, clierr.ExitUsage, "for a stream of what happens: mcpctl events -f")
 	}
@@ -296,16 +296,6 @@ func readTail(home homedir.Home, s projector.Session, local string) []string {
 		lines = lines[len(lines)-logTailLines:]
 	}
 	return lines
-}
-
-// stdoutFile is the file behind the command's standard output, if it is one.
-func stdoutFile(io *cmdkit.IOStreams) *os.File {
-	w := io.Out
-	if ow, ok := w.(*cmdkit.OutputWriter); ok {
-		w = ow.W
-	}
-	f, _ := w.(*os.File)
-	return f
 }
 
 // guard, deferred first thing in a goroutine of top's, hands a panic (with its stack) to
