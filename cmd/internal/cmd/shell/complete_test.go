@@ -99,3 +99,19 @@ func TestHistory_FileIs0600AndKeepsNoSecrets(t *testing.T) {
 		t.Errorf("a history file made 0644 stays %v after a write; want 0600", fi.Mode().Perm())
 	}
 }
+
+// A 2026-07-28 list result carries objects besides the list (cache hints, _meta): completion
+// must still find the tools (it found none against such a server).
+func TestListItems_OnlyTheListMember(t *testing.T) {
+	res := json.RawMessage(`{"tools":[{"name":"echo"},{"name":"add"}],"nextCursor":"c","ttlMs":60000,"_meta":{"k":{"v":1}},"cacheScope":"session"}`)
+	items, err := listItems(res, "tools/list", "tools")
+	if err != nil || len(items) != 2 {
+		t.Fatalf("listItems = %d items, %v; want the 2 tools", len(items), err)
+	}
+	if items, err := listItems(json.RawMessage(`{"_meta":{}}`), "tools/list", "tools"); err != nil || items != nil {
+		t.Errorf("listItems without the member = %v, %v; want nothing and no error", items, err)
+	}
+	if _, err := listItems(json.RawMessage(`{"tools":{"name":"x"}}`), "tools/list", "tools"); err == nil {
+		t.Error("listItems of a member that is no array: no error")
+	}
+}

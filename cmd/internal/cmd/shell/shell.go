@@ -130,11 +130,7 @@ func RunShell(ctx context.Context, o *ShellOptions) error {
 		if err != nil {
 			return nil, err
 		}
-		var r map[string][]json.RawMessage
-		if err := json.Unmarshal(res, &r); err != nil {
-			return nil, err
-		}
-		return r[key], nil
+		return listItems(res, method, key)
 	}}
 
 	// Lines run on a context that a Ctrl-C during a command does not end: that Ctrl-C is
@@ -330,4 +326,22 @@ func printable(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// listItems is the array a list result holds under key. Only that member is decoded: a result
+// has others (nextCursor, and on 2026-07-28 the cache hints and _meta, which are objects).
+func listItems(res json.RawMessage, method, key string) ([]json.RawMessage, error) {
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(res, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	raw, ok := r[key]
+	if !ok {
+		return nil, nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	return items, nil
 }
