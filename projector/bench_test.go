@@ -45,6 +45,10 @@ func realisticLog(tb testing.TB, n, sessions int) *events.MemLog {
 			e.Error = "server went away"
 		case events.KindServerAsked:
 			e.Method, e.Action, e.DurationMS = "elicitation/create", "decline", 3
+		case events.KindTaskCreated, events.KindTaskStatus, events.KindTaskFinished:
+			e.TaskID, e.Tool = fmt.Sprintf("task-%d", g), "simulate-research-query"
+			e.TaskStatus = map[events.Kind]string{events.KindTaskCreated: "working", events.KindTaskStatus: "working",
+				events.KindTaskFinished: "completed"}[k]
 		case events.KindTokenRefreshed:
 			e.Profile, e.Origin, e.Scopes = "default", "https://mcp.example.com", []string{"read", "offline_access"}
 			e.Expiry = time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)
@@ -88,12 +92,16 @@ func realisticLog(tb testing.TB, n, sessions int) *events.MemLog {
 			s.pending = append(s.pending, mk(s, events.KindClosed, g), mk(s, events.KindBridgeExited, g),
 				mk(s, events.KindCleaned, g), mk(s, events.KindCreated, g+1), mk(s, events.KindBridgeSpawned, g+1),
 				mk(s, events.KindBridgeReady, g+1))
-		case 8: // the server asks something, answered by the session's policy; or a token refresh
-			kind := events.KindServerAsked
-			if r.IntN(2) == 0 {
-				kind = events.KindTokenRefreshed
+		case 8: // the server asks something, answered by the session's policy; a token refresh; or a task
+			switch r.IntN(3) {
+			case 0:
+				s.pending = append(s.pending, mk(s, events.KindServerAsked, g))
+			case 1:
+				s.pending = append(s.pending, mk(s, events.KindTokenRefreshed, g))
+			default:
+				s.pending = append(s.pending, mk(s, events.KindTaskCreated, g), mk(s, events.KindTaskStatus, g),
+					mk(s, events.KindTaskFinished, g))
 			}
-			s.pending = append(s.pending, mk(s, kind, g))
 		default: // a stale request that loses (recorded anyway, as an unconditional append would be)
 			s.pending = append(s.pending, mk(s, events.KindRestartRequested, g), mk(s, events.KindBridgeStopping, g))
 		}
