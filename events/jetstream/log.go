@@ -478,6 +478,9 @@ const (
 	// followInactive: a consumer nobody pulls from (its follower died with its node) is
 	// removed by the server after this.
 	followInactive = time.Minute
+	// followCreateTimeout bounds the creation of one consumer (its hedged attempts): longer
+	// than a leader election (4–9 s), after which a consumer of another name is asked for.
+	followCreateTimeout = 15 * time.Second
 	// followDeleteTimeout bounds the removal of a consumer the follower leaves.
 	followDeleteTimeout = 500 * time.Millisecond
 )
@@ -519,11 +522,19 @@ func (l *Log) followConsumer(ctx context.Context, stream, filter string, next *u
 	if filter != streamSubjects(stream) && filter != events.Filter("", "") {
 		cfg.FilterSubjects = []string{filter}
 	}
-	// The name makes a hedged twin of the creation the same consumer.
-	cons, err := hedged(ctx, l, func(ctx context.Context) (njs.Consumer, error) {
+	// The name makes a hedged twin of the creation the same consumer. A creation can go
+	// unanswered for good (seen after a leader kill: every twin of one name timed out for 90 s
+	// while other requests went through), so it is bounded, and the next round asks for a
+	// consumer of another name.
+	cctx, ccancel := context.WithTimeout(ctx, followCreateTimeout)
+	cons, err := hedged(cctx, l, func(ctx context.Context) (njs.Consumer, error) {
 		return l.js.CreateOrUpdateConsumer(ctx, stream, cfg)
 	})
+	ccancel()
 	if err != nil {
+		if ctx.Err() == nil && cctx.Err() != nil {
+			return errConsumerLost
+		}
 		return fmt.Errorf("read %s: %w", stream, orFault(ctx, l.nc, err))
 	}
 	defer func() {
