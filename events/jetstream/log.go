@@ -532,7 +532,7 @@ func (l *Log) followConsumer(ctx context.Context, stream, filter string, next *u
 	})
 	ccancel()
 	if err != nil {
-		if ctx.Err() == nil && cctx.Err() != nil {
+		if ctx.Err() == nil && cctx.Err() != nil && l.nc.IsConnected() {
 			return errConsumerLost
 		}
 		return fmt.Errorf("read %s: %w", stream, orFault(ctx, l.nc, err))
@@ -556,7 +556,10 @@ func (l *Log) followConsumer(ctx context.Context, stream, filter string, next *u
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if errors.Is(err, nats.ErrConnectionClosed) {
+			if errors.Is(err, nats.ErrConnectionClosed) || !l.nc.IsConnected() {
+				// The server itself is gone (a hub that died, a node this client was on):
+				// the caller hears it, as it did from nats.go's consumer, and starts over
+				// (the projector) or says so (top, events -f).
 				return fmt.Errorf("read %s: %w", stream, err)
 			}
 			return errConsumerLost // missed heartbeats, the consumer deleted, no responders
