@@ -305,7 +305,10 @@ func RunEvents(ctx context.Context, o *EventsOptions) error {
 		}
 		return pr.print(e)
 	})
-	if errors.Is(err, errUntilPassed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	// (A wait the follow retried reports its context's cause, a signal, not Canceled; a
+	// refusal by the cluster's permissions is an error still.)
+	if errors.Is(err, errUntilPassed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		(err != nil && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) && !errors.Is(err, events.ErrDenied)) {
 		return nil
 	}
 	return err
